@@ -1,0 +1,92 @@
+# facet: small Unix tools that learn age, gender and ethnicity from faces.
+#   make            build bin/ (tools) with libfacet
+#   make check      install missing Debian packages, build, run every test (C units + BATS)
+#   make check SANITIZE=1   the same under AddressSanitizer + UBSan (built in build-san/)
+#   make demo       install what is missing, run the whole flow, say where the output went
+#   make install PREFIX=/usr/local
+#   make fuzz FUZZ_SECONDS=600
+
+SANITIZE ?= 0
+PREFIX   ?= /usr/local
+JOBS     ?= 2
+
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+BINDIR   ?= $(BUILD)/bin
+SANFLAGS  = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT      ?= -O1 -g
+else
+BUILD    ?= build
+BINDIR   ?= bin
+SANFLAGS  =
+OPT      ?= -O2 -g
+endif
+
+PKGS     = vips msgpack libturbojpeg jansson plplot cairo openblas
+CC      ?= cc
+CFLAGS  ?= $(OPT)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fopenmp -march=native -Icommon $(SANFLAGS)
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm -lpthread
+LDFLAGS += -fopenmp $(SANFLAGS)
+
+PROGS    = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+LIBSRC   = $(wildcard common/*.c common/nn/*.c)
+LIBOBJ   = $(patsubst %.c,$(BUILD)/%.o,$(LIBSRC))
+LIB      = $(BUILD)/libfacet.a
+UNITSRC  = $(wildcard tests/unit/test_*.c)
+UNITS    = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNITSRC))
+BINS     = $(addprefix $(BINDIR)/,$(PROGS))
+
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BINDIR)/%: $(BUILD)/tools/%.o $(LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+deps:
+	@scripts/deps.sh check
+
+deps-demo:
+	@scripts/deps.sh demo
+
+units: $(UNITS)
+
+check: deps
+	$(MAKE) all units
+	@set -e; for t in $(UNITS); do echo "unit: $$t"; $$t; done
+	FACET_BIN=$(CURDIR)/$(BINDIR) bats --print-output-on-failure tests/
+
+demo: deps-demo
+	$(MAKE) all
+	pipelines/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+
+clean:
+	rm -rf build build-san bin
+
+format:
+	clang-format -i common/*.c common/*.h common/nn/*.[ch] tools/*.c tests/unit/*.c
+
+.PHONY: all deps deps-demo units check demo install clean format
+.SECONDARY:
+-include $(LIBOBJ:.o=.d) $(patsubst %,$(BUILD)/tools/%.d,$(PROGS))

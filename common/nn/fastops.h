@@ -1,0 +1,68 @@
+/*
+ * The fast path: oneDNN primitives behind a small plan-based interface.
+ *
+ * Layout at this interface: fp32, plain NCHW for activations, KCRS for convolution weights,
+ * [out, in] for dense weights (y = x W^T + b). A plan is made once per layer and batch size and
+ * reused every step: it owns its primitives, its reorder buffers and its workspace, so a step
+ * allocates nothing. Plans may keep data in oneDNN's blocked formats inside.
+ *
+ * Every function here has a plain-C reference twin in the engine (common/nn/), and
+ * tests/unit/test_fastops.c checks them against each other.
+ *
+ * precision: FACET_PREC_F32 or FACET_PREC_BF16 (bf16 compute, fp32 in/out and master weights).
+ */
+#ifndef FACET_NN_FASTOPS_H
+#define FACET_NN_FASTOPS_H
+
+enum { FACET_PREC_F32 = 0, FACET_PREC_BF16 = 1 };
+
+/* Does this CPU run bf16 natively (AVX512-BF16 or AMX)? */
+int facet_fast_has_bf16(void);
+/* Threads used by the fast path (OpenMP); 0 = all cores. */
+void facet_fast_set_threads(int n);
+
+/* ---- convolution: x [N,C,H,W], w [K,C,R,S], b [K] -> y [N,K,OH,OW]
+ * OH = (H + 2*pad_h - R) / stride + 1, likewise OW. relu != 0 fuses ReLU into the forward
+ * output (and then backward takes dy already masked by the caller: y > 0). */
+typedef struct facet_fast_conv facet_fast_conv;
+facet_fast_conv *facet_fast_conv_new(int N, int C, int H, int W, int K, int R, int S, int stride,
+                                     int pad_h, int pad_w, int relu, int precision);
+void facet_fast_conv_forward(facet_fast_conv *p, const float *x, const float *w, const float *b,
+                             float *y);
+/* dy [N,K,OH,OW] -> dx [N,C,H,W] (skipped when NULL), dw [K,C,R,S], db [K] (overwritten, not
+ * accumulated). x and w are the forward inputs. */
+void facet_fast_conv_backward(facet_fast_conv *p, const float *x, const float *w, const float *dy,
+                              float *dx, float *dw, float *db);
+void facet_fast_conv_free(facet_fast_conv *p);
+
+/* ---- max pooling, window k x k, stride s, no padding ('valid'): x [N,C,H,W] -> y [N,C,OH,OW] */
+typedef struct facet_fast_pool facet_fast_pool;
+facet_fast_pool *facet_fast_pool_new(int N, int C, int H, int W, int k, int s, int precision);
+void facet_fast_pool_forward(facet_fast_pool *p, const float *x, float *y); /* keeps argmax */
+void facet_fast_pool_backward(facet_fast_pool *p, const float *dy, float *dx);
+void facet_fast_pool_free(facet_fast_pool *p);
+
+/* ---- batch norm over N,H,W per channel C (training: batch statistics; inference: running)
+ * forward_train writes y and the batch mean/var [C] (biased var, as used for normalising);
+ * backward gives dx, dgamma, dbeta from the saved mean/var. */
+typedef struct facet_fast_bn facet_fast_bn;
+facet_fast_bn *facet_fast_bn_new(int N, int C, int H, int W, float eps, int precision);
+void facet_fast_bn_forward_train(facet_fast_bn *p, const float *x, const float *gamma,
+                                 const float *beta, float *y, float *mean, float *var);
+void facet_fast_bn_forward_infer(facet_fast_bn *p, const float *x, const float *gamma,
+                                 const float *beta, const float *mean, const float *var, float *y);
+void facet_fast_bn_backward(facet_fast_bn *p, const float *x, const float *gamma,
+                            const float *mean, const float *var, const float *dy, float *dx,
+                            float *dgamma, float *dbeta);
+void facet_fast_bn_free(facet_fast_bn *p);
+
+/* ---- dense: x [N,I], w [O,I], b [O] -> y [N,O] */
+typedef struct facet_fast_dense facet_fast_dense;
+facet_fast_dense *facet_fast_dense_new(int N, int I, int O, int precision);
+void facet_fast_dense_forward(facet_fast_dense *p, const float *x, const float *w, const float *b,
+                              float *y);
+void facet_fast_dense_backward(facet_fast_dense *p, const float *x, const float *w,
+                               const float *dy, float *dx, float *dw, float *db);
+void facet_fast_dense_free(facet_fast_dense *p);
+
+#endif
