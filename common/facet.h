@@ -134,6 +134,9 @@ void facet_record_free(facet_record *r);
 /* Make a record that owns a deep copy of r's content and changes (r may come from a reader). */
 facet_record *facet_record_clone(const facet_record *r);
 
+/* The map as read or cloned (staged changes not applied): for tools that walk every entry. */
+const msgpack_object *facet_record_map(const facet_record *r);
+
 /* Lookups on the current content (staged changes included). */
 const msgpack_object *facet_record_get(const facet_record *r, const char *key);
 /* id: returns pointer + length (not NUL-terminated), or NULL if absent. */

@@ -1,0 +1,305 @@
+/* Diagnostics and command-line helpers shared by every facet tool. */
+#include "facet.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *facet_prog = "facet";
+int facet_quiet = 0;
+
+const char *const facet_gender_names[FACET_N_GENDER] = {"male", "female"};
+const char *const facet_ethnicity_names[FACET_N_ETHNICITY] = {"White", "Black", "Asian", "Indian",
+                                                              "Other"};
+
+static void close_stdout_atexit(void)
+{
+	facet_close_stdout();
+}
+
+void facet_init(const char *prog)
+{
+	facet_prog = prog;
+	signal(SIGPIPE, SIG_DFL);
+	atexit(close_stdout_atexit);
+}
+
+static void vwarn(const char *fmt, va_list ap)
+{
+	int saved = errno;
+	size_t n = strlen(fmt);
+
+	fprintf(stderr, "%s: ", facet_prog);
+	vfprintf(stderr, fmt, ap);
+	if (n > 0 && fmt[n - 1] == ':')
+		fprintf(stderr, " %s", strerror(saved));
+	fputc('\n', stderr);
+}
+
+void warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void facet_info(const char *fmt, ...)
+{
+	va_list ap;
+	if (facet_quiet)
+		return;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(FACET_EXIT_DATA);
+}
+
+void die_status(int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(status);
+}
+
+void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n", facet_prog);
+	exit(FACET_EXIT_USAGE);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		die("out of memory (allocating %zu bytes)", n);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		die("out of memory (allocating %zu x %zu bytes)", n, size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		die("out of memory (allocating %zu bytes)", n);
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(xmalloc(n), s, n);
+}
+
+void facet_help(const char *text)
+{
+	fputs(text, stdout);
+	exit(FACET_EXIT_OK);
+}
+
+void facet_version(void)
+{
+	printf("%s (facet) %s\n", facet_prog, FACET_VERSION);
+	exit(FACET_EXIT_OK);
+}
+
+long facet_parse_long(const char *opt, const char *arg, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max)
+		usage_error("%s: '%s' is not an integer in %ld..%ld", opt, arg, min, max);
+	return v;
+}
+
+double facet_parse_double(const char *opt, const char *arg, double min, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= min && v <= max))
+		usage_error("%s: '%s' is not a number in %g..%g", opt, arg, min, max);
+	return v;
+}
+
+void facet_parse_size(const char *opt, const char *arg, int *w, int *h)
+{
+	char *end;
+	long a, b;
+
+	errno = 0;
+	a = strtol(arg, &end, 10);
+	if (errno || end == arg || (*end != 'x' && *end != 'X'))
+		usage_error("%s: '%s' is not a size WxH (e.g. 64x64)", opt, arg);
+	b = strtol(end + 1, &end, 10);
+	if (errno || *end || a < 1 || b < 1 || a > 65535 || b > 65535)
+		usage_error("%s: '%s' is not a size WxH with sides 1..65535", opt, arg);
+	*w = (int)a;
+	*h = (int)b;
+}
+
+void facet_close_stdout(void)
+{
+	static int done;
+	int bad;
+
+	if (done)
+		return;
+	done = 1;
+	bad = fflush(stdout) != 0 || ferror(stdout);
+	if (fclose(stdout) != 0)
+		bad = 1;
+	if (bad) {
+		/* EPIPE with SIGPIPE at its default never gets here; anything else is a lost write. */
+		warn("write error on stdout:");
+		_exit(FACET_EXIT_DATA);
+	}
+}
+
+/* ---------------------------------------------------------------- atomic files */
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+
+/* Temp files that a die() must not leave behind. */
+#define MAX_PENDING 16
+static char *pending[MAX_PENDING];
+
+static void remove_pending(void)
+{
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (pending[i])
+			unlink(pending[i]);
+}
+
+static void track(char *tmp, int on)
+{
+	static int registered;
+	if (!registered) {
+		atexit(remove_pending);
+		registered = 1;
+	}
+	for (int i = 0; i < MAX_PENDING; i++) {
+		if (on && !pending[i]) {
+			pending[i] = tmp;
+			return;
+		}
+		if (!on && pending[i] == tmp) {
+			pending[i] = NULL;
+			return;
+		}
+	}
+}
+
+int facet_atomic_open(facet_atomic *a, const char *path)
+{
+	size_t n = strlen(path) + 32;
+	int fd;
+
+	a->path = xstrdup(path);
+	a->tmp = xmalloc(n);
+	snprintf(a->tmp, n, "%s.tmp.XXXXXX", path);
+	fd = mkstemp(a->tmp);
+	if (fd < 0) {
+		free(a->tmp);
+		free(a->path);
+		a->tmp = a->path = NULL;
+		return -1;
+	}
+	fchmod(fd, 0644);
+	a->f = fdopen(fd, "wb");
+	if (!a->f) {
+		close(fd);
+		unlink(a->tmp);
+		free(a->tmp);
+		free(a->path);
+		a->tmp = a->path = NULL;
+		return -1;
+	}
+	track(a->tmp, 1);
+	return 0;
+}
+
+static void atomic_release(facet_atomic *a)
+{
+	track(a->tmp, 0);
+	free(a->tmp);
+	free(a->path);
+	a->tmp = a->path = NULL;
+	a->f = NULL;
+}
+
+int facet_atomic_commit(facet_atomic *a)
+{
+	int bad = fflush(a->f) != 0 || ferror(a->f);
+	int saved;
+
+	if (!bad && fsync(fileno(a->f)) != 0)
+		bad = 1;
+	saved = errno;
+	if (fclose(a->f) != 0 && !bad) {
+		bad = 1;
+		saved = errno;
+	}
+	if (!bad && rename(a->tmp, a->path) != 0) {
+		bad = 1;
+		saved = errno;
+	}
+	if (bad) {
+		unlink(a->tmp);
+		atomic_release(a);
+		errno = saved ? saved : EIO;
+		return -1;
+	}
+	/* Make the rename itself durable. */
+	{
+		char *copy = xstrdup(a->path);
+		int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(copy);
+	}
+	atomic_release(a);
+	return 0;
+}
+
+void facet_atomic_abort(facet_atomic *a)
+{
+	if (!a->tmp)
+		return;
+	if (a->f)
+		fclose(a->f);
+	unlink(a->tmp);
+	atomic_release(a);
+}

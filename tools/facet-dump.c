@@ -1,0 +1,206 @@
+/* facet-dump: a facet stream as JSON lines, for people and jq. Tensors are summarised. */
+#include "facet.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: facet-dump [OPTION]... [FILE]\n"
+    "Print a facet stream (FILE, or standard input) as JSON lines: one object per record, keys in\n"
+    "stream order. Tensors are summarised as {\"tensor\": {dtype, shape, min, max, mean}}; other\n"
+    "binary values as {\"bin\": BYTES}.\n"
+    "\n"
+    "  -n, --head N     print only the first N records (and stop reading)\n"
+    "  -c, --count      print only the number of records\n"
+    "  -q, --quiet      no summary on stderr\n"
+    "  -h, --help       show this help and exit\n"
+    "  -V, --version    show the version and exit\n"
+    "\n"
+    "Exit status: 0 ok, 1 bad input or write error, 2 usage error.\n";
+
+struct opts {
+	long head; /* -1: all */
+	int count;
+	const char *path;
+};
+
+static void parse_options(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+	    {"head", required_argument, NULL, 'n'}, {"count", no_argument, NULL, 'c'},
+	    {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0}};
+	int c;
+
+	o->head = -1;
+	o->count = 0;
+	while ((c = getopt_long(argc, argv, "n:cqhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			o->head = facet_parse_long("--head", optarg, 0, LONG_MAX);
+			break;
+		case 'c':
+			o->count = 1;
+			break;
+		case 'q':
+			facet_quiet = 1;
+			break;
+		case 'h':
+			facet_help(usage);
+		case 'V':
+			facet_version();
+		default:
+			usage_error("unknown option");
+		}
+	}
+	if (argc - optind > 1)
+		usage_error("at most one input file");
+	o->path = optind < argc ? argv[optind] : "-";
+}
+
+static double element(const facet_tensor *t, int64_t i)
+{
+	const void *p = t->data;
+	switch (t->dtype) {
+	case FACET_U8:
+		return ((const uint8_t *)p)[i];
+	case FACET_I8:
+		return ((const int8_t *)p)[i];
+	case FACET_U16:
+		return ((const uint16_t *)p)[i];
+	case FACET_I16:
+		return ((const int16_t *)p)[i];
+	case FACET_I32:
+		return ((const int32_t *)p)[i];
+	case FACET_I64:
+		return (double)((const int64_t *)p)[i];
+	case FACET_F32:
+		return ((const float *)p)[i];
+	case FACET_F64:
+		return ((const double *)p)[i];
+	default:
+		return 0;
+	}
+}
+
+static json_t *num(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *tensor_json(const facet_tensor *t)
+{
+	json_t *shape = json_array(), *s = json_object(), *wrap = json_object();
+	int64_t n = facet_tensor_count(t);
+	double lo = INFINITY, hi = -INFINITY, sum = 0;
+
+	for (int i = 0; i < t->ndim; i++)
+		json_array_append_new(shape, json_integer(t->shape[i]));
+	for (int64_t i = 0; i < n; i++) {
+		double v = element(t, i);
+		lo = v < lo ? v : lo;
+		hi = v > hi ? v : hi;
+		sum += v;
+	}
+	json_object_set_new(s, "dtype", json_string(facet_dtype_name(t->dtype)));
+	json_object_set_new(s, "shape", shape);
+	if (n > 0) {
+		json_object_set_new(s, "min", num(lo));
+		json_object_set_new(s, "max", num(hi));
+		json_object_set_new(s, "mean", num(sum / (double)n));
+	}
+	json_object_set_new(wrap, "tensor", s);
+	return wrap;
+}
+
+static json_t *to_json(const msgpack_object *o)
+{
+	facet_tensor t;
+
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		return json_null();
+	case MSGPACK_OBJECT_BOOLEAN:
+		return json_boolean(o->via.boolean);
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		return o->via.u64 <= (uint64_t)INT64_MAX ? json_integer((json_int_t)o->via.u64)
+		                                         : json_real((double)o->via.u64);
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		return json_integer(o->via.i64);
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		return num(o->via.f64);
+	case MSGPACK_OBJECT_STR:
+		return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
+	case MSGPACK_OBJECT_ARRAY: {
+		json_t *a = json_array();
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			json_array_append_new(a, to_json(&o->via.array.ptr[i]));
+		return a;
+	}
+	case MSGPACK_OBJECT_MAP: {
+		json_t *m;
+		if (facet_unpack_tensor(o, &t) == NULL)
+			return tensor_json(&t);
+		m = json_object();
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			const msgpack_object *k = &o->via.map.ptr[i].key;
+			char key[256];
+			if (k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN) {
+				size_t n = k->via.str.size < sizeof key - 1 ? k->via.str.size
+				                                            : sizeof key - 1;
+				memcpy(key, k->via.str.ptr, n);
+				key[n] = 0;
+			} else if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+				snprintf(key, sizeof key, "%llu", (unsigned long long)k->via.u64);
+			} else {
+				snprintf(key, sizeof key, "?%u", i);
+			}
+			json_object_set_new(m, key, to_json(&o->via.map.ptr[i].val));
+		}
+		return m;
+	}
+	case MSGPACK_OBJECT_BIN: {
+		json_t *b = json_object();
+		json_object_set_new(b, "bin", json_integer((json_int_t)o->via.bin.size));
+		return b;
+	}
+	default: {
+		json_t *e = json_object();
+		json_object_set_new(e, "ext", json_integer((json_int_t)o->via.ext.size));
+		return e;
+	}
+	}
+}
+
+static void print_record(const facet_record *r)
+{
+	json_t *j = to_json(facet_record_map(r));
+	if (json_dumpf(j, stdout, JSON_PRESERVE_ORDER | JSON_COMPACT) != 0 || putchar('\n') == EOF)
+		die("write error on stdout:");
+	json_decref(j);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	facet_reader *rd;
+	facet_record *r;
+	uint64_t n = 0;
+
+	facet_init("facet-dump");
+	parse_options(argc, argv, &o);
+	rd = facet_reader_open_path(o.path);
+	while ((o.head < 0 || (long)n < o.head) && facet_reader_next(rd, &r)) {
+		n++;
+		if (!o.count)
+			print_record(r);
+	}
+	if (o.count)
+		printf("%llu\n", (unsigned long long)n);
+	facet_reader_close(rd);
+	return 0;
+}
