@@ -1,0 +1,84 @@
+#!/usr/bin/env bats
+load helper
+
+setup() {
+	need_py msgpack msgpack_numpy numpy
+	cd "$BATS_TEST_TMPDIR"
+}
+
+ids() { for i in "$@"; do echo "{\"id\": \"$i\", \"keep\": 1}"; done | $PY "$REPO/tests/lib/mkstream.py"; }
+
+@test "labels come from UTKFace names; other keys pass through in order" {
+	ids 25_1_3_20170104.jpg.chip.jpg dir/7_0_0_2017.jpg.chip.jpg 55_0_0_20170116232725357jpg.chip.jpg > in.facet
+	run --separate-stderr facet-label < in.facet
+	assert_success
+	run facet-dump <(facet-label --quiet < in.facet)
+	assert_line --index 0 '{"id":"25_1_3_20170104.jpg.chip.jpg","keep":1,"age":25,"gender":1,"ethnicity":3}'
+	assert_line --index 1 '{"id":"dir/7_0_0_2017.jpg.chip.jpg","keep":1,"age":7,"gender":0,"ethnicity":0}'
+	assert_line --index 2 '{"id":"55_0_0_20170116232725357jpg.chip.jpg","keep":1,"age":55,"gender":0,"ethnicity":0}'
+}
+
+@test "a name without a race field keeps age and gender, gets no ethnicity, and is reported" {
+	ids 39_1_20170116174525125.jpg.chip.jpg 20_0_1_2017.jpg.chip.jpg > in.facet
+	run --separate-stderr facet-label < in.facet
+	assert_success
+	[[ "$stderr" == *"facet-label: 39_1_20170116174525125.jpg.chip.jpg: no race field in the name"* ]]
+	[[ "$stderr" == *"2 records: 1 with all three labels, 1 with some missing, 0 with none (missing age 0, gender 0, ethnicity 1); 0 dropped"* ]]
+	run facet-dump <(facet-label --quiet < in.facet 2>/dev/null)
+	assert_line --index 0 '{"id":"39_1_20170116174525125.jpg.chip.jpg","keep":1,"age":39,"gender":1,"label_error":"no race field in the name"}'
+}
+
+@test "out-of-range and non-numeric fields are reported, never guessed" {
+	ids 200_0_0_x.jpg 30_5_0_x.jpg 30_1_9_x.jpg abc.jpg > in.facet
+	run --separate-stderr facet-label < in.facet
+	assert_success
+	[[ "$stderr" == *"200_0_0_x.jpg: age field is not an integer in 0..130"* ]]
+	[[ "$stderr" == *"30_5_0_x.jpg: gender field is not 0 or 1"* ]]
+	[[ "$stderr" == *"30_1_9_x.jpg: race field is not an integer in 0..4"* ]]
+	[[ "$stderr" == *"abc.jpg: name is not AGE_GENDER_RACE_TIMESTAMP"* ]]
+	run facet-dump <(facet-label --quiet < in.facet 2>/dev/null)
+	assert_line --index 0 --partial '"keep":1,"gender":0,"ethnicity":0,"label_error"'
+	assert_line --index 3 '{"id":"abc.jpg","keep":1,"label_error":"name is not AGE_GENDER_RACE_TIMESTAMP"}'
+}
+
+@test "--strict drops incomplete records and counts them" {
+	ids 39_1_2017.jpg.chip.jpg 20_0_1_2017.jpg.chip.jpg > in.facet
+	run --separate-stderr facet-label --strict < in.facet
+	[[ "$stderr" == *"39_1_2017.jpg.chip.jpg: no race field in the name (dropped)"* ]]
+	[[ "$stderr" == *"; 1 dropped"* ]]
+	run facet-dump --count <(facet-label --strict --quiet < in.facet 2>/dev/null)
+	assert_output 1
+}
+
+@test "labels from a CSV keyed by id; missing rows reported; bad cells are errors with a line number" {
+	ids a b c > in.facet
+	printf 'img_name,age,gender,ethnicity\na,30,1,2\nb,40,,4\n' > labels.csv
+	run --separate-stderr facet-label --csv labels.csv < in.facet
+	assert_success
+	[[ "$stderr" == *"b: CSV row lacks a label"* ]]
+	[[ "$stderr" == *"c: no CSV row for this id"* ]]
+	run facet-dump <(facet-label --quiet --csv labels.csv < in.facet 2>/dev/null)
+	assert_line --index 0 '{"id":"a","keep":1,"age":30,"gender":1,"ethnicity":2}'
+	assert_line --index 1 --partial '"age":40,"ethnicity":4,'
+	printf 'id,age\na,300\n' > bad.csv
+	run --separate-stderr facet-label --csv bad.csv < in.facet
+	assert_equal "$status" 1
+	assert_output ""
+	assert_equal "$stderr" "facet-label: bad.csv: line 2: '300' is not a valid age"
+	run --separate-stderr facet-label --csv missing.csv < in.facet
+	assert_equal "$status" 1
+	[[ "$stderr" == "facet-label: cannot open missing.csv: No such file or directory" ]]
+}
+
+@test "UTKFace names: 21,357 records, 21,354 fully labelled, the 3 without race named" {
+	need_data
+	ls "$FACET_DATA" | $PY -c '
+import sys, msgpack
+for l in sys.stdin: sys.stdout.buffer.write(msgpack.packb({"id": l.strip()}))' > ids.facet
+	run --separate-stderr facet-label < ids.facet
+	assert_success
+	[[ "$stderr" == *"21357 records: 21354 with all three labels, 3 with some missing"* ]]
+	for n in 39_1_20170116174525125 61_1_20170109142408075 61_1_20170109150557335; do
+		[[ "$stderr" == *"$n.jpg.chip.jpg: no race field in the name"* ]] || fail "$n not reported"
+	done
+}

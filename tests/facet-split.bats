@@ -1,0 +1,67 @@
+#!/usr/bin/env bats
+load helper
+
+setup() {
+	need_py msgpack msgpack_numpy numpy
+	cd "$BATS_TEST_TMPDIR"
+	for i in $(seq 1 2000); do echo "{\"id\": \"face-$i\", \"ethnicity\": $((i % 5))}"; done |
+		$PY "$REPO/tests/lib/mkstream.py" > in.facet
+}
+
+parts() { facet-dump | $PY -c '
+import sys, json, collections
+c = collections.Counter(json.loads(l)["split"] for l in sys.stdin)
+print(c["train"], c["val"], c["test"])'; }
+
+@test "ratios are respected and the assignment is deterministic" {
+	run --separate-stderr facet-split --seed 7 --ratios 80:10:10 < in.facet
+	assert_success
+	[[ "$stderr" == "facet-split: 2000 records: train "* ]]
+	read -r tr va te < <(facet-split -q --seed 7 < in.facet | parts)
+	[ $((tr + va + te)) -eq 2000 ]
+	[ "$tr" -gt 1500 ] && [ "$tr" -lt 1700 ] || fail "train $tr"
+	[ "$va" -gt 140 ] && [ "$va" -lt 260 ] || fail "val $va"
+	cmp <(facet-split -q --seed 7 < in.facet) <(facet-split -q --seed 7 < in.facet)
+	! cmp -s <(facet-split -q --seed 7 < in.facet) <(facet-split -q --seed 8 < in.facet)
+}
+
+@test "a record keeps its part when the dataset grows or is reordered" {
+	facet-split -q --seed 3 < in.facet | facet-dump | grep -F '"face-77"' > a
+	{ cat in.facet; echo '{"id": "new"}' | $PY "$REPO/tests/lib/mkstream.py"; } |
+		facet-split -q --seed 3 | facet-dump | grep -F '"face-77"' > b
+	cmp a b
+}
+
+@test "--stratify gives exact ratios per group" {
+	run bash -c "facet-split -q --seed 1 --stratify ethnicity < in.facet | facet-take -q test | facet-dump | jq -r .ethnicity | sort | uniq -c | awk '{print \$1}' | sort -u"
+	assert_success
+	assert_output 40
+}
+
+@test "--take keeps one part; facet-take filters by part" {
+	run --separate-stderr facet-split --seed 7 --take val < in.facet
+	assert_success
+	n=$(facet-split -q --seed 7 --take val < in.facet | facet-dump --count)
+	m=$(facet-split -q --seed 7 < in.facet | facet-take -q val | facet-dump --count)
+	assert_equal "$n" "$m"
+	k=$(facet-split -q --seed 7 < in.facet | facet-take -q train test | facet-dump --count)
+	assert_equal $((n + k)) 2000
+}
+
+@test "bad usage and bad input" {
+	run --separate-stderr facet-split --ratios 80:20 < in.facet
+	assert_equal "$status" 2
+	[[ "$stderr" == "facet-split: --ratios: '80:20' is not T:V:E, e.g. 80:10:10"* ]]
+	run --separate-stderr facet-split --stratify colour < in.facet
+	assert_equal "$status" 2
+	echo '{"age": 3}' | $PY "$REPO/tests/lib/mkstream.py" > noid.facet
+	run --separate-stderr facet-split < noid.facet
+	assert_equal "$status" 1
+	assert_output ""
+	[[ "$stderr" == "facet-split: record 1 has no id"* ]]
+	run --separate-stderr facet-take val < in.facet
+	assert_equal "$status" 1
+	[[ "$stderr" == "facet-take: record 1 has no split"* ]]
+	run --separate-stderr facet-take dev < in.facet
+	assert_equal "$status" 2
+}
