@@ -20,7 +20,7 @@ static const char usage[] =
 
 static void run_verb(const char *verb, char **argv)
 {
-	char self[PATH_MAX], path[PATH_MAX + 64];
+	char self[PATH_MAX], path[PATH_MAX + 256];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	char name[128];
 
