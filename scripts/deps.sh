@@ -4,10 +4,11 @@
 set -eu
 what=${1:-check}
 pkgs="build-essential pkg-config libvips-dev libmsgpack-dev libturbojpeg0-dev libdnnl-dev
-      libopenblas-dev libjansson-dev libplplot-dev libcairo2-dev"
+      libopenblas-dev libjansson-dev libplplot-dev libcairo2-dev plplot-driver-cairo
+      fonts-dejavu-core"
 case $what in
 check) pkgs="$pkgs bats bats-support bats-assert python3-msgpack python3-msgpack-numpy
-             python3-numpy clang-14 libclang-rt-14-dev jq" ;;
+             python3-numpy python3-sklearn clang-14 libclang-rt-14-dev jq chromium" ;;
 demo) pkgs="$pkgs" ;;
 esac
 missing=""
