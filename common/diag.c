@@ -9,6 +9,7 @@
 
 const char *facet_prog = "facet";
 int facet_quiet = 0;
+int facet_stdout_reported = 0;
 
 const char *const facet_gender_names[FACET_N_GENDER] = {"male", "female"};
 const char *const facet_ethnicity_names[FACET_N_ETHNICITY] = {"White", "Black", "Asian", "Indian",
@@ -177,11 +178,13 @@ void facet_close_stdout(void)
 	bad = fflush(stdout) != 0 || ferror(stdout);
 	if (fclose(stdout) != 0)
 		bad = 1;
-	if (bad) {
+	if (bad && !facet_stdout_reported) {
 		/* EPIPE with SIGPIPE at its default never gets here; anything else is a lost write. */
 		warn("write error on stdout:");
 		_exit(FACET_EXIT_DATA);
 	}
+	if (bad)
+		_exit(FACET_EXIT_DATA);
 }
 
 /* ---------------------------------------------------------------- atomic files */

@@ -34,6 +34,8 @@ enum { FACET_EXIT_OK = 0, FACET_EXIT_DATA = 1, FACET_EXIT_USAGE = 2 };
 
 extern const char *facet_prog; /* "facet-decode" ... */
 extern int facet_quiet;        /* --quiet: mute informational stderr */
+/* Set once a write error on stdout has been reported, so the check at exit stays quiet. */
+extern int facet_stdout_reported;
 
 /* First call in every main(): records the program name, restores SIGPIPE's default action (so
  * `| head` ends the run quietly) and arranges for stdout to be checked at exit. */

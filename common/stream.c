@@ -863,8 +863,11 @@ static int writer_cb(void *data, const char *buf, size_t len)
 	facet_writer *w = data;
 	if (len == 0)
 		return 0;
-	if (fwrite(buf, 1, len, w->f) != len)
+	if (fwrite(buf, 1, len, w->f) != len) {
+		if (w->f == stdout)
+			facet_stdout_reported = 1;
 		die("write error (%s):", w->name);
+	}
 	return 0;
 }
 
@@ -889,8 +892,11 @@ msgpack_packer *facet_writer_packer(facet_writer *w)
 
 void facet_writer_flush(facet_writer *w)
 {
-	if (fflush(w->f) != 0)
+	if (fflush(w->f) != 0) {
+		if (w->f == stdout)
+			facet_stdout_reported = 1;
 		die("write error (%s):", w->name);
+	}
 }
 
 void facet_writer_close(facet_writer *w)

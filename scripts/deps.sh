@@ -8,7 +8,7 @@ pkgs="build-essential pkg-config libvips-dev libmsgpack-dev libturbojpeg0-dev li
       fonts-dejavu-core"
 case $what in
 check) pkgs="$pkgs bats bats-support bats-assert python3-msgpack python3-msgpack-numpy
-             python3-numpy python3-sklearn clang-14 libclang-rt-14-dev jq chromium" ;;
+             python3-numpy python3-pil python3-sklearn clang-14 libclang-rt-14-dev jq chromium" ;;
 demo) pkgs="$pkgs" ;;
 esac
 missing=""

@@ -124,13 +124,13 @@ sys.stdout.buffer.write(msgpack.packb({"id": "a", "image": t}, use_bin_type=True
 
 @test "write errors fail loudly: > /dev/full" {
 	echo '{"id": "a"}' | mk > s.facet
-	run --separate-stderr facet-dump s.facet
 	run --separate-stderr bash -c 'facet-dump s.facet > /dev/full'
 	assert_equal "$status" 1
-	[[ "$stderr" == "facet-dump: write error"* ]]
+	assert_equal "$stderr" "facet-dump: write error on stdout: No space left on device"
 	run --separate-stderr bash -c 'facet-label < s.facet > /dev/full'
 	assert_equal "$status" 1
-	[[ "$stderr" == *"facet-label: write error on stdout"* ]]
+	[[ "$stderr" == *"facet-label: write error (stdout): No space left on device" ]]
+	[ "$(grep -c 'write error' <<< "$stderr")" -eq 1 ] || fail "reported twice: $stderr"
 }
 
 @test "a reader that exits early ends the writer quietly (SIGPIPE)" {
