@@ -1,0 +1,651 @@
+/* Image decode (TurboJPEG, libvips) and resize (own separable area-averaging filter). */
+#define _GNU_SOURCE
+#include "image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <turbojpeg.h>
+#include <vips/vips.h>
+
+/* ---------------------------------------------------------------- set-up */
+
+static pthread_once_t vips_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t vips_error_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* libvips logs a warning per bad tile on top of the error it returns: one message is enough. */
+static void drop_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data)
+{
+	(void)domain;
+	(void)level;
+	(void)msg;
+	(void)data;
+}
+
+static void vips_start(void)
+{
+	if (VIPS_INIT("facet"))
+		die("cannot start libvips: %s", vips_error_buffer());
+	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, drop_log, NULL);
+	vips_cache_set_max(0);
+	vips_concurrency_set(1);
+}
+
+void facet_image_init(void)
+{
+	pthread_once(&vips_once, vips_start);
+}
+
+size_t facet_image_max_bytes(void)
+{
+	const char *s = getenv("FACET_MAX_RECORD_BYTES");
+	char *end;
+	unsigned long long v;
+
+	if (s && *s) {
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (!errno && !*end && v > 0)
+			return (size_t)v;
+	}
+	return FACET_DEFAULT_MAX_RECORD;
+}
+
+int facet_engine_parse(const char *s, facet_engine *e)
+{
+	static const char *const names[] = {"auto", "vips", "turbo"};
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*e = (facet_engine)i;
+			return 0;
+		}
+	return -1;
+}
+
+int facet_fit_parse(const char *s, facet_fit *f)
+{
+	static const char *const names[] = {"stretch", "crop", "pad"};
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*f = (facet_fit)i;
+			return 0;
+		}
+	return -1;
+}
+
+int facet_image_is_jpeg(const void *buf, size_t n)
+{
+	const unsigned char *b = buf;
+	return n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
+}
+
+/* Copy the first line of libvips' (process-wide) error buffer into err and clear it. */
+static void vips_message(char *err, size_t errlen, const char *fallback)
+{
+	const char *b;
+	size_t n;
+
+	pthread_mutex_lock(&vips_error_lock);
+	b = vips_error_buffer();
+	n = strcspn(b, "\n");
+	if (n == 0)
+		snprintf(err, errlen, "%s", fallback);
+	else
+		snprintf(err, errlen, "%.*s", (int)n, b);
+	vips_error_clear();
+	pthread_mutex_unlock(&vips_error_lock);
+}
+
+/* ---------------------------------------------------------------- resampling */
+
+/* One axis of a separable filter: output pixel j reads count[j] source pixels from start[j],
+ * weighted by w[j * taps ...] (the weights sum to 1). */
+typedef struct {
+	int n, taps;
+	int *start, *count;
+	float *w;
+} axis;
+
+static void axis_free(axis *a)
+{
+	free(a->start);
+	free(a->count);
+	free(a->w);
+}
+
+/* Map n output pixels onto the source window [x0, x0 + len) of an axis of size source pixels.
+ * Shrinking: each output pixel is the exact area average of the source interval it covers.
+ * Enlarging: bilinear between the two nearest source centres (clamped at the edges). */
+static void axis_make(axis *a, int size, double x0, double len, int n)
+{
+	double s = len / n;
+
+	a->n = n;
+	a->taps = s > 1.0 ? (int)ceil(s) + 2 : 2;
+	a->start = xmalloc((size_t)n * sizeof *a->start);
+	a->count = xmalloc((size_t)n * sizeof *a->count);
+	a->w = xcalloc((size_t)n * a->taps, sizeof *a->w);
+	for (int j = 0; j < n; j++) {
+		float *w = a->w + (size_t)j * a->taps;
+		if (s > 1.0) {
+			double lo = x0 + j * s, hi = lo + s, sum = 0;
+			int i0 = (int)floor(lo), i1 = (int)ceil(hi) - 1, k = 0;
+			if (i0 < 0)
+				i0 = 0;
+			if (i1 > size - 1)
+				i1 = size - 1;
+			if (i1 < i0)
+				i1 = i0;
+			for (int i = i0; i <= i1 && k < a->taps; i++) {
+				double c = fmin(hi, i + 1.0) - fmax(lo, (double)i);
+				w[k++] = c > 0 ? (float)c : 0.0f;
+				sum += c > 0 ? c : 0;
+			}
+			for (int i = 0; i < k; i++)
+				w[i] = sum > 0 ? (float)(w[i] / sum) : 1.0f / k;
+			a->start[j] = i0;
+			a->count[j] = k;
+		} else {
+			double c = x0 + (j + 0.5) * s - 0.5;
+			int i0;
+			if (c < 0)
+				c = 0;
+			if (c > size - 1)
+				c = size - 1;
+			i0 = (int)floor(c);
+			if (i0 >= size - 1) {
+				a->start[j] = size - 1;
+				a->count[j] = 1;
+				w[0] = 1.0f;
+			} else {
+				a->start[j] = i0;
+				a->count[j] = 2;
+				w[1] = (float)(c - i0);
+				w[0] = 1.0f - w[1];
+			}
+		}
+	}
+}
+
+static inline uint8_t clamp_u8(float v)
+{
+	int i = (int)(v + 0.5f);
+	return i < 0 ? 0 : i > 255 ? 255 : (uint8_t)i;
+}
+
+/* Resample the window (x0, y0, ww, wh) of src [H, W, cin] into dst [oh, ow, cout] at (ox, oy) of
+ * a dst whose rows are dw pixels wide. */
+static void resample(const uint8_t *src, int W, int H, int cin, double x0, double y0, double ww,
+                     double wh, uint8_t *dst, int dw, int ox, int oy, int ow, int oh, int cout)
+{
+	axis ax, ay;
+	int r0, r1;
+	float *tmp, *acc;
+
+	axis_make(&ax, W, x0, ww, ow);
+	axis_make(&ay, H, y0, wh, oh);
+	r0 = ay.start[0];
+	r1 = ay.start[oh - 1] + ay.count[oh - 1] - 1;
+	tmp = xmalloc((size_t)(r1 - r0 + 1) * ow * cin * sizeof *tmp);
+	acc = xmalloc((size_t)ow * cin * sizeof *acc);
+
+	/* horizontal: rows r0..r1 of src [H, W, cin] -> tmp [r1-r0+1, ow, cin] */
+	for (int y = r0; y <= r1; y++) {
+		const uint8_t *row = src + (size_t)y * W * cin;
+		float *t = tmp + (size_t)(y - r0) * ow * cin;
+		for (int j = 0; j < ow; j++) {
+			const float *w = ax.w + (size_t)j * ax.taps;
+			const uint8_t *p = row + (size_t)ax.start[j] * cin;
+			int n = ax.count[j];
+			if (cin == 1) {
+				float a = 0;
+				for (int k = 0; k < n; k++)
+					a += w[k] * p[k];
+				t[j] = a;
+			} else {
+				float a0 = 0, a1 = 0, a2 = 0;
+				for (int k = 0; k < n; k++) {
+					a0 += w[k] * p[3 * k];
+					a1 += w[k] * p[3 * k + 1];
+					a2 += w[k] * p[3 * k + 2];
+				}
+				t[3 * j] = a0;
+				t[3 * j + 1] = a1;
+				t[3 * j + 2] = a2;
+			}
+		}
+	}
+
+	/* vertical, a whole row at a time, then the channel conversion: tmp -> dst [oh, ow, cout]
+	 */
+	for (int i = 0; i < oh; i++) {
+		const float *w = ay.w + (size_t)i * ay.taps;
+		uint8_t *out = dst + ((size_t)(oy + i) * dw + ox) * cout;
+		size_t n = (size_t)ow * cin;
+		memset(acc, 0, n * sizeof *acc);
+		for (int k = 0; k < ay.count[i]; k++) {
+			const float *t = tmp + (size_t)(ay.start[i] + k - r0) * n;
+			float wk = w[k];
+			for (size_t q = 0; q < n; q++)
+				acc[q] += wk * t[q];
+		}
+		if (cin == cout) {
+			for (size_t q = 0; q < n; q++)
+				out[q] = clamp_u8(acc[q]);
+		} else if (cin == 3) {
+			for (int j = 0; j < ow; j++)
+				out[j] = clamp_u8(0.299f * acc[3 * j] + 0.587f * acc[3 * j + 1] +
+				                  0.114f * acc[3 * j + 2]);
+		} else {
+			for (int j = 0; j < ow; j++)
+				out[3 * j] = out[3 * j + 1] = out[3 * j + 2] = clamp_u8(acc[j]);
+		}
+	}
+	free(acc);
+	free(tmp);
+	axis_free(&ax);
+	axis_free(&ay);
+}
+
+int facet_image_fit(const facet_tensor *in, int w, int h, int c, facet_fit fit, int pad_value,
+                    facet_tensor *out, const char **err)
+{
+	int H, W, C;
+	int64_t shape[3];
+	double x0 = 0, y0 = 0, ww, wh;
+	int ox = 0, oy = 0, ow = w, oh = h;
+	uint8_t *dst;
+
+	if (facet_tensor_is_image(in) != 0) {
+		*err = "not an image tensor (uint8 [H, W, C], C = 1 or 3)";
+		return -1;
+	}
+	H = (int)in->shape[0];
+	W = (int)in->shape[1];
+	C = (int)in->shape[2];
+	if (H < 1 || W < 1) {
+		*err = "empty image";
+		return -1;
+	}
+	if (w < 1 || h < 1 || (c != 1 && c != 3)) {
+		*err = "bad target geometry";
+		return -1;
+	}
+	if ((uint64_t)w * h * c > facet_image_max_bytes()) {
+		*err = "target image too large";
+		return -1;
+	}
+	ww = W;
+	wh = H;
+	if (fit == FACET_FIT_CROP) {
+		double s = fmax((double)w / W, (double)h / H);
+		ww = fmin(W, w / s);
+		wh = fmin(H, h / s);
+		x0 = (W - ww) / 2;
+		y0 = (H - wh) / 2;
+	} else if (fit == FACET_FIT_PAD) {
+		double s = fmin((double)w / W, (double)h / H);
+		ow = (int)lround(W * s);
+		oh = (int)lround(H * s);
+		ow = ow < 1 ? 1 : ow > w ? w : ow;
+		oh = oh < 1 ? 1 : oh > h ? h : oh;
+		ox = (w - ow) / 2;
+		oy = (h - oh) / 2;
+	}
+
+	shape[0] = h;
+	shape[1] = w;
+	shape[2] = c;
+	facet_tensor_alloc(out, FACET_U8, 3, shape);
+	dst = out->owned;
+	if (fit == FACET_FIT_PAD && (ow != w || oh != h))
+		memset(dst, pad_value, (size_t)w * h * c);
+	if (ow == W && oh == H && C == c && x0 == 0 && y0 == 0) {
+		for (int y = 0; y < oh; y++)
+			memcpy(dst + ((size_t)(oy + y) * w + ox) * c,
+			       (const uint8_t *)in->data + (size_t)y * W * C, (size_t)W * C);
+		return 0;
+	}
+	resample(in->data, W, H, C, x0, y0, ww, wh, dst, w, ox, oy, ow, oh, c);
+	return 0;
+}
+
+int facet_image_resize(const facet_tensor *in, int w, int h, int c, facet_tensor *out,
+                       const char **err)
+{
+	return facet_image_fit(in, w, h, c, FACET_FIT_STRETCH, 0, out, err);
+}
+
+/* ---------------------------------------------------------------- TurboJPEG */
+
+/* One decompressor per thread, made on first use, destroyed when the thread ends. */
+static pthread_key_t turbo_key;
+static pthread_once_t turbo_once = PTHREAD_ONCE_INIT;
+
+static void turbo_destroy(void *h)
+{
+	tjDestroy(h);
+}
+
+static void turbo_key_make(void)
+{
+	if (pthread_key_create(&turbo_key, turbo_destroy) != 0)
+		die("cannot make a thread key");
+}
+
+static tjhandle turbo_handle(void)
+{
+	tjhandle h;
+
+	pthread_once(&turbo_once, turbo_key_make);
+	h = pthread_getspecific(turbo_key);
+	if (!h) {
+		h = tjInitDecompress();
+		if (h && pthread_setspecific(turbo_key, h) != 0) {
+			tjDestroy(h);
+			h = NULL;
+		}
+	}
+	return h;
+}
+
+/* DCT-domain scaling factors tried, smallest first. */
+static const tjscalingfactor turbo_factors[] = {{1, 8}, {1, 4}, {3, 8}, {1, 2},
+                                                {5, 8}, {3, 4}, {7, 8}, {1, 1}};
+
+/* Is the centre crop of a sw x sh image to the aspect of w x h at least w x h? (It is exactly
+ * when both sides are.) */
+static int covers(int sw, int sh, int w, int h)
+{
+	return sw >= w && sh >= h;
+}
+
+/* The scaled size TurboJPEG decodes a w x h JPEG to: the smallest factor whose centre crop to the
+ * target's aspect still covers the target (the full size when none does). */
+static void turbo_scaled(int w, int h, const facet_image_spec *spec, int *sw, int *sh)
+{
+	size_t n = sizeof turbo_factors / sizeof *turbo_factors;
+
+	*sw = w;
+	*sh = h;
+	if (spec->width <= 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int tw = TJSCALED(w, turbo_factors[i]), th = TJSCALED(h, turbo_factors[i]);
+		if (covers(tw, th, spec->width, spec->height)) {
+			*sw = tw;
+			*sh = th;
+			return;
+		}
+	}
+}
+
+/* 0 decoded, -1 error, 1 a JPEG TurboJPEG cannot give as RGB/grey (CMYK): try libvips. */
+static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_spec *spec,
+                        facet_tensor *out, char *err, size_t errlen)
+{
+	tjhandle tj = turbo_handle();
+	int w, h, sub, cs, sw, sh;
+	int64_t shape[3];
+	facet_tensor full;
+	const char *msg;
+
+	if (!tj) {
+		snprintf(err, errlen, "cannot start TurboJPEG: %s", tjGetErrorStr2(NULL));
+		return -1;
+	}
+	if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &sub, &cs) != 0) {
+		snprintf(err, errlen, "%s", tjGetErrorStr2(tj));
+		return -1;
+	}
+	if (cs == TJCS_CMYK || cs == TJCS_YCCK)
+		return 1;
+	turbo_scaled(w, h, spec, &sw, &sh);
+	if ((uint64_t)sw * sh * spec->channels > facet_image_max_bytes()) {
+		snprintf(err, errlen, "image too large (%dx%d)", w, h);
+		return -1;
+	}
+	shape[0] = sh;
+	shape[1] = sw;
+	shape[2] = spec->channels;
+	facet_tensor_alloc(&full, FACET_U8, 3, shape);
+	/* Every warning (a truncated or corrupt file) stops the decode and is an error. */
+	if (tjDecompress2(tj, buf, (unsigned long)n, full.owned, sw, 0, sh,
+	                  spec->channels == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+		snprintf(err, errlen, "%s", tjGetErrorStr2(tj));
+		facet_tensor_free(&full);
+		return -1;
+	}
+	if (spec->width <= 0 || (sw == spec->width && sh == spec->height)) {
+		*out = full;
+		return 0;
+	}
+	if (facet_image_fit(&full, spec->width, spec->height, spec->channels, FACET_FIT_CROP, 0,
+	                    out, &msg) != 0) {
+		snprintf(err, errlen, "%s", msg);
+		facet_tensor_free(&full);
+		return -1;
+	}
+	facet_tensor_free(&full);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- libvips */
+
+static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, facet_tensor *out,
+                       char *err, size_t errlen)
+{
+	/* As strict as TurboJPEG for JPEG (a warning there is corrupt data); other formats fail
+	 * on errors only (a PNG with an odd profile chunk warns, and is fine). */
+	const char *fail_on = facet_image_is_jpeg(buf, n) ? "fail_on=warning" : "fail_on=error";
+	VipsImage *img = NULL, *t = NULL;
+	void *mem = NULL;
+	size_t size = 0;
+	facet_tensor rgb;
+	int64_t shape[3];
+	const char *msg;
+	int rc = -1;
+
+	if (!vips_foreign_find_load_buffer(buf, n)) {
+		vips_message(err, errlen, "");
+		snprintf(err, errlen, "not a known image format");
+		return -1;
+	}
+	if (spec->width > 0) {
+		if (vips_thumbnail_buffer((void *)buf, n, &img, spec->width, "height", spec->height,
+		                          "crop", VIPS_INTERESTING_CENTRE, "no_rotate", TRUE,
+		                          /* 8.14 ignores "fail_on" here; the loader option works */
+		                          "option_string", fail_on, NULL)) {
+			vips_message(err, errlen, "libvips cannot read the image");
+			return -1;
+		}
+	} else {
+		img = vips_image_new_from_buffer(buf, n, fail_on, "access", VIPS_ACCESS_SEQUENTIAL,
+		                                 NULL);
+		if (!img) {
+			vips_message(err, errlen, "libvips cannot read the image");
+			return -1;
+		}
+	}
+
+/* Replace img by the result of an operation on it, or fail. */
+#define STEP(call)                                                                                 \
+	do {                                                                                       \
+		if (call) {                                                                        \
+			vips_message(err, errlen, "libvips cannot convert the image");             \
+			goto out;                                                                  \
+		}                                                                                  \
+		g_object_unref(img);                                                               \
+		img = t;                                                                           \
+		t = NULL;                                                                          \
+	} while (0)
+
+	if (vips_image_hasalpha(img))
+		STEP(vips_flatten(img, &t, NULL));
+	if (vips_image_get_interpretation(img) != VIPS_INTERPRETATION_sRGB ||
+	    vips_image_get_bands(img) != 3)
+		STEP(vips_colourspace(img, &t, VIPS_INTERPRETATION_sRGB, NULL));
+	if (vips_image_get_format(img) != VIPS_FORMAT_UCHAR)
+		STEP(vips_cast_uchar(img, &t, NULL));
+	if (vips_image_get_bands(img) > 3)
+		STEP(vips_extract_band(img, &t, 0, "n", 3, NULL));
+#undef STEP
+	if (vips_image_get_bands(img) != 3) {
+		snprintf(err, errlen, "cannot convert the image to RGB");
+		goto out;
+	}
+	if ((uint64_t)vips_image_get_width(img) * vips_image_get_height(img) * 3 >
+	    facet_image_max_bytes()) {
+		snprintf(err, errlen, "image too large (%dx%d)", vips_image_get_width(img),
+		         vips_image_get_height(img));
+		goto out;
+	}
+	/* Rendering is where libvips finds a truncated or corrupt file. */
+	mem = vips_image_write_to_memory(img, &size);
+	if (!mem) {
+		vips_message(err, errlen, "libvips cannot decode the image");
+		goto out;
+	}
+	shape[0] = vips_image_get_height(img);
+	shape[1] = vips_image_get_width(img);
+	shape[2] = 3;
+	rgb = (facet_tensor){.dtype = FACET_U8, .ndim = 3, .data = mem, .nbytes = size};
+	memcpy(rgb.shape, shape, sizeof shape);
+	if (size != (size_t)shape[0] * shape[1] * 3) {
+		snprintf(err, errlen, "libvips returned %zu bytes for %dx%d", size, (int)shape[1],
+		         (int)shape[0]);
+		goto out;
+	}
+	if (facet_image_fit(&rgb, spec->width > 0 ? spec->width : (int)shape[1],
+	                    spec->height > 0 ? spec->height : (int)shape[0], spec->channels,
+	                    FACET_FIT_CROP, 0, out, &msg) != 0) {
+		snprintf(err, errlen, "%s", msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	g_free(mem);
+	if (t)
+		g_object_unref(t);
+	if (img)
+		g_object_unref(img);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec *spec,
+                              facet_tensor *out, char *err, size_t errlen)
+{
+	int jpeg = facet_image_is_jpeg(buf, n), rc;
+
+	facet_image_init();
+	if (spec->channels != 1 && spec->channels != 3) {
+		snprintf(err, errlen, "channels must be 1 or 3");
+		return -1;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "empty file");
+		return -1;
+	}
+	if (spec->engine == FACET_ENGINE_TURBO && !jpeg) {
+		snprintf(err, errlen, "not a JPEG (the TurboJPEG engine reads only JPEG)");
+		return -1;
+	}
+	if (jpeg && spec->engine != FACET_ENGINE_VIPS) {
+		rc = turbo_decode(buf, n, spec, out, err, errlen);
+		if (rc <= 0)
+			return rc;
+		if (spec->engine == FACET_ENGINE_TURBO) {
+			snprintf(err, errlen, "CMYK JPEG (TurboJPEG cannot give RGB; use libvips)");
+			return -1;
+		}
+	}
+	return vips_decode(buf, n, spec, out, err, errlen);
+}
+
+/* Read a whole file, at most max bytes. 0 ok, -1 and err. */
+static int read_file(const char *path, size_t max, unsigned char **buf, size_t *len, char *err,
+                     size_t errlen)
+{
+	char eb[128];
+	struct stat st;
+	size_t cap, n = 0;
+	unsigned char *b;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s", strerror_r(errno, eb, sizeof eb));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s", strerror_r(errno, eb, sizeof eb));
+		close(fd);
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "is a directory");
+		close(fd);
+		return -1;
+	}
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+		snprintf(err, errlen, "file too large (%lld bytes)", (long long)st.st_size);
+		close(fd);
+		return -1;
+	}
+	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536;
+	b = xmalloc(cap);
+	for (;;) {
+		ssize_t r;
+		if (n == cap) {
+			if (cap > max) {
+				snprintf(err, errlen, "file too large (over %zu bytes)", max);
+				goto fail;
+			}
+			cap *= 2;
+			b = xrealloc(b, cap);
+		}
+		r = read(fd, b + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "%s", strerror_r(errno, eb, sizeof eb));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > max) {
+		snprintf(err, errlen, "file too large (over %zu bytes)", max);
+		goto fail;
+	}
+	close(fd);
+	*buf = b;
+	*len = n;
+	return 0;
+fail:
+	free(b);
+	close(fd);
+	return -1;
+}
+
+int facet_image_decode_file(const char *path, const facet_image_spec *spec, facet_tensor *out,
+                            char *err, size_t errlen)
+{
+	unsigned char *buf;
+	size_t n;
+	int rc;
+
+	if (read_file(path, facet_image_max_bytes(), &buf, &n, err, errlen) != 0)
+		return -1;
+	rc = facet_image_decode_memory(buf, n, spec, out, err, errlen);
+	free(buf);
+	return rc;
+}

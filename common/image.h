@@ -1,0 +1,85 @@
+/*
+ * Image helpers: decode files into uint8 [H, W, C] tensors, resize and convert tensors.
+ *
+ *   facet_image_init          start libvips once (thread-safe; the operation cache off)
+ *   facet_image_decode_file   a JPEG/PNG/... file -> tensor, optionally scaled and centre-cropped
+ *   facet_image_resize        tensor -> tensor of another geometry (stretch), grey <-> RGB
+ *   facet_image_fit           the same with crop or pad to keep the aspect ratio
+ *
+ * Decoding has two engines. JPEG goes through TurboJPEG (the decoder libvips itself uses), which
+ * scales in the DCT domain to the smallest factor that still covers the target; every other format
+ * goes through libvips (vips_thumbnail: shrink-on-load, then its own resize). Both engines give the
+ * same pixels within a small tolerance (tests/facet-decode.bats compares them).
+ *
+ * Resizing tensors does not go through libvips: its per-image set-up costs more than the work on
+ * a 200x200 face. facet_image_resize is an exact area-averaging (box) filter when shrinking and
+ * bilinear when enlarging, separable, in single precision, rounded once at the end.
+ *
+ * Grey from RGB is BT.601 luma (0.299 R + 0.587 G + 0.114 B), the Y of JPEG; RGB from grey
+ * replicates the channel. Alpha is dropped (libvips flattens it onto black).
+ *
+ * All functions are safe to call from several threads at once. Errors come back as a short
+ * message ("not a known image format", "Premature end of JPEG file") without the file name.
+ */
+#ifndef FACET_IMAGE_H
+#define FACET_IMAGE_H
+
+#include "facet.h"
+
+typedef enum {
+	FACET_ENGINE_AUTO = 0, /* TurboJPEG for JPEG, libvips for the rest */
+	FACET_ENGINE_VIPS,     /* libvips for everything */
+	FACET_ENGINE_TURBO     /* TurboJPEG only: anything but a JPEG is an error */
+} facet_engine;
+
+typedef enum {
+	FACET_FIT_STRETCH = 0, /* scale each axis to the target: the aspect ratio may change */
+	FACET_FIT_CROP,        /* scale to cover the target, cut the centre out */
+	FACET_FIT_PAD          /* scale to fit inside the target, centre it on a pad colour */
+} facet_fit;
+
+/* Parse "auto|vips|turbo" and "stretch|crop|pad": 0 ok, -1 unknown. */
+int facet_engine_parse(const char *s, facet_engine *e);
+int facet_fit_parse(const char *s, facet_fit *f);
+
+/* What a decode produces. width = height = 0 keeps the stored size. */
+typedef struct {
+	int width, height;
+	int channels; /* 1 (grey) or 3 (RGB) */
+	facet_engine engine;
+} facet_image_spec;
+
+/* Start libvips (VIPS_INIT), switch its operation cache off and its own threads to one per call
+ * (callers run their own workers). Dies if libvips cannot start. Called by the functions below
+ * when needed; call it early in a tool that also uses libvips directly. */
+void facet_image_init(void);
+
+/* Largest decoded image accepted, in bytes (W * H * C, before any resize, after DCT scaling):
+ * FACET_MAX_RECORD_BYTES from the environment, else FACET_DEFAULT_MAX_RECORD. */
+size_t facet_image_max_bytes(void);
+
+/* Is buf the start of a JPEG (FF D8 FF)? */
+int facet_image_is_jpeg(const void *buf, size_t n);
+
+/* Decode path into an owned tensor [H, W, C] uint8. With spec->width/height set, the image is
+ * scaled to cover W x H keeping its aspect ratio and the centre W x H is kept (FACET_FIT_CROP).
+ * Returns 0, or -1 with a message in err (errlen bytes, NUL-terminated) and out untouched.
+ * A truncated or corrupt file is an error, also when the decoder would only warn. */
+int facet_image_decode_file(const char *path, const facet_image_spec *spec, facet_tensor *out,
+                            char *err, size_t errlen);
+
+/* The same from an encoded image in memory. */
+int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec *spec,
+                              facet_tensor *out, char *err, size_t errlen);
+
+/* in: uint8 [H, W, C] with C in {1, 3}. out: a new owned uint8 [h, w, c] tensor, c in {1, 3}.
+ * Stretches to w x h (the aspect ratio may change). Returns 0, or -1 and *err. */
+int facet_image_resize(const facet_tensor *in, int w, int h, int c, facet_tensor *out,
+                       const char **err);
+
+/* The same with a fit: crop keeps the centre, pad fills the border with pad_value (0..255, every
+ * channel). */
+int facet_image_fit(const facet_tensor *in, int w, int h, int c, facet_fit fit, int pad_value,
+                    facet_tensor *out, const char **err);
+
+#endif
