@@ -9,11 +9,12 @@
 SANITIZE ?= 0
 PREFIX   ?= /usr/local
 JOBS     ?= 2
+FUZZ_SECONDS ?= 60
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 BINDIR   ?= $(BUILD)/bin
-SANFLAGS  = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SANFLAGS  = -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow -fno-omit-frame-pointer
 OPT      ?= -O1 -g
 else
 BUILD    ?= build
@@ -85,11 +86,14 @@ install: all
 	install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-fuzz bin
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 format:
 	clang-format -i common/*.c common/*.h common/nn/*.[ch] tools/*.c tests/unit/*.c
 
-.PHONY: all deps deps-demo units check demo install clean format
+.PHONY: all deps deps-demo units check demo install clean format fuzz
 .SECONDARY:
 -include $(LIBOBJ:.o=.d) $(patsubst %,$(BUILD)/tools/%.d,$(PROGS))

@@ -10,6 +10,7 @@
 const char *facet_prog = "facet";
 int facet_quiet = 0;
 int facet_stdout_reported = 0;
+int facet_output_failures = 0;
 
 const char *const facet_gender_names[FACET_N_GENDER] = {"male", "female"};
 const char *const facet_ethnicity_names[FACET_N_ETHNICITY] = {"White", "Black", "Asian", "Indian",
@@ -24,6 +25,9 @@ void facet_init(const char *prog)
 {
 	facet_prog = prog;
 	signal(SIGPIPE, SIG_DFL);
+	/* Past a file-size limit, let the write fail (and be reported, temp files removed) rather
+	 * than die silently of SIGXFSZ. */
+	signal(SIGXFSZ, SIG_IGN);
 	atexit(close_stdout_atexit);
 }
 

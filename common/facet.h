@@ -34,6 +34,9 @@ enum { FACET_EXIT_OK = 0, FACET_EXIT_DATA = 1, FACET_EXIT_USAGE = 2 };
 
 extern const char *facet_prog; /* "facet-decode" ... */
 extern int facet_quiet;        /* --quiet: mute informational stderr */
+/* Output files (charts, montages) that could not be written: a tool that makes a folder of
+ * outputs counts them here and fails at the end if any. */
+extern int facet_output_failures;
 /* Set once a write error on stdout has been reported, so the check at exit stays quiet. */
 extern int facet_stdout_reported;
 

@@ -386,6 +386,16 @@ static void turbo_scaled(int w, int h, const facet_image_spec *spec, int *sw, in
 	}
 }
 
+/* After an error a TurboJPEG 2.1 handle is not reset: the next tjDecompressHeader3 "succeeds"
+ * with stale sizes and the decode overruns the buffer. Drop the thread's handle instead. */
+static int turbo_fail(tjhandle tj, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s", tjGetErrorStr2(tj));
+	pthread_setspecific(turbo_key, NULL);
+	tjDestroy(tj);
+	return -1;
+}
+
 /* 0 decoded, -1 error, 1 a JPEG TurboJPEG cannot give as RGB/grey (CMYK): try libvips. */
 static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_spec *spec,
                         facet_tensor *out, char *err, size_t errlen)
@@ -400,10 +410,8 @@ static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_sp
 		snprintf(err, errlen, "cannot start TurboJPEG: %s", tjGetErrorStr2(NULL));
 		return -1;
 	}
-	if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &sub, &cs) != 0) {
-		snprintf(err, errlen, "%s", tjGetErrorStr2(tj));
-		return -1;
-	}
+	if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &sub, &cs) != 0)
+		return turbo_fail(tj, err, errlen);
 	if (cs == TJCS_CMYK || cs == TJCS_YCCK)
 		return 1;
 	turbo_scaled(w, h, spec, &sw, &sh);
@@ -418,9 +426,8 @@ static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_sp
 	/* Every warning (a truncated or corrupt file) stops the decode and is an error. */
 	if (tjDecompress2(tj, buf, (unsigned long)n, full.owned, sw, 0, sh,
 	                  spec->channels == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
-		snprintf(err, errlen, "%s", tjGetErrorStr2(tj));
 		facet_tensor_free(&full);
-		return -1;
+		return turbo_fail(tj, err, errlen);
 	}
 	if (spec->width <= 0 || (sw == spec->width && sh == spec->height)) {
 		*out = full;

@@ -70,6 +70,7 @@ static int plot_begin(const char *path, const facet_plot_frame *f, facet_atomic 
 	/* PLplot writes the temp file by name; the atomic handle fsyncs and renames it. */
 	if (facet_atomic_open(out, path) != 0) {
 		warn("cannot write %s:", path);
+		facet_output_failures++;
 		return -1;
 	}
 	const char *tmp = out->tmp;
@@ -110,11 +111,48 @@ static void plot_frame(const facet_plot_frame *f, double vx0, double vx1, double
 	plmtex("l", 7.2, 0.5, 0.5, f->ylabel ? f->ylabel : "");
 }
 
+/* PLplot's cairo drivers ignore write errors: check that the file ends as a whole PNG (IEND
+ * chunk) or SVG does, so a full disk is an error rather than a truncated chart. */
+static int complete_file(const char *tmp, const char *path)
+{
+	static const char png_end[] = "IEND\xae\x42\x60\x82", svg_end[] = "</svg>";
+	int svg = strstr(path, ".svg") != NULL;
+	const char *want = svg ? svg_end : png_end;
+	size_t n = strlen(want);
+	char tail[64] = {0};
+	long size;
+	FILE *f = fopen(tmp, "rb");
+
+	if (!f)
+		return 0;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	if (size < 16) {
+		fclose(f);
+		return 0;
+	}
+	fseek(f, size > 32 ? size - 32 : 0, SEEK_SET);
+	size = (long)fread(tail, 1, sizeof tail - 1, f);
+	fclose(f);
+	for (long i = 0; i + (long)n <= size; i++)
+		if (memcmp(tail + i, want, n) == 0)
+			return 1;
+	return 0;
+}
+
 static int plot_end(const char *path, facet_atomic *out)
 {
 	plend1();
+	fflush(out->f);
+	if (!complete_file(out->tmp, path)) {
+		warn("cannot write chart %s: the file came out incomplete (disk full?)", path);
+		facet_atomic_abort(out);
+		facet_output_failures++;
+		return -1;
+	}
 	if (facet_atomic_commit(out) != 0) {
 		warn("cannot write chart %s:", path);
+		facet_output_failures++;
 		return -1;
 	}
 	return 0;

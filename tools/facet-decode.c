@@ -406,8 +406,8 @@ static void do_row(item *it, const facet_image_spec *spec)
 {
 	static const char *const names[5] = {"age", "ethnicity", "gender", "img_name", "pixels"};
 	static const int hi[3] = {FACET_AGE_MAX, FACET_N_ETHNICITY - 1, FACET_N_GENDER - 1};
-	const char *field[64] = {0};
-	size_t flen[64] = {0};
+	const char *field[5] = {0}; /* age, ethnicity, gender, img_name, pixels */
+	size_t flen[5] = {0};
 	int nf = 0, v[3];
 	const char *p = it->text, *err;
 	int64_t shape[3] = {CSV_SIDE, CSV_SIDE, 1};
@@ -417,10 +417,11 @@ static void do_row(item *it, const facet_image_spec *spec)
 
 	for (;;) {
 		size_t n = strcspn(p, ",");
-		if (nf < 64) {
-			field[nf] = p;
-			flen[nf] = n;
-		}
+		for (int k = 0; k < 5; k++) /* keep the five wanted columns, wherever they are */
+			if (it->csv_col[k] == nf) {
+				field[k] = p;
+				flen[k] = n;
+			}
 		nf++;
 		if (!p[n])
 			break;
@@ -431,7 +432,7 @@ static void do_row(item *it, const facet_image_spec *spec)
 		goto fail;
 	}
 	for (int i = 0; i < 3; i++) {
-		int c = it->csv_col[i];
+		int c = i;
 		if (parse_int(field[c], flen[c], 0, hi[i], &v[i]) != 0) {
 			snprintf(it->msg, sizeof it->msg, "%s '%.*s' is not an integer in 0..%d",
 			         names[i], (int)(flen[c] > 20 ? 20 : flen[c]), field[c], hi[i]);
@@ -439,8 +440,8 @@ static void do_row(item *it, const facet_image_spec *spec)
 		}
 	}
 	{
-		const char *s = field[it->csv_col[3]];
-		size_t n = flen[it->csv_col[3]];
+		const char *s = field[3];
+		size_t n = flen[3];
 		if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
 			s++;
 			n -= 2;
@@ -456,7 +457,7 @@ static void do_row(item *it, const facet_image_spec *spec)
 	facet_tensor_alloc(&img, FACET_U8, 3, shape);
 	px = img.owned;
 	{
-		const char *s = field[it->csv_col[4]], *end = s + flen[it->csv_col[4]];
+		const char *s = field[4], *end = s + flen[4];
 		if (s < end && *s == '"') {
 			s++;
 			if (end > s && end[-1] == '"')

@@ -570,6 +570,8 @@ static void write_charts(eda *e, const struct opts *o, outputs *out)
 		if (facet_montage_write(path, &e->sample, facet_montage_columns(e->sample.n),
 		                        (int)o->tile) == 0)
 			out->montage = xstrdup("montage.png");
+		else
+			facet_output_failures++;
 		free(path);
 	}
 }
@@ -1034,6 +1036,9 @@ int main(int argc, char **argv)
 	write_summary_json(e, &o, &out);
 	write_html(e, &o, &out);
 	print_summary(e, &o);
+	if (facet_output_failures)
+		die("%d output files could not be written (see above): %s is incomplete",
+		    facet_output_failures, o.out);
 
 	outputs_free(&out);
 	eda_free(e);

@@ -208,6 +208,13 @@ static void load_csv(const char *path, table *t)
 	fclose(f);
 }
 
+static void table_free(table *t)
+{
+	for (size_t i = 0; i < t->size; i++)
+		free(t->slots[i].id);
+	free(t->slots);
+}
+
 /* ---------------------------------------------------------------- labelling */
 
 struct counts {
@@ -304,5 +311,6 @@ int main(int argc, char **argv)
 	           (unsigned long long)n.missing[0], (unsigned long long)n.missing[1],
 	           (unsigned long long)n.missing[2], (unsigned long long)n.dropped);
 	facet_reader_close(rd);
+	table_free(&t);
 	return 0;
 }

@@ -655,6 +655,8 @@ static char *montage(facet_tiles *t, const struct opts *o, const char *name, int
 	char *path = facet_outdir_path(o->out, name);
 	int rc = facet_montage_write(path, t, facet_montage_columns(t->n), (int)o->tile);
 	free(path);
+	if (rc != 0)
+		facet_output_failures++;
 	return rc == 0 ? xstrdup(name) : NULL;
 }
 
@@ -1199,6 +1201,9 @@ int main(int argc, char **argv)
 	write_metrics_json(r, t, &o, &out);
 	write_html(r, t, &o, &out);
 	print_summary(r, t, &o);
+	if (facet_output_failures)
+		die("%d output files could not be written (see above): %s is incomplete",
+		    facet_output_failures, o.out);
 
 	outputs_free(&out);
 	if (t)
