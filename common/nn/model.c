@@ -1,0 +1,626 @@
+/*
+ * The model file and checkpoints: one MessagePack map (facet-model(5)), written atomically.
+ *
+ *   format "facet-model", version 1, kind "model" | "checkpoint"
+ *   config    the network config with every default filled in (it rebuilds the net)
+ *   input     {width, height, channels, normalise, mean [C], std [C]}: how input is prepared
+ *   age       {mean, std}: the age head predicts (age - mean) / std
+ *   layers    one line per layer, for people ("trunk.0 conv 1x48x48 -> 64x46x46")
+ *   params    {name: tensor <f4}: every weight and batch-norm statistic
+ *   train     {seed, epochs, epochs_done, samples, val_samples, best_epoch, time_s, history [...]}
+ *   checkpoint (checkpoints only) {step, t, plateau_lr, plateau_best, plateau_bad, best,
+ *             bad_epochs, stopped, sums [8], data_sum, adam_m {..}, adam_v {..}, best_params {..}}
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+#include "nn/nn.h"
+
+static const char *const norm_names[] = {"unit", "center", "dataset"};
+
+static int file_write(void *data, const char *buf, size_t len)
+{
+	return len == 0 || fwrite(buf, 1, len, (FILE *)data) == len ? 0 : -1;
+}
+
+static void pack_key(msgpack_packer *pk, const char *k)
+{
+	facet_pack_str(pk, k);
+}
+
+static void pack_f32(msgpack_packer *pk, const float *p, const facet_param *shape_of)
+{
+	facet_tensor t;
+	memset(&t, 0, sizeof t);
+	t.dtype = FACET_F32;
+	t.ndim = shape_of->ndim;
+	for (int d = 0; d < t.ndim; d++)
+		t.shape[d] = shape_of->shape[d];
+	t.data = p;
+	t.nbytes = sizeof(float) * shape_of->n;
+	facet_pack_tensor(pk, &t);
+}
+
+/* which: 0 data, 1 m, 2 v, 3 best */
+static void pack_params(msgpack_packer *pk, const facet_net *net, const facet_train_state *st,
+                        int which)
+{
+	int n = 0;
+	for (int i = 0; i < net->nparam; i++)
+		n += which == 0 || which == 3 || net->param[i]->grad != NULL;
+	msgpack_pack_map(pk, n);
+	for (int i = 0; i < net->nparam; i++) {
+		const facet_param *p = net->param[i];
+		const float *src = which == 0   ? p->data
+		                   : which == 1 ? p->m
+		                   : which == 2 ? p->v
+		                                : st->best_param[i];
+		if ((which == 1 || which == 2) && !p->grad)
+			continue;
+		float *tmp = NULL;
+		if (!src) { /* moments not allocated yet: zeros */
+			tmp = xcalloc(p->n, sizeof(float));
+			src = tmp;
+		}
+		pack_key(pk, p->name);
+		pack_f32(pk, src, p);
+		free(tmp);
+	}
+}
+
+static void pack_metrics(msgpack_packer *pk, const facet_net *net, const facet_metrics *m)
+{
+	const char *keys[4] = {"loss", "age_mae", "gender_acc", "ethnicity_acc"};
+	double v[4] = {m->loss, m->age_mae, m->gender_acc, m->ethnicity_acc};
+	int have[4] = {1, net->head[FACET_HEAD_AGE].present, net->head[FACET_HEAD_GENDER].present,
+	               net->head[FACET_HEAD_ETHNICITY].present};
+	int n = 0;
+	for (int i = 0; i < 4; i++)
+		n += have[i] && isfinite(v[i]);
+	msgpack_pack_map(pk, n);
+	for (int i = 0; i < 4; i++)
+		if (have[i] && isfinite(v[i])) {
+			pack_key(pk, keys[i]);
+			msgpack_pack_double(pk, v[i]);
+		}
+}
+
+void facet_epoch_log_pack(msgpack_packer *pk, const facet_net *net, const facet_epoch_log *e)
+{
+	msgpack_pack_map(pk, e->has_val ? 6 : 5);
+	pack_key(pk, "epoch");
+	msgpack_pack_int(pk, e->epoch);
+	pack_key(pk, "lr");
+	msgpack_pack_double(pk, e->lr);
+	pack_key(pk, "time_s");
+	msgpack_pack_double(pk, e->time_s);
+	pack_key(pk, "images_per_s");
+	msgpack_pack_double(pk, e->images_per_s);
+	pack_key(pk, "train");
+	pack_metrics(pk, net, &e->train);
+	if (e->has_val) {
+		pack_key(pk, "val");
+		pack_metrics(pk, net, &e->val);
+	}
+}
+
+static void pack_layers(msgpack_packer *pk, const char *owner, const facet_layer *l, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char line[128];
+		snprintf(line, sizeof line, "%s.%d %s %dx%dx%d -> %dx%dx%d", owner, i,
+		         l[i].ops->name, l[i].ic, l[i].ih, l[i].iw, l[i].oc, l[i].oh, l[i].ow);
+		facet_pack_str(pk, line);
+	}
+}
+
+static void pack_model(msgpack_packer *pk, const facet_net *net, const facet_train_state *st,
+                       int ck)
+{
+	msgpack_pack_map(pk, ck ? 11 : 10);
+	pack_key(pk, "format");
+	facet_pack_str(pk, FACET_MODEL_FORMAT);
+	pack_key(pk, "version");
+	msgpack_pack_int(pk, FACET_MODEL_VERSION);
+	pack_key(pk, "kind");
+	facet_pack_str(pk, ck ? "checkpoint" : "model");
+	pack_key(pk, "facet");
+	facet_pack_str(pk, FACET_VERSION);
+
+	char *cfg = facet_net_config_string(net);
+	pack_key(pk, "config");
+	facet_pack_str(pk, cfg);
+	free(cfg);
+
+	const facet_input_cfg *in = &net->input;
+	pack_key(pk, "input");
+	msgpack_pack_map(pk, 6);
+	pack_key(pk, "width");
+	msgpack_pack_int(pk, in->width);
+	pack_key(pk, "height");
+	msgpack_pack_int(pk, in->height);
+	pack_key(pk, "channels");
+	msgpack_pack_int(pk, in->channels);
+	pack_key(pk, "normalise");
+	facet_pack_str(pk, norm_names[in->norm]);
+	pack_key(pk, "mean");
+	msgpack_pack_array(pk, in->channels);
+	for (int c = 0; c < in->channels; c++)
+		msgpack_pack_float(pk, in->mean[c]);
+	pack_key(pk, "std");
+	msgpack_pack_array(pk, in->channels);
+	for (int c = 0; c < in->channels; c++)
+		msgpack_pack_float(pk, in->std[c]);
+
+	pack_key(pk, "age_scale");
+	msgpack_pack_map(pk, 2);
+	pack_key(pk, "mean");
+	msgpack_pack_float(pk, net->age_mean);
+	pack_key(pk, "std");
+	msgpack_pack_float(pk, net->age_std);
+
+	int nl = net->ntrunk;
+	for (int h = 0; h < FACET_HEADS; h++)
+		nl += net->head[h].present ? net->head[h].nlayer : 0;
+	pack_key(pk, "layers");
+	msgpack_pack_array(pk, nl);
+	pack_layers(pk, "trunk", net->trunk, net->ntrunk);
+	for (int h = 0; h < FACET_HEADS; h++)
+		if (net->head[h].present)
+			pack_layers(pk, facet_head_names[h], net->head[h].layer,
+			            net->head[h].nlayer);
+
+	pack_key(pk, "params");
+	pack_params(pk, net, st, 0);
+
+	pack_key(pk, "train");
+	facet_train_state empty;
+	facet_train_state_init(&empty);
+	const facet_train_state *s = st ? st : &empty;
+	msgpack_pack_map(pk, 8);
+	pack_key(pk, "seed");
+	msgpack_pack_uint64(pk, s->seed);
+	pack_key(pk, "epochs");
+	msgpack_pack_int(pk, s->epochs);
+	pack_key(pk, "epochs_done");
+	msgpack_pack_int(pk, s->epoch);
+	pack_key(pk, "samples");
+	msgpack_pack_uint64(pk, s->samples);
+	pack_key(pk, "val_samples");
+	msgpack_pack_uint64(pk, s->val_samples);
+	pack_key(pk, "best_epoch");
+	msgpack_pack_int(pk, s->best_epoch);
+	pack_key(pk, "time_s");
+	msgpack_pack_double(pk, s->time_s);
+	pack_key(pk, "history");
+	msgpack_pack_array(pk, s->nlog);
+	for (int i = 0; i < s->nlog; i++)
+		facet_epoch_log_pack(pk, net, &s->log[i]);
+	if (!ck)
+		return;
+
+	pack_key(pk, "checkpoint");
+	msgpack_pack_map(pk, 13);
+	pack_key(pk, "step");
+	msgpack_pack_int(pk, st->step);
+	pack_key(pk, "t");
+	msgpack_pack_int64(pk, st->t);
+	pack_key(pk, "plateau_lr");
+	msgpack_pack_float(pk, st->plateau_lr);
+	pack_key(pk, "plateau_best");
+	msgpack_pack_double(pk, st->plateau_best);
+	pack_key(pk, "plateau_bad");
+	msgpack_pack_int(pk, st->plateau_bad);
+	pack_key(pk, "best");
+	msgpack_pack_double(pk, st->best);
+	pack_key(pk, "bad_epochs");
+	msgpack_pack_int(pk, st->bad_epochs);
+	pack_key(pk, "stopped");
+	msgpack_pack_int(pk, st->stopped);
+	const facet_metric_sums *m = &st->sums;
+	double sums[8] = {m->loss_sum, m->batches, m->ae_sum, m->age_n,
+	                  m->g_ok,     m->g_n,     m->e_ok,   m->e_n};
+	pack_key(pk, "sums");
+	msgpack_pack_array(pk, 8);
+	for (int i = 0; i < 8; i++)
+		msgpack_pack_double(pk, sums[i]);
+	pack_key(pk, "data_sum");
+	msgpack_pack_uint64(pk, st->data_sum);
+	pack_key(pk, "adam_m");
+	pack_params(pk, net, st, 1);
+	pack_key(pk, "adam_v");
+	pack_params(pk, net, st, 2);
+	pack_key(pk, "best_params");
+	if (st->best_param)
+		pack_params(pk, net, st, 3);
+	else
+		msgpack_pack_nil(pk);
+}
+
+int facet_model_save(const facet_net *net, const facet_train_state *st, int checkpoint,
+                     const char *path, char *err, size_t errlen)
+{
+	facet_atomic a;
+	if (facet_atomic_open(&a, path)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, a.f, file_write);
+	pack_model(&pk, net, st, checkpoint && st);
+	if (facet_atomic_commit(&a)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static const msgpack_object *get(const msgpack_object *map, const char *key)
+{
+	if (!map || map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < map->via.map.size; i++)
+		if (facet_key_eq(&map->via.map.ptr[i].key, key))
+			return &map->via.map.ptr[i].val;
+	return NULL;
+}
+
+static int num(const msgpack_object *o, double *v)
+{
+	if (!o)
+		return -1;
+	switch (o->type) {
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		*v = (double)o->via.u64;
+		return 0;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		*v = (double)o->via.i64;
+		return 0;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		*v = o->via.f64;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+typedef struct {
+	const char *path;
+	char *err;
+	size_t errlen;
+} load_ctx;
+
+static int bad(load_ctx *c, const char *what)
+{
+	snprintf(c->err, c->errlen, "%s: %s", c->path, what);
+	return -1;
+}
+
+static int getnum(load_ctx *c, const msgpack_object *map, const char *key, double *v)
+{
+	if (num(get(map, key), v)) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "model file lacks the number '%s'", key);
+		return bad(c, msg);
+	}
+	return 0;
+}
+
+/* A whole number in lo..hi under key (casts of anything else are undefined behaviour). */
+static int getint(load_ctx *c, const msgpack_object *map, const char *key, double lo, double hi,
+                  double *v)
+{
+	if (getnum(c, map, key, v))
+		return -1;
+	if (!(*v >= lo && *v <= hi) || *v != floor(*v)) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "model file's '%s' is not a whole number in %.0f..%.0f", key,
+		         lo, hi);
+		return bad(c, msg);
+	}
+	return 0;
+}
+
+/* Fill dst[i] (for trainable-only when which is 1 or 2) from a {name: tensor} map. */
+static int load_params(load_ctx *c, facet_net *net, const msgpack_object *map, int which,
+                       float **dst)
+{
+	if (!map || map->type != MSGPACK_OBJECT_MAP)
+		return bad(c, "model file lacks its parameter map");
+	for (int i = 0; i < net->nparam; i++) {
+		facet_param *p = net->param[i];
+		if ((which == 1 || which == 2) && !p->grad)
+			continue;
+		char msg[160];
+		const msgpack_object *o = get(map, p->name);
+		facet_tensor t;
+		const char *why;
+		if (!o) {
+			snprintf(msg, sizeof msg, "parameter '%s' is missing", p->name);
+			return bad(c, msg);
+		}
+		if ((why = facet_unpack_tensor(o, &t))) {
+			snprintf(msg, sizeof msg, "parameter '%s': %s", p->name, why);
+			return bad(c, msg);
+		}
+		int same = t.dtype == FACET_F32 && t.ndim == p->ndim;
+		for (int d = 0; same && d < t.ndim; d++)
+			same = t.shape[d] == p->shape[d];
+		if (!same) {
+			snprintf(msg, sizeof msg,
+			         "parameter '%s' does not have the shape the config gives",
+			         p->name);
+			return bad(c, msg);
+		}
+		memcpy(dst[i], t.data, t.nbytes);
+	}
+	return 0;
+}
+
+static int load_history(load_ctx *c, const facet_net *net, const msgpack_object *arr,
+                        facet_train_state *st)
+{
+	(void)net;
+	if (!arr || arr->type != MSGPACK_OBJECT_ARRAY)
+		return bad(c, "model file lacks the training history");
+	for (uint32_t i = 0; i < arr->via.array.size; i++) {
+		const msgpack_object *e = &arr->via.array.ptr[i];
+		facet_epoch_log lg;
+		memset(&lg, 0, sizeof lg);
+		double ep;
+		if (getint(c, e, "epoch", 0, INT_MAX, &ep) || getnum(c, e, "lr", &lg.lr) ||
+		    getnum(c, e, "time_s", &lg.time_s) ||
+		    getnum(c, e, "images_per_s", &lg.images_per_s))
+			return -1;
+		lg.epoch = (int)ep;
+		for (int s = 0; s < 2; s++) {
+			const msgpack_object *m = get(e, s ? "val" : "train");
+			facet_metrics *fm = s ? &lg.val : &lg.train;
+			if (s)
+				lg.has_val = m != NULL;
+			if (num(get(m, "loss"), &fm->loss))
+				fm->loss = NAN;
+			if (num(get(m, "age_mae"), &fm->age_mae))
+				fm->age_mae = NAN;
+			if (num(get(m, "gender_acc"), &fm->gender_acc))
+				fm->gender_acc = NAN;
+			if (num(get(m, "ethnicity_acc"), &fm->ethnicity_acc))
+				fm->ethnicity_acc = NAN;
+		}
+		facet_train_state_log(st, &lg);
+	}
+	return 0;
+}
+
+static int load_state(load_ctx *c, facet_net *net, const msgpack_object *root,
+                      facet_train_state *st)
+{
+	const msgpack_object *tr = get(root, "train"), *ck = get(root, "checkpoint");
+	double v;
+	if (!tr || tr->type != MSGPACK_OBJECT_MAP)
+		return bad(c, "model file lacks its 'train' map");
+	if (getnum(c, tr, "seed", &v))
+		return -1;
+	const msgpack_object *seed = get(tr, "seed");
+	st->seed = seed->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? seed->via.u64 : 0;
+	if (getint(c, tr, "epochs", 0, INT_MAX, &v))
+		return -1;
+	st->epochs = (int)v;
+	if (getint(c, tr, "epochs_done", 0, INT_MAX, &v))
+		return -1;
+	st->epoch = (int)v;
+	if (getint(c, tr, "samples", 0, 1e15, &v))
+		return -1;
+	st->samples = (size_t)v;
+	if (getint(c, tr, "val_samples", 0, 1e15, &v))
+		return -1;
+	st->val_samples = (size_t)v;
+	if (getint(c, tr, "best_epoch", -1, INT_MAX, &v))
+		return -1;
+	st->best_epoch = (int)v;
+	if (getnum(c, tr, "time_s", &st->time_s))
+		return -1;
+	if (load_history(c, net, get(tr, "history"), st))
+		return -1;
+	if (!ck) {
+		st->epochs = 0; /* a plain model: nothing to resume */
+		return 0;
+	}
+	if (getint(c, ck, "step", 0, INT_MAX, &v))
+		return -1;
+	st->step = (int)v;
+	if (getint(c, ck, "t", 0, 9e15, &v))
+		return -1;
+	st->t = (int64_t)v;
+	if (getnum(c, ck, "plateau_lr", &v))
+		return -1;
+	st->plateau_lr = (float)v;
+	if (getnum(c, ck, "plateau_best", &st->plateau_best) || getnum(c, ck, "best", &st->best))
+		return -1;
+	if (getint(c, ck, "plateau_bad", 0, INT_MAX, &v))
+		return -1;
+	st->plateau_bad = (int)v;
+	if (getint(c, ck, "bad_epochs", 0, INT_MAX, &v))
+		return -1;
+	st->bad_epochs = (int)v;
+	if (getint(c, ck, "stopped", 0, 1, &v))
+		return -1;
+	st->stopped = (int)v;
+	const msgpack_object *sums = get(ck, "sums");
+	double s[8];
+	if (!sums || sums->type != MSGPACK_OBJECT_ARRAY || sums->via.array.size != 8)
+		return bad(c, "checkpoint lacks its running sums");
+	for (int i = 0; i < 8; i++)
+		if (num(&sums->via.array.ptr[i], &s[i]))
+			return bad(c, "checkpoint running sums are not numbers");
+	facet_metric_sums *m = &st->sums;
+	m->loss_sum = s[0];
+	m->batches = s[1];
+	m->ae_sum = s[2];
+	m->age_n = s[3];
+	m->g_ok = s[4];
+	m->g_n = s[5];
+	m->e_ok = s[6];
+	m->e_n = s[7];
+	const msgpack_object *ds = get(ck, "data_sum");
+	if (!ds || ds->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return bad(c, "checkpoint lacks 'data_sum'");
+	st->data_sum = ds->via.u64;
+
+	float **dst = xcalloc(net->nparam + 1, sizeof(float *));
+	int rc = 0;
+	for (int w = 1; w <= 2 && !rc; w++) {
+		for (int i = 0; i < net->nparam; i++) {
+			facet_param *p = net->param[i];
+			if (!p->grad)
+				continue;
+			if (!p->m) {
+				p->m = xcalloc(p->n, sizeof(float));
+				p->v = xcalloc(p->n, sizeof(float));
+			}
+			dst[i] = w == 1 ? p->m : p->v;
+		}
+		rc = load_params(c, net, get(ck, w == 1 ? "adam_m" : "adam_v"), w, dst);
+	}
+	free(dst);
+	if (rc)
+		return -1;
+	const msgpack_object *best = get(ck, "best_params");
+	if (best && best->type == MSGPACK_OBJECT_MAP) {
+		facet_train_state_keep_best(st, net); /* allocates */
+		if (load_params(c, net, best, 3, st->best_param))
+			return -1;
+	}
+	return 0;
+}
+
+static int load_input(load_ctx *c, facet_net *net, const msgpack_object *root)
+{
+	const msgpack_object *in = get(root, "input"), *age = get(root, "age_scale");
+	const msgpack_object *mean = get(in, "mean"), *sd = get(in, "std");
+	int C = net->input.channels;
+	if (!mean || !sd || mean->type != MSGPACK_OBJECT_ARRAY ||
+	    sd->type != MSGPACK_OBJECT_ARRAY || (int)mean->via.array.size != C ||
+	    (int)sd->via.array.size != C)
+		return bad(c, "model file lacks the input normalisation");
+	for (int i = 0; i < C; i++) {
+		double m, s;
+		if (num(&mean->via.array.ptr[i], &m) || num(&sd->via.array.ptr[i], &s) || !(s > 0))
+			return bad(c, "model file has a bad input normalisation");
+		net->input.mean[i] = (float)m;
+		net->input.std[i] = (float)s;
+	}
+	double am, as;
+	if (getnum(c, age, "mean", &am) || getnum(c, age, "std", &as))
+		return -1;
+	if (!(as > 0))
+		return bad(c, "model file has a bad age scaling");
+	net->age_mean = (float)am;
+	net->age_std = (float)as;
+	return 0;
+}
+
+static unsigned char *read_all(const char *path, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 1 << 16, n = 0, got;
+	unsigned char *buf = xmalloc(cap);
+	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, size_t errlen)
+{
+	load_ctx c = {path, err, errlen};
+	size_t len;
+	unsigned char *buf = read_all(path, &len, err, errlen);
+	if (!buf)
+		return NULL;
+	const char *why = NULL;
+	long n = len ? facet_msgpack_scan(buf, len, (size_t)1 << 40, &why) : 0;
+	if (n <= 0) {
+		bad(&c,
+		    n == 0 ? "truncated model file" : "not a facet model file (bad MessagePack)");
+		free(buf);
+		return NULL;
+	}
+	msgpack_unpacked u;
+	msgpack_unpacked_init(&u);
+	size_t off = 0;
+	facet_net *net = NULL;
+	if (msgpack_unpack_next(&u, (const char *)buf, (size_t)n, &off) != MSGPACK_UNPACK_SUCCESS) {
+		bad(&c, "not a facet model file (bad MessagePack)");
+		goto out;
+	}
+	const msgpack_object *root = &u.data, *o;
+	o = get(root, "format");
+	if (!o || !facet_key_eq(o, FACET_MODEL_FORMAT)) {
+		bad(&c, "not a facet model file (no format \"" FACET_MODEL_FORMAT "\")");
+		goto out;
+	}
+	double ver = 0;
+	if (num(get(root, "version"), &ver) || ver != FACET_MODEL_VERSION) {
+		char msg[128];
+		snprintf(msg, sizeof msg,
+		         "model file format version %g; this facet reads version %d", ver,
+		         FACET_MODEL_VERSION);
+		bad(&c, msg);
+		goto out;
+	}
+	o = get(root, "config");
+	if (!o || o->type != MSGPACK_OBJECT_STR) {
+		bad(&c, "model file lacks its config");
+		goto out;
+	}
+	char *text = xmalloc(o->via.str.size + 1);
+	memcpy(text, o->via.str.ptr, o->via.str.size);
+	text[o->via.str.size] = 0;
+	char cerr[256];
+	net = facet_net_parse(text, "config", cerr, sizeof cerr);
+	free(text);
+	if (!net) {
+		char msg[320];
+		snprintf(msg, sizeof msg, "model file config: %s", cerr);
+		bad(&c, msg);
+		goto out;
+	}
+	float **dst = xcalloc(net->nparam + 1, sizeof(float *));
+	for (int i = 0; i < net->nparam; i++)
+		dst[i] = net->param[i]->data;
+	int rc = load_input(&c, net, root) || load_params(&c, net, get(root, "params"), 0, dst);
+	free(dst);
+	if (!rc && st) {
+		facet_train_state_init(st);
+		rc = load_state(&c, net, root, st);
+	}
+	if (rc) {
+		facet_net_free(net);
+		net = NULL;
+	}
+out:
+	msgpack_unpacked_destroy(&u);
+	free(buf);
+	return net;
+}

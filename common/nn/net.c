@@ -1,0 +1,235 @@
+/*
+ * The network: a trunk of layers and up to three heads on its output. Forward runs the trunk, then
+ * every head; backward runs each head back to the trunk's output, sums their gradients there,
+ * and runs the trunk back. Buffers are allocated once per batch size (facet_net_alloc).
+ */
+#include <math.h>
+#include <string.h>
+#include "nn/nn.h"
+#include "nn/fastops.h"
+
+static void free_layers(facet_layer *l, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (l[i].ops->release)
+			l[i].ops->release(&l[i]);
+		free(l[i].y);
+		free(l[i].dy);
+		for (int j = 0; j < l[i].nparam; j++) {
+			free(l[i].param[j].data);
+			free(l[i].param[j].grad);
+			free(l[i].param[j].m);
+			free(l[i].param[j].v);
+		}
+	}
+	free(l);
+}
+
+static void free_batch(facet_net *net)
+{
+	free(net->x);
+	free(net->trunk_dy);
+	net->x = net->trunk_dy = NULL;
+	for (int h = 0; h < FACET_HEADS; h++) {
+		free(net->target[h]);
+		free(net->have[h]);
+		net->target[h] = NULL;
+		net->have[h] = NULL;
+	}
+}
+
+void facet_net_free(facet_net *net)
+{
+	if (!net)
+		return;
+	free_batch(net);
+	free_layers(net->trunk, net->ntrunk);
+	for (int h = 0; h < FACET_HEADS; h++)
+		free_layers(net->head[h].layer, net->head[h].nlayer);
+	free(net->param);
+	free(net);
+}
+
+static void init_layers(facet_layer *l, int n, facet_rng *rng)
+{
+	for (int i = 0; i < n; i++)
+		if (l[i].ops->init)
+			l[i].ops->init(&l[i], rng);
+}
+
+void facet_net_init_params(facet_net *net, uint64_t seed)
+{
+	facet_rng rng;
+	facet_rng_seed(&rng, facet_rng_derive(seed, 0x696e6974, 0, 0)); /* "init" */
+	init_layers(net->trunk, net->ntrunk, &rng);
+	for (int h = 0; h < FACET_HEADS; h++)
+		init_layers(net->head[h].layer, net->head[h].nlayer, &rng);
+}
+
+void facet_net_set_path(facet_net *net, int fast, int precision)
+{
+	net->fast = fast;
+	net->precision = precision;
+}
+
+size_t facet_net_param_count(const facet_net *net)
+{
+	size_t n = 0;
+	for (int i = 0; i < net->nparam; i++)
+		if (net->param[i]->grad)
+			n += net->param[i]->n;
+	return n;
+}
+
+static size_t out_size(const facet_layer *l)
+{
+	return (size_t)l->oc * l->oh * l->ow;
+}
+
+static size_t trunk_out(const facet_net *net)
+{
+	if (net->ntrunk)
+		return out_size(&net->trunk[net->ntrunk - 1]);
+	return (size_t)net->input.channels * net->input.height * net->input.width;
+}
+
+static void alloc_layers(facet_net *net, facet_layer *l, int count, int n)
+{
+	for (int i = 0; i < count; i++) {
+		if (l[i].ops->release)
+			l[i].ops->release(&l[i]);
+		free(l[i].y);
+		free(l[i].dy);
+		l[i].n = n;
+		l[i].use_fast = net->fast;
+		l[i].precision = net->precision;
+		l[i].rng = &net->rng;
+		l[i].y = xcalloc((size_t)n * out_size(&l[i]), sizeof(float));
+		l[i].dy = xcalloc((size_t)n * out_size(&l[i]), sizeof(float));
+		if (l[i].ops->alloc)
+			l[i].ops->alloc(&l[i]);
+	}
+}
+
+void facet_net_alloc(facet_net *net, int n)
+{
+	free_batch(net);
+	size_t in = (size_t)net->input.channels * net->input.height * net->input.width;
+	net->n = n;
+	net->x = xcalloc((size_t)n * in, sizeof(float));
+	net->trunk_dy = xcalloc((size_t)n * trunk_out(net), sizeof(float));
+	for (int h = 0; h < FACET_HEADS; h++) {
+		net->target[h] = xcalloc(n, sizeof(float));
+		net->have[h] = xcalloc(n, 1);
+	}
+	alloc_layers(net, net->trunk, net->ntrunk, n);
+	for (int h = 0; h < FACET_HEADS; h++)
+		alloc_layers(net, net->head[h].layer, net->head[h].nlayer, n);
+}
+
+static const float *run_forward(facet_layer *l, int count, const float *x, int train)
+{
+	for (int i = 0; i < count; i++) {
+		l[i].ops->forward(&l[i], x, train);
+		x = l[i].y;
+	}
+	return x;
+}
+
+static const float *trunk_output(const facet_net *net)
+{
+	return net->ntrunk ? net->trunk[net->ntrunk - 1].y : net->x;
+}
+
+void facet_net_forward(facet_net *net, int train)
+{
+	run_forward(net->trunk, net->ntrunk, net->x, train);
+	for (int h = 0; h < FACET_HEADS; h++)
+		if (net->head[h].present)
+			run_forward(net->head[h].layer, net->head[h].nlayer, trunk_output(net),
+			            train);
+}
+
+const float *facet_net_head_output(const facet_net *net, facet_head_kind h)
+{
+	const facet_head *hd = &net->head[h];
+	return hd->present ? hd->layer[hd->nlayer - 1].y : NULL;
+}
+
+/* Back through layers l[0..count): the last layer's dy is set; dx of layer 0 goes to dx0. */
+static void run_backward(facet_layer *l, int count, const float *x0, float *dx0)
+{
+	for (int i = count - 1; i >= 0; i--) {
+		const float *x = i ? l[i - 1].y : x0;
+		float *dx = i ? l[i - 1].dy : dx0;
+		l[i].ops->backward(&l[i], x, dx);
+	}
+}
+
+double facet_net_loss_backward(facet_net *net, int backward, double per_head[FACET_HEADS],
+                               int count[FACET_HEADS])
+{
+	double total = 0;
+	size_t tsize = (size_t)net->n * trunk_out(net);
+	const float *tout = trunk_output(net);
+	int first = 1;
+	for (int h = 0; h < FACET_HEADS; h++) {
+		facet_head *hd = &net->head[h];
+		per_head[h] = NAN;
+		count[h] = 0;
+		if (!hd->present)
+			continue;
+		facet_layer *last = &hd->layer[hd->nlayer - 1];
+		double loss =
+		    facet_loss(hd->loss, last->y, net->target[h], net->have[h], net->n, last->oc,
+		               hd->weight, backward ? last->dy : NULL, &count[h]);
+		if (count[h]) {
+			per_head[h] = loss;
+			total += hd->weight * loss;
+		}
+		if (!backward)
+			continue;
+		/* The first head writes the trunk's gradient, the others add theirs. */
+		float *dst = net->ntrunk ? net->trunk[net->ntrunk - 1].dy : NULL;
+		if (first && dst) {
+			run_backward(hd->layer, hd->nlayer, tout, dst);
+		} else {
+			run_backward(hd->layer, hd->nlayer, tout, net->trunk_dy);
+			if (dst)
+				for (size_t i = 0; i < tsize; i++)
+					dst[i] += net->trunk_dy[i];
+		}
+		first = 0;
+	}
+	if (backward && net->ntrunk)
+		run_backward(net->trunk, net->ntrunk, net->x, NULL);
+	return total;
+}
+
+void facet_net_pred(const facet_net *net, int i, facet_pred *p)
+{
+	memset(p, 0, sizeof *p);
+	const float *z = facet_net_head_output(net, FACET_HEAD_AGE);
+	if (z) {
+		p->has_age = 1;
+		p->age = z[i] * net->age_std + net->age_mean;
+	}
+	z = facet_net_head_output(net, FACET_HEAD_GENDER);
+	if (z) {
+		p->has_gender = 1;
+		p->gender[1] = 1 / (1 + exp(-(double)z[i]));
+		p->gender[0] = 1 - p->gender[1];
+	}
+	z = facet_net_head_output(net, FACET_HEAD_ETHNICITY);
+	if (z) {
+		const float *r = z + (size_t)i * FACET_N_ETHNICITY;
+		double mx = r[0], s = 0;
+		for (int j = 1; j < FACET_N_ETHNICITY; j++)
+			mx = r[j] > mx ? r[j] : mx;
+		for (int j = 0; j < FACET_N_ETHNICITY; j++)
+			s += p->ethnicity[j] = exp(r[j] - mx);
+		for (int j = 0; j < FACET_N_ETHNICITY; j++)
+			p->ethnicity[j] /= s;
+		p->has_ethnicity = 1;
+	}
+}

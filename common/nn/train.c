@@ -1,0 +1,270 @@
+/*
+ * Training data and steps: data sets held in memory as uint8 in the net's input geometry, batches
+ * built from them (normalised as the model records, augmented when training), one optimizer step,
+ * evaluation, and the training state that checkpoints carry.
+ */
+#include <math.h>
+#include <string.h>
+#include "nn/nn.h"
+
+/* ---------------------------------------------------------------- data sets */
+
+void facet_dataset_init(facet_dataset *d, int h, int w, int c)
+{
+	memset(d, 0, sizeof *d);
+	d->h = h;
+	d->w = w;
+	d->c = c;
+}
+
+void facet_dataset_add(facet_dataset *d, const uint8_t *img, const int label[FACET_HEADS])
+{
+	size_t px = (size_t)d->h * d->w * d->c;
+	if (d->n == d->cap) {
+		d->cap = d->cap ? 2 * d->cap : 256;
+		d->pix = xrealloc(d->pix, d->cap * px);
+		for (int h = 0; h < FACET_HEADS; h++)
+			d->label[h] = xrealloc(d->label[h], d->cap * sizeof(int16_t));
+	}
+	memcpy(d->pix + d->n * px, img, px);
+	for (int h = 0; h < FACET_HEADS; h++)
+		d->label[h][d->n] = (int16_t)label[h];
+	d->n++;
+}
+
+void facet_dataset_free(facet_dataset *d)
+{
+	free(d->pix);
+	for (int h = 0; h < FACET_HEADS; h++)
+		free(d->label[h]);
+	memset(d, 0, sizeof *d);
+}
+
+/* FNV-1a over the geometry, the pixels and the labels. */
+uint64_t facet_dataset_checksum(const facet_dataset *d)
+{
+	uint64_t x = 0xcbf29ce484222325ULL;
+#define MIX(byte) (x = (x ^ (uint8_t)(byte)) * 0x100000001b3ULL)
+	MIX(d->h);
+	MIX(d->w);
+	MIX(d->c);
+	size_t px = d->n * d->h * d->w * d->c;
+	for (size_t i = 0; i < px; i++)
+		MIX(d->pix[i]);
+	for (int h = 0; h < FACET_HEADS; h++)
+		for (size_t i = 0; i < d->n; i++) {
+			MIX(d->label[h][i]);
+			MIX(d->label[h][i] >> 8);
+		}
+#undef MIX
+	return x;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+void facet_net_set_input(facet_net *net, int i, const uint8_t *img, uint64_t aug_seed)
+{
+	const facet_input_cfg *in = &net->input;
+	const facet_train_cfg *tc = &net->train;
+	int H = in->height, W = in->width, C = in->channels;
+	float *x = net->x + (size_t)i * C * H * W;
+	int flip = 0, sx = 0, sy = 0;
+	float gain = 1, bias = 0;
+	if (aug_seed) {
+		facet_rng rng;
+		facet_rng_seed(&rng, aug_seed);
+		flip = tc->flip && facet_rng_uniform(&rng) < 0.5;
+		if (tc->shift) {
+			sx = (int)facet_rng_below(&rng, 2 * tc->shift + 1) - tc->shift;
+			sy = (int)facet_rng_below(&rng, 2 * tc->shift + 1) - tc->shift;
+		}
+		if (tc->contrast > 0)
+			gain = 1 + tc->contrast * (float)(2 * facet_rng_uniform(&rng) - 1);
+		if (tc->brightness > 0)
+			bias = tc->brightness * (float)(2 * facet_rng_uniform(&rng) - 1);
+	}
+	int photometric = gain != 1 || bias != 0;
+	for (int c = 0; c < C; c++) {
+		float a = 1.0f / (255.0f * in->std[c]), b = -in->mean[c] / in->std[c];
+		for (int y = 0; y < H; y++) {
+			int yy = y + sy;
+			yy = yy < 0 ? 0 : yy >= H ? H - 1 : yy; /* shifts replicate the edge */
+			for (int xx = 0; xx < W; xx++) {
+				int xs = (flip ? W - 1 - xx : xx) + sx;
+				xs = xs < 0 ? 0 : xs >= W ? W - 1 : xs;
+				float v = img[((size_t)yy * W + xs) * C + c];
+				if (photometric) {
+					v = ((v / 255.0f - 0.5f) * gain + 0.5f + bias) * 255.0f;
+					v = v < 0 ? 0 : v > 255 ? 255 : v;
+				}
+				x[((size_t)c * H + y) * W + xx] = v * a + b;
+			}
+		}
+	}
+}
+
+void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *idx, int k,
+                          uint64_t seed, uint64_t epoch, uint64_t step, int augment)
+{
+	size_t px = (size_t)d->h * d->w * d->c;
+	size_t in = (size_t)net->input.channels * net->input.height * net->input.width;
+#pragma omp parallel for schedule(static)
+	for (int i = 0; i < k; i++) {
+		uint64_t aug = augment ? facet_rng_derive(seed, epoch, step, (uint64_t)i) | 1 : 0;
+		facet_net_set_input(net, i, d->pix + idx[i] * px, aug);
+	}
+	if (k < net->n)
+		memset(net->x + (size_t)k * in, 0, sizeof(float) * (net->n - k) * in);
+	for (int h = 0; h < FACET_HEADS; h++)
+		for (int i = 0; i < net->n; i++) {
+			int v = i < k ? d->label[h][idx[i]] : -1;
+			net->have[h][i] = v >= 0;
+			if (v < 0)
+				net->target[h][i] = 0;
+			else if (h == FACET_HEAD_AGE)
+				net->target[h][i] = (v - net->age_mean) / net->age_std;
+			else
+				net->target[h][i] = (float)v;
+		}
+}
+
+void facet_net_fit_data(facet_net *net, const facet_dataset *d)
+{
+	size_t px = (size_t)d->h * d->w;
+	if (net->input.norm == FACET_NORM_DATASET && d->n) {
+		for (int c = 0; c < d->c; c++) {
+			double s = 0, ss = 0;
+			for (size_t i = 0; i < d->n * px; i++) {
+				double v = d->pix[i * d->c + c] / 255.0;
+				s += v;
+				ss += v * v;
+			}
+			double cnt = (double)d->n * px, m = s / cnt, var = ss / cnt - m * m;
+			net->input.mean[c] = (float)m;
+			net->input.std[c] = (float)(var > 1e-6 ? sqrt(var) : 1e-3);
+		}
+	}
+	double s = 0, ss = 0, cnt = 0;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->label[FACET_HEAD_AGE][i] >= 0) {
+			double a = d->label[FACET_HEAD_AGE][i];
+			s += a;
+			ss += a * a;
+			cnt++;
+		}
+	if (cnt > 0) {
+		double m = s / cnt, var = ss / cnt - m * m;
+		net->age_mean = (float)m;
+		net->age_std = (float)(var > 1 ? sqrt(var) : 1);
+	}
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+void facet_metric_add(facet_metric_sums *s, const facet_net *net, int k, double loss)
+{
+	s->loss_sum += loss * k;
+	s->batches += k;
+	const float *z = facet_net_head_output(net, FACET_HEAD_AGE);
+	for (int i = 0; z && i < k; i++)
+		if (net->have[FACET_HEAD_AGE][i]) {
+			s->ae_sum +=
+			    fabs((double)(z[i] - net->target[FACET_HEAD_AGE][i]) * net->age_std);
+			s->age_n++;
+		}
+	z = facet_net_head_output(net, FACET_HEAD_GENDER);
+	for (int i = 0; z && i < k; i++)
+		if (net->have[FACET_HEAD_GENDER][i]) {
+			s->g_ok += (z[i] > 0) == (net->target[FACET_HEAD_GENDER][i] > 0.5f);
+			s->g_n++;
+		}
+	z = facet_net_head_output(net, FACET_HEAD_ETHNICITY);
+	for (int i = 0; z && i < k; i++)
+		if (net->have[FACET_HEAD_ETHNICITY][i]) {
+			const float *r = z + (size_t)i * FACET_N_ETHNICITY;
+			int best = 0;
+			for (int j = 1; j < FACET_N_ETHNICITY; j++)
+				if (r[j] > r[best])
+					best = j;
+			s->e_ok += best == (int)net->target[FACET_HEAD_ETHNICITY][i];
+			s->e_n++;
+		}
+}
+
+void facet_metric_finish(const facet_metric_sums *s, const facet_net *net, facet_metrics *m)
+{
+	m->loss = s->batches > 0 ? s->loss_sum / s->batches : NAN;
+	m->age_mae = net->head[FACET_HEAD_AGE].present && s->age_n > 0 ? s->ae_sum / s->age_n : NAN;
+	m->gender_acc = net->head[FACET_HEAD_GENDER].present && s->g_n > 0 ? s->g_ok / s->g_n : NAN;
+	m->ethnicity_acc =
+	    net->head[FACET_HEAD_ETHNICITY].present && s->e_n > 0 ? s->e_ok / s->e_n : NAN;
+}
+
+void facet_net_evaluate(facet_net *net, const facet_dataset *d, facet_metrics *m)
+{
+	facet_metric_sums s;
+	memset(&s, 0, sizeof s);
+	size_t *idx = xmalloc(sizeof(size_t) * net->n);
+	for (size_t at = 0; at < d->n; at += net->n) {
+		int k = d->n - at < (size_t)net->n ? (int)(d->n - at) : net->n;
+		for (int i = 0; i < k; i++)
+			idx[i] = at + i;
+		facet_net_fill_batch(net, d, idx, k, 0, 0, 0, 0);
+		facet_net_forward(net, 0);
+		double per[FACET_HEADS];
+		int cnt[FACET_HEADS];
+		double loss = facet_net_loss_backward(net, 0, per, cnt);
+		facet_metric_add(&s, net, k, loss);
+	}
+	free(idx);
+	facet_metric_finish(&s, net, m);
+}
+
+/* ---------------------------------------------------------------- training state */
+
+void facet_train_state_init(facet_train_state *s)
+{
+	memset(s, 0, sizeof *s);
+	s->best = INFINITY;
+	s->plateau_best = INFINITY;
+	s->best_epoch = -1;
+}
+
+void facet_train_state_free(facet_train_state *s)
+{
+	free(s->log);
+	if (s->best_param) {
+		for (int i = 0; s->best_param[i]; i++)
+			free(s->best_param[i]);
+		free(s->best_param);
+	}
+	memset(s, 0, sizeof *s);
+}
+
+void facet_train_state_log(facet_train_state *s, const facet_epoch_log *e)
+{
+	if (s->nlog == s->caplog) {
+		s->caplog = s->caplog ? 2 * s->caplog : 16;
+		s->log = xrealloc(s->log, sizeof *s->log * s->caplog);
+	}
+	s->log[s->nlog++] = *e;
+}
+
+void facet_train_state_keep_best(facet_train_state *s, const facet_net *net)
+{
+	if (!s->best_param) {
+		s->best_param = xcalloc(net->nparam + 1, sizeof(float *));
+		for (int i = 0; i < net->nparam; i++)
+			s->best_param[i] = xmalloc(sizeof(float) * net->param[i]->n);
+	}
+	for (int i = 0; i < net->nparam; i++)
+		memcpy(s->best_param[i], net->param[i]->data, sizeof(float) * net->param[i]->n);
+}
+
+void facet_train_state_restore_best(const facet_train_state *s, facet_net *net)
+{
+	if (!s->best_param)
+		return;
+	for (int i = 0; i < net->nparam; i++)
+		memcpy(net->param[i]->data, s->best_param[i], sizeof(float) * net->param[i]->n);
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bats
+# facet-score: predictions for every image, everything else passed through, constant memory.
+load helper
+
+MT() { $PY "$REPO/tests/lib/model_tool.py" "$@"; }
+
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	facet-synth -q -n 1200 --seed 1 --size 32x32 > train.facet
+	facet-synth -q -n 300 --seed 11 --size 32x32 > test.facet
+	facet-train -q --config "$REPO/examples/models/tiny.cfg" --epochs 8 --seed 2 \
+		--out model.facet < train.facet
+}
+
+setup() {
+	need_py msgpack msgpack_numpy numpy
+	cd "$BATS_TEST_TMPDIR"
+	ln -s "$BATS_FILE_TMPDIR/model.facet" "$BATS_FILE_TMPDIR/test.facet" .
+}
+
+# age MAE, gender accuracy, ethnicity accuracy of a scored stream
+score_figures() {
+	$PY -c '
+import sys, msgpack
+n = ae = g = e = 0
+for r in msgpack.Unpacker(sys.stdin.buffer, raw=False):
+    p = r["pred"]
+    n += 1
+    ae += abs(p["age"] - r["age"])
+    g += (p["gender"][1] > 0.5) == r["gender"]
+    e += max(range(5), key=lambda i: p["ethnicity"][i]) == r["ethnicity"]
+print(f"{ae / n:.2f} {g / n:.3f} {e / n:.3f}")'
+}
+
+@test "held-out facet-synth faces: far better than chance" {
+	read -r mae gacc eacc <<< "$(facet-score -q --model model.facet < test.facet | score_figures)"
+	# chance: age MAE ~22 years, gender 0.5, ethnicity 0.2
+	jq -n -e "$mae < 11 and $gacc > 0.75 and $eacc > 0.7" || fail "MAE $mae gender $gacc ethnicity $eacc"
+}
+
+@test "pred holds the documented keys and proper probabilities; other keys pass through in order" {
+	facet-score -q --model model.facet < test.facet > out.facet
+	run $PY -c '
+import sys, msgpack, msgpack_numpy
+a = list(msgpack.Unpacker(open("test.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode))
+b = list(msgpack.Unpacker(open("out.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode))
+assert len(a) == len(b) == 300
+for x, y in zip(a, b):
+    p = y.pop("pred")
+    assert list(x.keys()) == list(y.keys()), (x.keys(), y.keys())
+    assert x["id"] == y["id"] and (x["image"] == y["image"]).all()
+    assert sorted(p) == ["age", "ethnicity", "gender"]
+    assert len(p["gender"]) == 2 and abs(sum(p["gender"]) - 1) < 1e-6
+    assert len(p["ethnicity"]) == 5 and abs(sum(p["ethnicity"]) - 1) < 1e-6
+    assert all(0 <= q <= 1 for q in p["gender"] + p["ethnicity"])
+print("ok")'
+	assert_success
+	assert_output ok
+}
+
+@test "records without an image pass through unchanged, in order" {
+	{ echo '{"id": "a", "note": 1}'; echo '{"id": "b", "image": {"$image": [32, 32, 3, 90]}}'
+	  echo '{"id": "c"}'; } | $PY "$REPO/tests/lib/mkstream.py" > mixed.facet
+	run --separate-stderr bash -c 'facet-score --model model.facet < mixed.facet | facet-dump | jq -c "[.id, has(\"pred\")]"'
+	assert_success
+	assert_output $'["a",false]\n["b",true]\n["c",false]'
+	[ "$stderr" = "facet-score: scored 1 of 3 records" ]
+}
+
+@test "batch size does not change the predictions" {
+	facet-score -q --model model.facet --batch 1 < test.facet | facet-dump | jq -c .pred > b1
+	facet-score -q --model model.facet --batch 64 < test.facet | facet-dump | jq -c .pred > b64
+	facet-score -q --model model.facet --batch 7 --engine reference < test.facet |
+		facet-dump | jq -c .pred > ref
+	run $PY -c '
+import json
+rows = [[json.loads(l) for l in open(f)] for f in ("b1", "b64", "ref")]
+worst = 0
+for a, b, c in zip(*rows):
+    for x in (b, c):
+        worst = max(worst, abs(a["age"] - x["age"]),
+                    *(abs(u - v) for u, v in zip(a["gender"] + a["ethnicity"], x["gender"] + x["ethnicity"])))
+print(len(rows[0]), worst < 1e-3, worst)'
+	assert_success
+	assert_output --partial "300 True"
+}
+
+@test "input of another geometry is converted as the model records" {
+	facet-synth -q -n 20 --seed 3 --size 48x48 --gray | facet-score -q --model model.facet |
+		facet-dump | jq -e 'has("pred") and (.pred.gender | length == 2)' > /dev/null
+}
+
+@test "memory stays constant: ten times the records, about the same peak" {
+	facet-synth -q -n 300 --seed 4 --size 64x64 > s.facet
+	for i in 1 2 3 4 5 6 7 8 9 10; do cat s.facet; done > l.facet
+	rss() { /usr/bin/time -f %M facet-score -q --model model.facet < "$1" 2>&1 >/dev/null | tail -n 1; }
+	small=$(rss s.facet)
+	large=$(rss l.facet)
+	[ "$large" -lt $((small + 20000)) ] || fail "peak RSS ${small} KiB for 300 records, ${large} KiB for 3000"
+}
+
+@test "bad model files: truncated, another version, not a model" {
+	head -c 3000 model.facet > cut.facet
+	run --separate-stderr facet-score --model cut.facet < test.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[ "$stderr" = "facet-score: cut.facet: truncated model file" ]
+	$PY -c '
+import msgpack, sys
+m = msgpack.unpackb(open("model.facet", "rb").read(), raw=False, strict_map_key=False)
+m["version"] = 2
+sys.stdout.buffer.write(msgpack.packb(m, use_bin_type=True))' > v2.facet
+	run --separate-stderr facet-score --model v2.facet < test.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[ "$stderr" = "facet-score: v2.facet: model file format version 2; this facet reads version 1" ]
+	run --separate-stderr facet-score --model test.facet < test.facet
+	assert_failure 1
+	[ "$stderr" = "facet-score: test.facet: not a facet model file (no format \"facet-model\")" ]
+	run --separate-stderr facet-score --model missing.facet < test.facet
+	assert_failure 1
+	[ "$stderr" = "facet-score: missing.facet: No such file or directory" ]
+}
+
+@test "usage errors exit 2; a write error exits 1" {
+	run --separate-stderr facet-score < test.facet
+	assert_failure 2
+	[[ "$stderr" == *"give --model MODEL"* ]]
+	run --separate-stderr facet-score --model model.facet --batch 0
+	assert_failure 2
+	run --separate-stderr bash -c 'facet-score -q --model model.facet < test.facet > /dev/full'
+	assert_failure 1
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bats
+# facet-train on facet-synth data: it learns, checkpoints resume exactly, bad input is refused.
+load helper
+
+TINY="$REPO/examples/models/tiny.cfg"
+MT() { $PY "$REPO/tests/lib/model_tool.py" "$@"; }
+
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	facet-synth -q -n 1200 --seed 1 --size 32x32 > train.facet
+	facet-synth -q -n 300 --seed 2 --size 32x32 > val.facet
+}
+
+setup() {
+	need_py msgpack msgpack_numpy numpy
+	cd "$BATS_TEST_TMPDIR"
+	ln -s "$BATS_FILE_TMPDIR/train.facet" "$BATS_FILE_TMPDIR/val.facet" .
+}
+
+@test "a tiny multi-task net learns facet-synth faces far better than chance" {
+	run --separate-stderr facet-train --config "$TINY" --val val.facet --epochs 10 --seed 3 \
+		--out m.facet < train.facet
+	assert_success
+	[ -z "$output" ]
+	[[ "$stderr" == *"line 7 [conv] defaults: size=3 stride=1 pad=same"* ]] # defaults echoed
+	[[ "$stderr" == *"epoch 10/10: lr "* ]]
+	[ -s m.facet ] && [ -s m.facet.ckpt ] && [ -s m.facet.metrics ]
+	MT metrics m.facet.metrics > metrics.json
+	[ "$(wc -l < metrics.json)" -eq 10 ]
+	# chance: age MAE ~22 years (uniform 1..90), gender 0.5, ethnicity 0.2
+	tail -n 1 metrics.json | jq -e '.val.age_mae < 11 and .val.gender_acc > 0.75 and
+		.val.ethnicity_acc > 0.7 and .train.loss < 1.5' ||
+		fail "did not learn: $(tail -n 1 metrics.json)"
+	# the loss went down
+	jq -s -e '.[9].train.loss < 0.6 * .[0].train.loss' metrics.json
+}
+
+@test "the metrics file: one record per epoch with exactly the documented keys" {
+	facet-train -q --config "$TINY" --val val.facet --epochs 2 --out m.facet < train.facet
+	run bash -c "$PY '$REPO/tests/lib/model_tool.py' metrics m.facet.metrics | jq -c '[keys, (.train|keys), (.val|keys), .epoch]'"
+	assert_success
+	assert_line --index 0 '[["epoch","images_per_s","lr","time_s","train","val"],["age_mae","ethnicity_acc","gender_acc","loss"],["age_mae","ethnicity_acc","gender_acc","loss"],1]'
+	assert_line --index 1 --partial ',2]'
+	# without --val there is no "val"; a head the net lacks has no keys
+	sed -e '/^\[head age\]/,/^$/d' -e '/^\[head ethnicity\]/,/^$/d' "$TINY" > gender.cfg
+	facet-train -q --config gender.cfg --epochs 1 --metrics g.metrics < train.facet
+	run bash -c "$PY '$REPO/tests/lib/model_tool.py' metrics g.metrics | jq -c '[keys, (.train|keys)]'"
+	assert_output '[["epoch","images_per_s","lr","time_s","train"],["gender_acc","loss"]]'
+	[ -s model.facet ] && [ -s model.facet.ckpt ] # the default --out
+}
+
+@test "SIGKILL mid-run, then --resume: the same model as an uninterrupted run" {
+	facet-train -q --config "$TINY" --val val.facet --epochs 5 --seed 9 --out a.facet < train.facet
+	facet-train -q --config "$TINY" --val val.facet --epochs 5 --seed 9 --out b.facet \
+		< train.facet &
+	pid=$!
+	while [ ! -e b.facet.ckpt ]; do sleep 0.05; done
+	sleep 0.3
+	kill -KILL $pid
+	wait $pid || true
+	[ ! -e b.facet ] || skip "the run finished before it could be killed (machine too fast)"
+	done_epochs=$(MT get b.facet.ckpt train.epochs_done)
+	[ "$done_epochs" -ge 1 ] && [ "$done_epochs" -lt 5 ]
+	run --separate-stderr facet-train --resume b.facet.ckpt --val val.facet < train.facet
+	assert_success
+	[[ "$stderr" == *"resuming b.facet.ckpt at epoch $((done_epochs + 1)), step 0"* ]]
+	MT same-params a.facet b.facet
+	cmp <(MT metrics a.facet.metrics | jq -c 'del(.time_s, .images_per_s)') \
+		<(MT metrics b.facet.metrics | jq -c 'del(.time_s, .images_per_s)')
+}
+
+@test "SIGTERM mid-epoch: finishes the step, saves, exits 143; resuming gives the same model" {
+	facet-train -q --config "$TINY" --epochs 3 --seed 4 --out a.facet < train.facet
+	facet-train -q --config "$TINY" --epochs 3 --seed 4 --out b.facet < train.facet 2> err &
+	pid=$!
+	while [ ! -e b.facet.ckpt ]; do sleep 0.05; done
+	sleep 0.2
+	kill -TERM $pid
+	status=0
+	wait $pid || status=$?
+	[ -e b.facet ] && skip "the run finished before the signal (machine too fast)"
+	[ "$status" -eq 143 ]
+	grep -q "stopped by signal 15 at epoch .*: checkpoint b.facet.ckpt" err
+	facet-train -q --resume b.facet.ckpt < train.facet
+	MT same-params a.facet b.facet
+}
+
+@test "checkpoint_steps writes mid-epoch checkpoints that resume exactly" {
+	sed 's/^\[train\] /[train] checkpoint_steps=5 /' "$TINY" > steps.cfg
+	facet-train -q --config steps.cfg --epochs 2 --seed 5 --out a.facet < train.facet
+	# stop after step 10 of epoch 1 by resuming nothing: take the checkpoint of a killed run
+	facet-train -q --config steps.cfg --epochs 2 --seed 5 --out b.facet < train.facet &
+	pid=$!
+	while [ ! -e b.facet.ckpt ]; do sleep 0.02; done
+	kill -KILL $pid
+	wait $pid || true
+	[ ! -e b.facet ] || skip "the run finished before it could be killed"
+	facet-train -q --resume b.facet.ckpt < train.facet
+	MT same-params a.facet b.facet
+}
+
+@test "images of another geometry are converted as the model records" {
+	facet-synth -q -n 200 --seed 6 --size 40x48 --gray > grey.facet
+	run --separate-stderr facet-train --config "$TINY" --epochs 1 --out g.facet < grey.facet
+	assert_success
+	[[ "$stderr" == *"images are 40x48x1, the net takes 32x32x3: converting them"* ]]
+}
+
+@test "bad input: a config typo names the file and line" {
+	sed 's/^\[conv\] filters=32 /[conv] filtres=32 /' "$TINY" > typo.cfg
+	run --separate-stderr facet-train -q --config typo.cfg < train.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[ "$stderr" = "facet-train: typo.cfg:9: unknown key 'filtres' in [conv] (known: filters, size, stride, pad, activation)" ]
+}
+
+@test "bad input: a stream without labels" {
+	facet-synth -q -n 50 --size 32x32 --missing 1 > nolabels.facet
+	run --separate-stderr facet-train -q --config "$TINY" < nolabels.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[[ "$stderr" == "facet-train: no record of the training stream has a 'age' label"* ]]
+}
+
+@test "bad input: images of mixed sizes, an empty stream" {
+	{ facet-synth -q -n 5 --size 32x32; facet-synth -q -n 5 --size 36x32; } > mixed.facet
+	run --separate-stderr facet-train -q --config "$TINY" < mixed.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[ "$stderr" = "facet-train: record 6: image is 36x32x3 but the first was 32x32x3: images of mixed sizes (resize them with facet-resize) (stdin)" ]
+	run --separate-stderr facet-train -q --config "$TINY" < /dev/null
+	assert_failure 1
+	[ "$stderr" = "facet-train: the training stream is empty (stdin)" ]
+}
+
+@test "bad input: NaN loss stops with a message and writes no model" {
+	sed 's/^\[train\] .*lr=0.003/[train] optimizer=adam lr=1e30/' "$TINY" > nan.cfg
+	grep -q 'lr=1e30' nan.cfg
+	run --separate-stderr facet-train -q --config nan.cfg --out n.facet < train.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[[ "$stderr" == *"facet-train: the loss is not a number at epoch 1, step "*": stopping"* ]]
+	[ ! -e n.facet ]
+}
+
+@test "bad input: resuming from a model, a truncated checkpoint, other data, another config" {
+	facet-train -q --config "$TINY" --epochs 1 --out m.facet < train.facet
+	run --separate-stderr facet-train -q --resume m.facet < train.facet
+	assert_failure 1
+	[ "$stderr" = "facet-train: m.facet is a model, not a checkpoint: nothing to resume" ]
+	head -c 5000 m.facet.ckpt > cut.ckpt
+	run --separate-stderr facet-train -q --resume cut.ckpt < train.facet
+	assert_failure 1
+	[ "$stderr" = "facet-train: cut.ckpt: truncated model file" ]
+	run --separate-stderr facet-train -q --resume m.facet.ckpt --epochs 2 < val.facet
+	assert_failure 1
+	[[ "$stderr" == "facet-train: the training stream differs from the one m.facet.ckpt was trained on"* ]]
+	sed 's/lr=0.003/lr=0.004/' "$TINY" > other.cfg
+	run --separate-stderr facet-train -q --resume m.facet.ckpt --config other.cfg < train.facet
+	assert_failure 1
+	[ "$stderr" = "facet-train: other.cfg differs from the config the checkpoint m.facet.ckpt was trained with" ]
+}
+
+@test "usage errors exit 2" {
+	run --separate-stderr facet-train < train.facet
+	assert_failure 2
+	[[ "$stderr" == *"give --config CFG (or --resume CKPT)"* ]]
+	run --separate-stderr facet-train --config "$TINY" --precision fp8
+	assert_failure 2
+	run --separate-stderr facet-train --config "$TINY" --engine reference --precision bf16
+	assert_failure 2
+}
+
+@test "the reference engine trains too, to nearly the same loss" {
+	facet-synth -q -n 256 --seed 1 --size 32x32 > small.facet
+	facet-train -q --config "$TINY" --epochs 2 --engine reference --out r.facet < small.facet
+	facet-train -q --config "$TINY" --epochs 2 --out f.facet < small.facet
+	r=$(MT metrics r.facet.metrics | tail -n 1 | jq .train.loss)
+	f=$(MT metrics f.facet.metrics | tail -n 1 | jq .train.loss)
+	jq -n -e "($r - $f) | fabs < 0.01 * $f" || fail "reference $r, oneDNN $f"
+}

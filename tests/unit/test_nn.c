@@ -1,0 +1,708 @@
+/*
+ * The engine (common/nn/) through its own interfaces:
+ *   - every layer's gradients against central finite differences (reference path): the loss is
+ *     L = sum(r * y) for a fixed random r, accumulated in double; the error printed is the largest
+ *     |analytic - numeric| over the checked entries divided by the largest |analytic| (tolerance
+ *     2e-2: the forward runs in fp32, so the numeric side carries ~1e-3 of rounding noise)
+ *   - every loss's gradient the same way (tolerance 1e-3: losses run in double)
+ *   - every layer's fast path (oneDNN) against its reference, forward and backward, through the
+ *     layer interface: fp32 within 1e-4, bf16 within 3e-2 (relative to the largest magnitude)
+ *   - config errors name the line, defaults are echoed, the shipped example configs build
+ *   - model files and checkpoints round-trip, bad ones are refused
+ *   - a tiny net learns, and two runs with one seed agree bit for bit
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "facet.h"
+#include "nn/fastops.h"
+#include "nn/nn.h"
+
+static int n_pass, n_fail;
+
+static void result(int ok, const char *fmt, ...) FACET_PRINTF(2, 3);
+static void result(int ok, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%-4s ", ok ? "ok" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	ok ? n_pass++ : n_fail++;
+}
+
+static facet_rng trng;
+
+static int file_write(void *data, const char *buf, size_t len)
+{
+	return len == 0 || fwrite(buf, 1, len, (FILE *)data) == len ? 0 : -1;
+}
+
+static float frand(void) /* [-1, 1) */
+{
+	return (float)(2 * facet_rng_uniform(&trng) - 1);
+}
+
+/* ---------------------------------------------------------------- a standalone layer */
+
+typedef struct {
+	facet_layer l;
+	facet_rng rng; /* dropout stream, reseeded before every forward */
+	float *x, *dx;
+} test_layer;
+
+static size_t in_count(const facet_layer *l)
+{
+	return (size_t)l->n * l->ic * l->ih * l->iw;
+}
+
+static size_t out_count(const facet_layer *l)
+{
+	return (size_t)l->n * l->oc * l->oh * l->ow;
+}
+
+/* Set up a layer of kind k on an input [n, c, h, w]; hyper-parameters already in *proto. */
+static void layer_make(test_layer *t, const facet_layer *proto, int n, int c, int h, int w,
+                       int fast, int precision)
+{
+	memset(t, 0, sizeof *t);
+	t->l = *proto;
+	facet_layer *l = &t->l;
+	l->ops = facet_layer_ops_of(l->kind);
+	l->ic = c;
+	l->ih = h;
+	l->iw = w;
+	const char *err = l->ops->setup(l);
+	if (err)
+		die("setup: %s", err);
+	for (int j = 0; j < l->nparam; j++) {
+		facet_param *p = &l->param[j];
+		p->n = 1;
+		for (int d = 0; d < p->ndim; d++)
+			p->n *= (size_t)p->shape[d];
+		p->data = xcalloc(p->n, sizeof(float));
+		p->grad = xcalloc(p->n, sizeof(float));
+	}
+	facet_rng init;
+	facet_rng_seed(&init, 7);
+	if (l->ops->init)
+		l->ops->init(l, &init);
+	/* perturb so gamma/beta/bias are not trivial */
+	for (int j = 0; j < l->nparam; j++)
+		for (size_t i = 0; i < l->param[j].n; i++)
+			l->param[j].data[i] += 0.3f * frand();
+	if (l->kind == FACET_BATCHNORM)
+		for (size_t i = 0; i < l->param[3].n; i++)
+			l->param[3].data[i] = 0.5f + fabsf(l->param[3].data[i]);
+	l->n = n;
+	l->use_fast = fast;
+	l->precision = precision;
+	l->rng = &t->rng;
+	l->y = xcalloc(out_count(l), sizeof(float));
+	l->dy = xcalloc(out_count(l), sizeof(float));
+	if (l->ops->alloc)
+		l->ops->alloc(l);
+	t->x = xcalloc(in_count(l), sizeof(float));
+	t->dx = xcalloc(in_count(l), sizeof(float));
+}
+
+static void layer_free(test_layer *t)
+{
+	facet_layer *l = &t->l;
+	if (l->ops->release)
+		l->ops->release(l);
+	for (int j = 0; j < l->nparam; j++) {
+		free(l->param[j].data);
+		free(l->param[j].grad);
+	}
+	free(l->y);
+	free(l->dy);
+	free(t->x);
+	free(t->dx);
+}
+
+static void layer_fwd(test_layer *t, int train)
+{
+	facet_rng_seed(&t->rng, 99);
+	t->l.ops->forward(&t->l, t->x, train);
+}
+
+static double project(const facet_layer *l, const float *r)
+{
+	double s = 0;
+	for (size_t i = 0; i < out_count(l); i++)
+		s += (double)r[i] * l->y[i];
+	return s;
+}
+
+/* Finite differences on up to 48 entries of v (n values), against the analytic g. */
+static double fd_check(test_layer *t, float *v, const float *g, size_t n, const float *r, float eps,
+                       int train)
+{
+	double worst = 0, scale = 1e-6;
+	for (size_t i = 0; i < n; i++)
+		scale = fmax(scale, fabs(g[i]));
+	size_t step = n > 48 ? n / 48 : 1;
+	for (size_t i = 0; i < n; i += step) {
+		float keep = v[i];
+		v[i] = keep + eps;
+		layer_fwd(t, train);
+		double lp = project(&t->l, r);
+		v[i] = keep - eps;
+		layer_fwd(t, train);
+		double lm = project(&t->l, r);
+		v[i] = keep;
+		double num = (lp - lm) / (2.0 * eps);
+		worst = fmax(worst, fabs(num - g[i]));
+	}
+	return worst / scale;
+}
+
+static void grad_check(const char *what, const facet_layer *proto, int n, int c, int h, int w,
+                       int train)
+{
+	test_layer t;
+	layer_make(&t, proto, n, c, h, w, 0, FACET_PREC_F32);
+	facet_layer *l = &t.l;
+	for (size_t i = 0; i < in_count(l); i++) {
+		float v = frand();
+		if (l->kind == FACET_RELU || l->act == FACET_ACT_RELU) /* keep away from the kink */
+			v += v > 0 ? 0.1f : -0.1f;
+		t.x[i] = v;
+	}
+	float *r = xmalloc(sizeof(float) * out_count(l));
+	for (size_t i = 0; i < out_count(l); i++)
+		r[i] = frand();
+	layer_fwd(&t, train);
+	memcpy(l->dy, r, sizeof(float) * out_count(l));
+	l->ops->backward(l, t.x, t.dx);
+	double worst = fd_check(&t, t.x, t.dx, in_count(l), r, 1e-2f, train);
+	result(worst < 2e-2, "grad %-34s dx  worst %.2e", what, worst);
+	for (int j = 0; j < l->nparam; j++) {
+		if (l->kind == FACET_BATCHNORM && j >= 2)
+			continue;
+		float *gcopy = xmalloc(sizeof(float) * l->param[j].n);
+		memcpy(gcopy, l->param[j].grad, sizeof(float) * l->param[j].n);
+		worst = fd_check(&t, l->param[j].data, gcopy, l->param[j].n, r, 1e-2f, train);
+		result(worst < 2e-2, "grad %-34s d%-2s worst %.2e", what,
+		       j == 0 ? (l->kind == FACET_BATCHNORM ? "g" : "w") : "b", worst);
+		free(gcopy);
+	}
+	free(r);
+	layer_free(&t);
+}
+
+static facet_layer proto(facet_layer_kind k)
+{
+	facet_layer l;
+	memset(&l, 0, sizeof l);
+	l.kind = k;
+	l.size = 3;
+	l.stride = 1;
+	l.pad = 1;
+	l.eps = 1e-3f;
+	l.momentum = 0.9f;
+	l.rate = 0.3f;
+	return l;
+}
+
+static void test_layer_grads(void)
+{
+	facet_layer l = proto(FACET_CONV);
+	l.filters = 4;
+	grad_check("conv 3x3 same", &l, 2, 3, 7, 6, 1);
+	l.pad = 0;
+	l.stride = 2;
+	grad_check("conv 3x3 valid stride 2", &l, 2, 3, 9, 8, 1);
+	l.pad = 1;
+	l.stride = 1;
+	l.size = 5;
+	l.act = FACET_ACT_RELU;
+	grad_check("conv 5x5 same + relu", &l, 2, 2, 6, 6, 1);
+
+	l = proto(FACET_MAXPOOL);
+	l.size = 2;
+	l.stride = 2;
+	grad_check("maxpool 2/2 on 7x6", &l, 2, 3, 7, 6, 1);
+	l.size = 3;
+	l.stride = 2;
+	grad_check("maxpool 3/2 (overlapping)", &l, 2, 2, 7, 7, 1);
+
+	l = proto(FACET_BATCHNORM);
+	grad_check("batchnorm (train) on [4,3,5,5]", &l, 4, 3, 5, 5, 1);
+	grad_check("batchnorm (train) on [6,10] flat", &l, 6, 10, 1, 1, 1);
+
+	l = proto(FACET_DENSE);
+	l.units = 7;
+	grad_check("dense 12->7", &l, 3, 12, 1, 1, 1);
+	l.act = FACET_ACT_RELU;
+	grad_check("dense 12->7 + relu", &l, 3, 12, 1, 1, 1);
+
+	l = proto(FACET_DROPOUT);
+	grad_check("dropout 0.3 (train)", &l, 3, 4, 3, 3, 1);
+	l = proto(FACET_RELU);
+	grad_check("relu", &l, 2, 3, 4, 4, 1);
+	l = proto(FACET_FLATTEN);
+	grad_check("flatten", &l, 2, 3, 4, 4, 1);
+	l = proto(FACET_GAP);
+	grad_check("global average pool", &l, 2, 3, 4, 5, 1);
+}
+
+/* ---------------------------------------------------------------- losses */
+
+static void loss_check(facet_loss_kind k, int units)
+{
+	enum { N = 6 };
+	float z[N * 5], dz[N * 5], t[N];
+	unsigned char have[N] = {1, 0, 1, 1, 0, 1};
+	for (int i = 0; i < N * units; i++)
+		z[i] = 1.5f * frand();
+	for (int i = 0; i < N; i++)
+		t[i] =
+		    k <= FACET_LOSS_SMOOTHL1 ? 3 * frand() : (float)(i % (units == 1 ? 2 : units));
+	if (k == FACET_LOSS_L1 || k == FACET_LOSS_SMOOTHL1) /* away from |z - t| = 0 and = 1 */
+		for (int i = 0; i < N; i++)
+			z[i] = t[i] + (i % 2 ? 0.4f : -1.7f);
+	int count;
+	float scale = 0.7f;
+	facet_loss(k, z, t, have, N, units, scale, dz, &count);
+	double worst = 0, big = 1e-9, eps = 1e-3;
+	int unl_zero = 1;
+	for (int i = 0; i < N * units; i++) {
+		float keep = z[i];
+		int c2;
+		z[i] = keep + (float)eps;
+		double lp = facet_loss(k, z, t, have, N, units, scale, NULL, &c2);
+		z[i] = keep - (float)eps;
+		double lm = facet_loss(k, z, t, have, N, units, scale, NULL, &c2);
+		z[i] = keep;
+		double num = scale * (lp - lm) / (2 * eps);
+		worst = fmax(worst, fabs(num - dz[i]));
+		big = fmax(big, fabs(dz[i]));
+		if (!have[i / units] && dz[i] != 0)
+			unl_zero = 0;
+	}
+	result(worst / big < 1e-3 && count == 4 && unl_zero,
+	       "grad loss %-8s (2 of 6 unlabelled: zero gradient) worst %.2e", facet_loss_names[k],
+	       worst / big);
+}
+
+static void test_losses(void)
+{
+	loss_check(FACET_LOSS_MSE, 1);
+	loss_check(FACET_LOSS_L1, 1);
+	loss_check(FACET_LOSS_SMOOTHL1, 1);
+	loss_check(FACET_LOSS_BCE, 1);
+	loss_check(FACET_LOSS_CE, 5);
+	/* known values */
+	float z[2] = {0, 0}, t[2] = {1, 0};
+	unsigned char have[2] = {1, 1}, none[2] = {0, 0};
+	int c;
+	double bce = facet_loss(FACET_LOSS_BCE, z, t, have, 2, 1, 1, NULL, &c);
+	result(fabs(bce - log(2.0)) < 1e-9, "bce of logit 0 is log 2 (%.9f)", bce);
+	float z5[5] = {0, 0, 0, 0, 0}, t5[1] = {3};
+	double ce = facet_loss(FACET_LOSS_CE, z5, t5, have, 1, 5, 1, NULL, &c);
+	result(fabs(ce - log(5.0)) < 1e-9, "ce of equal logits is log 5 (%.9f)", ce);
+	double empty = facet_loss(FACET_LOSS_MSE, z, t, none, 2, 1, 1, NULL, &c);
+	result(empty == 0 && c == 0, "no labels: loss 0, count 0");
+}
+
+/* ---------------------------------------------------------------- fast path vs reference */
+
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+	double worst = 0, big = 1e-12;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)a[i] - b[i]);
+		worst = isnan(d) ? INFINITY : fmax(worst, d);
+		big = fmax(big, fabs(b[i]));
+	}
+	return worst / big;
+}
+
+static void fast_check(const char *what, const facet_layer *pr, int n, int c, int h, int w,
+                       int train, int precision, double tol)
+{
+	test_layer ref, fast;
+	facet_rng keep = trng;
+	layer_make(&ref, pr, n, c, h, w, 0, precision);
+	trng = keep;
+	layer_make(&fast, pr, n, c, h, w, 1, precision);
+	for (size_t i = 0; i < in_count(&ref.l); i++)
+		ref.x[i] = fast.x[i] = frand();
+	double worst = 0;
+	for (int rep = 0; rep < 2; rep++) { /* twice: state left from a call would show */
+		for (size_t i = 0; i < in_count(&ref.l); i++)
+			ref.x[i] = fast.x[i] = frand();
+		layer_fwd(&ref, train);
+		layer_fwd(&fast, train);
+		worst = fmax(worst, rel_diff(fast.l.y, ref.l.y, out_count(&ref.l)));
+		if (!train)
+			continue;
+		for (size_t i = 0; i < out_count(&ref.l); i++)
+			ref.l.dy[i] = fast.l.dy[i] = frand();
+		ref.l.ops->backward(&ref.l, ref.x, ref.dx);
+		fast.l.ops->backward(&fast.l, fast.x, fast.dx);
+		worst = fmax(worst, rel_diff(fast.dx, ref.dx, in_count(&ref.l)));
+		for (int j = 0; j < ref.l.nparam; j++)
+			if (!(ref.l.kind == FACET_BATCHNORM && j >= 2))
+				worst =
+				    fmax(worst, rel_diff(fast.l.param[j].grad, ref.l.param[j].grad,
+				                         ref.l.param[j].n));
+			else
+				worst =
+				    fmax(worst, rel_diff(fast.l.param[j].data, ref.l.param[j].data,
+				                         ref.l.param[j].n));
+	}
+	result(worst <= tol, "fast %-4s %-40s worst %.2e (tol %.0e)",
+	       precision == FACET_PREC_BF16 ? "bf16" : "fp32", what, worst, tol);
+	layer_free(&ref);
+	layer_free(&fast);
+}
+
+static void test_fast(int precision, double tol)
+{
+	facet_layer l = proto(FACET_CONV);
+	l.filters = 16;
+	fast_check("conv 3x3 same 8->16 on 12x12", &l, 4, 8, 12, 12, 1, precision, tol);
+	l.act = FACET_ACT_RELU;
+	fast_check("conv 3x3 same + relu", &l, 4, 8, 12, 12, 1, precision, tol);
+	l.pad = 0;
+	l.stride = 2;
+	l.act = FACET_ACT_LINEAR;
+	fast_check("conv 3x3 valid stride 2 1->16 on 13x11", &l, 3, 1, 13, 11, 1, precision, tol);
+	l = proto(FACET_MAXPOOL);
+	l.size = l.stride = 2;
+	fast_check("maxpool 2/2 on 9x9", &l, 3, 4, 9, 9, 1, precision, tol);
+	l = proto(FACET_BATCHNORM);
+	fast_check("batchnorm train on [8,6,5,5]", &l, 8, 6, 5, 5, 1, precision, tol);
+	fast_check("batchnorm inference on [8,6,5,5]", &l, 8, 6, 5, 5, 0, precision, tol);
+	l = proto(FACET_DENSE);
+	l.units = 10;
+	fast_check("dense 40->10", &l, 5, 40, 1, 1, 1, precision, tol);
+	l.act = FACET_ACT_RELU;
+	fast_check("dense 40->10 + relu", &l, 5, 40, 1, 1, 1, precision, tol);
+}
+
+/* ---------------------------------------------------------------- configs */
+
+static const char *tiny_cfg = "# a small multi-task net\n"
+                              "[input] width=12 height=12 channels=1\n"
+                              "[conv] filters=8 activation=relu\n"
+                              "[batchnorm]\n"
+                              "[maxpool]\n"
+                              "[conv] filters=8 activation=relu\n"
+                              "[gap]\n"
+                              "[head age] loss=mse\n"
+                              "[dense] units=1\n"
+                              "[head gender]\n"
+                              "[dense] units=1 activation=sigmoid\n"
+                              "[head ethnicity] weight=0.5\n"
+                              "[dense] units=16 activation=relu\n"
+                              "[dropout] rate=0.2\n"
+                              "[dense] units=5\n"
+                              "[train] lr=0.01 batch=16\n";
+
+static void expect_error(const char *text, const char *want)
+{
+	char err[256] = "";
+	facet_net *net = facet_net_parse(text, "t.cfg", err, sizeof err);
+	result(!net && strstr(err, want), "config error '%s' (got '%s')", want, err);
+	facet_net_free(net);
+}
+
+static double forward_mflop(const facet_net *net)
+{
+	double f = 0;
+	for (int i = 0; i < net->ntrunk; i++) {
+		const facet_layer *l = &net->trunk[i];
+		if (l->kind == FACET_CONV)
+			f += 2.0 * l->ic * l->size * l->size * l->oc * l->oh * l->ow;
+		if (l->kind == FACET_DENSE)
+			f += 2.0 * l->ic * l->oc;
+	}
+	for (int h = 0; h < FACET_HEADS; h++)
+		for (int i = 0; i < net->head[h].nlayer; i++) {
+			const facet_layer *l = &net->head[h].layer[i];
+			if (l->kind == FACET_DENSE)
+				f += 2.0 * l->ic * l->oc;
+		}
+	return f / 1e6;
+}
+
+static void test_config(void)
+{
+	char err[256] = "";
+	facet_net *net = facet_net_parse(tiny_cfg, "tiny", err, sizeof err);
+	result(net != NULL, "tiny config parses (%s)", net ? "ok" : err);
+	if (!net)
+		return;
+	result(net->ntrunk == 5 && net->head[FACET_HEAD_ETHNICITY].nlayer == 3 &&
+	           net->head[FACET_HEAD_ETHNICITY].weight == 0.5f && net->train.lr == 0.01f,
+	       "tiny config: 5 trunk layers, 3 ethnicity layers, weight and lr read");
+	result(net->trunk[4].oc == 8 && net->trunk[4].oh == 1 && net->trunk[2].oh == 6,
+	       "tiny config: shapes (pool 12->6, gap -> 8)");
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	facet_net_write_config(net, f, 1);
+	fclose(f);
+	result(strstr(buf, "line 3 [conv] defaults: size=3 stride=1 pad=same") &&
+	           strstr(buf, "line 4 [batchnorm] defaults: eps=0.001 momentum=0.99") &&
+	           strstr(buf, "[train] defaults: optimizer=adam") && !strstr(buf, "lr=0.01"),
+	       "defaults filled in are echoed, given keys are not");
+	free(buf);
+
+	char *canon = facet_net_config_string(net);
+	facet_net *again = facet_net_parse(canon, "canon", err, sizeof err);
+	char *canon2 = again ? facet_net_config_string(again) : NULL;
+	result(again && !strcmp(canon, canon2), "the echoed config parses back to itself");
+	free(canon);
+	free(canon2);
+	facet_net_free(again);
+	facet_net_free(net);
+
+	expect_error("[input]\n[conv] filters=8\n[conv] filters=8 strdie=2\n",
+	             "t.cfg:3: unknown key 'strdie' in [conv]");
+	expect_error("[input]\n\n[convolution] filters=8\n",
+	             "t.cfg:3: unknown section [convolution]");
+	expect_error("[conv] filters=8 pad=full\n",
+	             "t.cfg:1: [conv] pad='full': expected one of valid, same");
+	expect_error("[conv] filters=eight\n", "t.cfg:1: [conv] filters='eight': not an integer");
+	expect_error("[conv] size=3\n[gap]\n", "t.cfg:1: [conv] needs filters=");
+	expect_error("[conv] filters=4\n[gap]\n", "no [head age]");
+	expect_error("[gap]\n[head age]\n[dense] units=2\n",
+	             "t.cfg:2: [head age] must end with [dense] units=1");
+	expect_error("[gap]\n[head gender] loss=mse\n[dense] units=1\n",
+	             "the gender head takes bce");
+	expect_error("[head age]\n[dense] units=1\n",
+	             "t.cfg:2: [dense] on a 48x48x1 input: the input is not flat");
+	expect_error("[input] width=4 height=4\n[conv] filters=2 size=5 pad=valid\n[gap]\n[head "
+	             "age]\n[dense] units=1\n",
+	             "t.cfg:2: [conv] on a 4x4x1 input: the input is smaller");
+	expect_error("[gap]\n[head age]\n[dense] units=1\n[head age]\n",
+	             "t.cfg:4: [head age] given twice");
+	expect_error("[gap] lr=3\n", "unknown key 'lr': [gap] takes no keys");
+	expect_error("[train] lr=-1\n", "t.cfg:1: [train] lr=-1: out of range");
+	expect_error("lr=1\n", "t.cfg:1: 'lr' outside any section");
+	expect_error("[gap]\n[head gender]\n[dense] units=1 activation=softmax\n",
+	             "t.cfg:3: [dense] activation=softmax cannot end [head gender]");
+
+	/* the shipped examples */
+	const char *ex[] = {"examples/models/age_notebook.cfg",
+	                    "examples/models/gender_notebook.cfg",
+	                    "examples/models/ethnicity_notebook.cfg",
+	                    "examples/models/multitask.cfg", "examples/models/tiny.cfg"};
+	for (int i = 0; i < 5; i++) {
+		if (access(ex[i], R_OK) != 0) {
+			result(0, "%s: not found (run from the repository root)", ex[i]);
+			continue;
+		}
+		net = facet_net_load_config(ex[i], err, sizeof err);
+		result(net != NULL, "%s builds (%s)", ex[i], net ? "ok" : err);
+		if (net && i == 0) {
+			double mf = forward_mflop(net);
+			result(fabs(mf - 383) < 2,
+			       "age_notebook.cfg costs %.1f MFLOP per 48x48 image "
+			       "forward (DESIGN.md: 383)",
+			       mf);
+		}
+		facet_net_free(net);
+	}
+}
+
+/* ---------------------------------------------------------------- data and training */
+
+/* Synthetic 12x12 grey images: the age sets the brightness of the left half, gender puts a bar at
+ * the top or the bottom, ethnicity a dot in one of 5 columns; some labels are missing. */
+static void synth(facet_dataset *d, int n, uint64_t seed)
+{
+	facet_rng r;
+	facet_rng_seed(&r, seed);
+	facet_dataset_init(d, 12, 12, 1);
+	uint8_t img[144];
+	for (int i = 0; i < n; i++) {
+		int age = 1 + (int)facet_rng_below(&r, 80), g = (int)facet_rng_below(&r, 2),
+		    e = (int)facet_rng_below(&r, 5);
+		for (int p = 0; p < 144; p++)
+			img[p] = (uint8_t)(20 + facet_rng_below(&r, 30));
+		for (int y = 0; y < 12; y++)
+			for (int x = 0; x < 4; x++)
+				img[y * 12 + x] = (uint8_t)(40 + 2 * age);
+		for (int x = 4; x < 12; x++)
+			img[(g ? 10 : 1) * 12 + x] = 250;
+		img[6 * 12 + 5 + e] = 255;
+		img[5 * 12 + 5 + e] = 255;
+		int lab[FACET_HEADS] = {age, g, e};
+		if (i % 7 == 3)
+			lab[1] = -1;
+		if (i % 11 == 5)
+			lab[0] = -1;
+		facet_dataset_add(d, img, lab);
+	}
+}
+
+/* Train for some steps; returns the first and the last epoch's mean loss. */
+static void train_tiny(int fast, int steps, uint64_t seed, double *first, double *last,
+                       facet_net **out)
+{
+	char err[256];
+	facet_net *net = facet_net_parse(tiny_cfg, "tiny", err, sizeof err);
+	facet_dataset d;
+	synth(&d, 128, 5);
+	facet_net_fit_data(net, &d);
+	facet_net_init_params(net, seed);
+	facet_net_set_path(net, fast, FACET_PREC_F32);
+	facet_net_alloc(net, 16);
+	size_t idx[16];
+	double sum = 0;
+	int per_epoch = 8;
+	for (int s = 0; s < steps; s++) {
+		for (int i = 0; i < 16; i++)
+			idx[i] = (size_t)((s % per_epoch) * 16 + i);
+		facet_net_fill_batch(net, &d, idx, 16, seed, s / per_epoch, s, 1);
+		facet_rng_seed(&net->rng, facet_rng_derive(seed, s, 0, 0xd0));
+		facet_net_forward(net, 1);
+		double per[FACET_HEADS];
+		int cnt[FACET_HEADS];
+		sum += facet_net_loss_backward(net, 1, per, cnt);
+		facet_optim_step(net, net->train.lr, s + 1);
+		if ((s + 1) % per_epoch == 0) {
+			if (s + 1 == per_epoch)
+				*first = sum / per_epoch;
+			*last = sum / per_epoch;
+			sum = 0;
+		}
+	}
+	facet_dataset_free(&d);
+	*out = net;
+}
+
+static void test_training(void)
+{
+	double first, last;
+	facet_net *a, *b;
+	train_tiny(0, 160, 11, &first, &last, &a);
+	result(last < 0.5 * first, "tiny net learns (reference): epoch loss %.3f -> %.3f", first,
+	       last);
+	double f2, l2;
+	train_tiny(0, 40, 11, &f2, &l2, &b);
+	facet_net_free(b);
+	train_tiny(0, 160, 11, &f2, &l2, &b);
+	int same = 1;
+	for (int i = 0; i < a->nparam; i++)
+		same &=
+		    !memcmp(a->param[i]->data, b->param[i]->data, sizeof(float) * a->param[i]->n);
+	result(same && f2 == first && l2 == last, "same seed, same fp32 parameters bit for bit");
+	facet_net_free(b);
+
+	train_tiny(1, 160, 11, &f2, &l2, &b);
+	result(l2 < 0.5 * f2 && fabs(l2 - last) < 0.1 * last + 0.05,
+	       "tiny net learns (fast path): %.3f -> %.3f (reference %.3f)", f2, l2, last);
+	facet_net_free(b);
+
+	/* evaluation gives the accuracy the heads reached */
+	facet_dataset d;
+	synth(&d, 100, 77);
+	facet_metrics m;
+	facet_net_evaluate(a, &d, &m);
+	result(m.gender_acc > 0.9 && m.ethnicity_acc > 0.6 && m.age_mae < 15,
+	       "held-out synthetic data: age MAE %.1f, gender %.2f, ethnicity %.2f", m.age_mae,
+	       m.gender_acc, m.ethnicity_acc);
+
+	/* model round trip: same outputs, bit for bit */
+	char path[] = "/tmp/facet-test-nn-XXXXXX";
+	int fd = mkstemp(path);
+	close(fd);
+	char err[256];
+	facet_train_state st;
+	facet_train_state_init(&st);
+	st.epochs = 20;
+	st.epoch = 3;
+	st.step = 5;
+	st.t = 165;
+	st.seed = 11;
+	st.data_sum = 0x123456789abcdefULL;
+	facet_epoch_log lg = {1, 0.01, 2.5, 100, {1, 2, 0.5, 0.25}, {1.5, 3, 0.4, 0.2}, 1};
+	facet_train_state_log(&st, &lg);
+	facet_train_state_keep_best(&st, a);
+	int rc = facet_model_save(a, &st, 1, path, err, sizeof err);
+	result(rc == 0, "checkpoint saved (%s)", rc ? err : "ok");
+	facet_train_state st2;
+	facet_net *c = facet_model_load(path, &st2, err, sizeof err);
+	result(c != NULL, "checkpoint loads (%s)", c ? "ok" : err);
+	if (c) {
+		int ok = c->nparam == a->nparam && c->age_mean == a->age_mean;
+		for (int i = 0; ok && i < a->nparam; i++) {
+			facet_param *p = a->param[i], *q = c->param[i];
+			ok = !memcmp(p->data, q->data, sizeof(float) * p->n) &&
+			     (!p->grad || (!memcmp(p->m, q->m, sizeof(float) * p->n) &&
+			                   !memcmp(p->v, q->v, sizeof(float) * p->n)));
+		}
+		result(ok && st2.epoch == 3 && st2.step == 5 && st2.t == 165 && st2.seed == 11 &&
+		           st2.data_sum == st.data_sum && st2.nlog == 1 &&
+		           st2.log[0].val.gender_acc == 0.4 && st2.best_param,
+		       "checkpoint round trip: parameters, Adam moments, state, history");
+		facet_net_set_path(c, 0, FACET_PREC_F32);
+		facet_net_alloc(c, a->n);
+		memcpy(c->x, a->x, sizeof(float) * a->n * 144);
+		facet_net_forward(a, 0);
+		facet_net_forward(c, 0);
+		const float *za = facet_net_head_output(a, FACET_HEAD_ETHNICITY);
+		const float *zc = facet_net_head_output(c, FACET_HEAD_ETHNICITY);
+		result(!memcmp(za, zc, sizeof(float) * a->n * 5), "loaded model predicts the same");
+		facet_net_free(c);
+	}
+	facet_train_state_free(&st2);
+
+	/* a truncated file, and one from another version */
+	FILE *f = fopen(path, "r+");
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	fclose(f);
+	if (truncate(path, size / 2) != 0)
+		die("truncate:");
+	c = facet_model_load(path, NULL, err, sizeof err);
+	result(!c && strstr(err, "truncated model file"), "truncated model refused (%s)", err);
+	f = fopen(path, "w");
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, f, file_write);
+	msgpack_pack_map(&pk, 2);
+	facet_pack_str(&pk, "format");
+	facet_pack_str(&pk, "facet-model");
+	facet_pack_str(&pk, "version");
+	msgpack_pack_int(&pk, 99);
+	fclose(f);
+	c = facet_model_load(path, NULL, err, sizeof err);
+	result(!c && strstr(err, "version 99; this facet reads version 1"),
+	       "model of another version refused (%s)", err);
+	unlink(path);
+	c = facet_model_load(path, NULL, err, sizeof err);
+	result(!c && strstr(err, "No such file"), "missing model file refused (%s)", err);
+	facet_train_state_free(&st);
+	facet_dataset_free(&d);
+	facet_net_free(a);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	facet_init(argv[0]);
+	facet_rng_seed(&trng, 1234);
+	test_layer_grads();
+	test_losses();
+	test_fast(FACET_PREC_F32, 1e-4);
+	if (facet_fast_has_bf16())
+		test_fast(FACET_PREC_BF16, 3e-2);
+	else
+		printf("skip bf16 fast path: this CPU has no native bf16\n");
+	test_config();
+	test_training();
+	printf("%d passed, %d failed\n", n_pass, n_fail);
+	return n_fail ? 1 : 0;
+}

@@ -1,0 +1,180 @@
+/* facet-score: add a model's predictions to every record that has an image. */
+#include "facet.h"
+#include "nn/fastops.h"
+#include "nn/nn.h"
+
+#include <getopt.h>
+#include <omp.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: facet-score --model MODEL [OPTION]... < IN > OUT\n"
+    "Run every record of standard input that has an \"image\" through MODEL (written by\n"
+    "facet-train) and add \"pred\": {age, gender [p_male, p_female], ethnicity [5 probabilities]}\n"
+    "for the heads the model has. Every other key, and every record without an image, passes\n"
+    "through unchanged and in order. Images of another geometry are converted as the model\n"
+    "records (resized, grey <-> RGB). Memory stays constant: records go through in batches.\n"
+    "\n"
+    "  -M, --model MODEL        model file\n"
+    "  -b, --batch N            images per batch (default 64)\n"
+    "  -p, --precision P        fp32 or bf16 (default fp32)\n"
+    "  -E, --engine E           onednn (default) or reference\n"
+    "  -t, --threads N          threads (default: all cores)\n"
+    "  -q, --quiet              no summary line\n"
+    "  -h, --help               show this help and exit\n"
+    "  -V, --version            show the version and exit\n"
+    "\n"
+    "Exit status: 0 ok, 1 bad input, bad model file or write error, 2 usage error.\n";
+
+struct opts {
+	const char *model;
+	int batch, precision, fast, threads;
+};
+
+/* Records waiting for their batch: all of them, in order; slot >= 0 for those with an image. */
+typedef struct {
+	facet_record **rec;
+	int *slot;
+	int n, cap, images;
+} pending;
+
+static void parse_options(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {{"model", required_argument, NULL, 'M'},
+	                                         {"batch", required_argument, NULL, 'b'},
+	                                         {"precision", required_argument, NULL, 'p'},
+	                                         {"engine", required_argument, NULL, 'E'},
+	                                         {"threads", required_argument, NULL, 't'},
+	                                         {"quiet", no_argument, NULL, 'q'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {"version", no_argument, NULL, 'V'},
+	                                         {NULL, 0, NULL, 0}};
+	int c;
+
+	memset(o, 0, sizeof *o);
+	o->batch = 64;
+	o->fast = 1;
+	while ((c = getopt_long(argc, argv, "M:b:p:E:t:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'M':
+			o->model = optarg;
+			break;
+		case 'b':
+			o->batch = (int)facet_parse_long("--batch", optarg, 1, 4096);
+			break;
+		case 'p':
+			if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+				usage_error("--precision takes fp32 or bf16, not '%s'", optarg);
+			o->precision = strcmp(optarg, "bf16") ? FACET_PREC_F32 : FACET_PREC_BF16;
+			break;
+		case 'E':
+			if (strcmp(optarg, "onednn") && strcmp(optarg, "reference"))
+				usage_error("--engine takes onednn or reference, not '%s'", optarg);
+			o->fast = !strcmp(optarg, "onednn");
+			break;
+		case 't':
+			o->threads = (int)facet_parse_long("--threads", optarg, 1, 1024);
+			break;
+		case 'q':
+			facet_quiet = 1;
+			break;
+		case 'h':
+			facet_help(usage);
+		case 'V':
+			facet_version();
+		default:
+			usage_error("unknown option");
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s' (records come on stdin)", argv[optind]);
+	if (!o->model)
+		usage_error("give --model MODEL");
+	if (o->precision == FACET_PREC_BF16 && !o->fast)
+		usage_error("--precision bf16 needs --engine onednn");
+}
+
+static facet_net *open_model(const struct opts *o)
+{
+	char err[512];
+	int n = o->threads ? o->threads : omp_get_num_procs();
+	omp_set_num_threads(n);
+	facet_fast_set_threads(n);
+	facet_net *net = facet_model_load(o->model, NULL, err, sizeof err);
+	if (!net)
+		die("%s", err);
+	facet_net_set_path(net, o->fast, o->precision);
+	facet_net_alloc(net, o->batch);
+	return net;
+}
+
+/* Forward the batch, add pred to the records that have a slot, write everything in order. */
+static void flush(facet_net *net, pending *p, facet_writer *w)
+{
+	if (p->images)
+		facet_net_forward(net, 0);
+	for (int i = 0; i < p->n; i++) {
+		if (p->slot[i] >= 0) {
+			facet_pred pr;
+			facet_net_pred(net, p->slot[i], &pr);
+			facet_record_set_pred(p->rec[i], &pr);
+		}
+		facet_writer_put(w, p->rec[i]);
+		facet_record_free(p->rec[i]);
+	}
+	p->n = p->images = 0;
+}
+
+static void add(facet_net *net, pending *p, const facet_record *r, uint8_t *buf,
+                unsigned long long k)
+{
+	facet_tensor t;
+	if (p->n == p->cap) {
+		p->cap = p->cap ? 2 * p->cap : 64;
+		p->rec = xrealloc(p->rec, sizeof *p->rec * p->cap);
+		p->slot = xrealloc(p->slot, sizeof *p->slot * p->cap);
+	}
+	p->slot[p->n] = -1;
+	if (facet_record_tensor(r, "image", &t)) {
+		const char *why = facet_net_prepare_image(net, &t, buf);
+		if (why)
+			die("record %llu: %s (stdin)", k, why);
+		facet_net_set_input(net, p->images, buf, 0);
+		p->slot[p->n] = p->images++;
+	}
+	p->rec[p->n++] = facet_record_clone(r);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	pending p = {NULL, NULL, 0, 0, 0};
+	facet_record *r;
+	unsigned long long scored = 0;
+
+	facet_init("facet-score");
+	parse_options(argc, argv, &o);
+	facet_net *net = open_model(&o);
+	uint8_t *buf = xmalloc((size_t)net->input.width * net->input.height * net->input.channels);
+	facet_reader *rd = facet_reader_open(stdin, "stdin");
+	facet_writer *w = facet_writer_open(stdout, "stdout");
+	while (facet_reader_next(rd, &r)) {
+		add(net, &p, r, buf, (unsigned long long)facet_reader_count(rd));
+		/* a full batch, or many records without images: constant memory either way */
+		if (p.images == net->n || p.n >= 4 * net->n) {
+			scored += p.images;
+			flush(net, &p, w);
+		}
+	}
+	scored += p.images;
+	flush(net, &p, w);
+	facet_writer_close(w);
+	facet_info("scored %llu of %llu records", scored,
+	           (unsigned long long)facet_reader_count(rd));
+	facet_reader_close(rd);
+	free(p.rec);
+	free(p.slot);
+	free(buf);
+	facet_net_free(net);
+	return 0;
+}
