@@ -1,5 +1,6 @@
 /*
- * The fast path: oneDNN primitives behind a small plan-based interface.
+ * The fast path: oneDNN primitives behind a small plan-based interface (convolution, dense), and
+ * OpenMP loops where oneDNN is slow on the plain layout (max pooling, batch norm).
  *
  * Layout at this interface: fp32, plain NCHW for activations, KCRS for convolution weights,
  * [out, in] for dense weights (y = x W^T + b). A plan is made once per layer and batch size and
@@ -30,12 +31,15 @@ facet_fast_conv *facet_fast_conv_new(int N, int C, int H, int W, int K, int R, i
 void facet_fast_conv_forward(facet_fast_conv *p, const float *x, const float *w, const float *b,
                              float *y);
 /* dy [N,K,OH,OW] -> dx [N,C,H,W] (skipped when NULL), dw [K,C,R,S], db [K] (overwritten, not
- * accumulated). x and w are the forward inputs. */
+ * accumulated). x and w are the forward inputs: when x is the pointer the last forward got, the
+ * plan reuses its own copy of x from that forward (so x must not have changed in between). */
 void facet_fast_conv_backward(facet_fast_conv *p, const float *x, const float *w, const float *dy,
                               float *dx, float *dw, float *db);
 void facet_fast_conv_free(facet_fast_conv *p);
 
-/* ---- max pooling, window k x k, stride s, no padding ('valid'): x [N,C,H,W] -> y [N,C,OH,OW] */
+/* ---- max pooling, window k x k (k <= 255), stride s, no padding ('valid'):
+ * x [N,C,H,W] -> y [N,C,OH,OW]. An OpenMP loop on the plain layout (faster here than oneDNN's
+ * plain-layout pooling or a reorder to its blocked one); ties keep the first maximum. */
 typedef struct facet_fast_pool facet_fast_pool;
 facet_fast_pool *facet_fast_pool_new(int N, int C, int H, int W, int k, int s, int precision);
 void facet_fast_pool_forward(facet_fast_pool *p, const float *x, float *y); /* keeps argmax */

@@ -1,0 +1,809 @@
+/*
+ * The fast path on oneDNN (Debian libdnnl-dev 2.6, C API): see fastops.h for the contract.
+ *
+ * Every plan follows one pattern. The caller's tensors are plain fp32 (NCHW, KCRS, [O,I]); each
+ * primitive is created with format "any" so oneDNN picks its preferred (blocked) layout and, in
+ * bf16, its data type. A "port" joins the two: it wraps the caller's buffer (handle set per call)
+ * and, only when the layouts differ, owns an inner buffer and the reorder between them. All
+ * buffers, reorders and scratchpads are made once, in _new, so a step allocates nothing.
+ *
+ * Max pooling and batch norm are OpenMP loops on the plain layout instead (see their sections):
+ * oneDNN's plain-layout kernels for them are slow, and its blocked ones would need reorders.
+ *
+ * One CPU engine and one in-order stream for the process; threads are OpenMP's.
+ */
+#include "nn/fastops.h"
+
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dnnl.h>
+
+#include "facet.h"
+
+static dnnl_engine_t fast_engine;
+static dnnl_stream_t fast_stream;
+static pthread_once_t fast_once = PTHREAD_ONCE_INIT;
+
+#define DNNL(call)                                                                                 \
+	do {                                                                                       \
+		dnnl_status_t st_ = (call);                                                        \
+		if (st_ != dnnl_success)                                                           \
+			die("oneDNN: %s failed with status %d (%s:%d)", #call, (int)st_, __FILE__, \
+			    __LINE__);                                                             \
+	} while (0)
+
+static void fast_init_once(void)
+{
+	DNNL(dnnl_engine_create(&fast_engine, dnnl_cpu, 0));
+	DNNL(dnnl_stream_create(&fast_stream, fast_engine, dnnl_stream_default_flags));
+}
+
+static void fast_init(void)
+{
+	pthread_once(&fast_once, fast_init_once);
+}
+
+int facet_fast_has_bf16(void)
+{
+	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+	return ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) ==
+	       (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+}
+
+/* 0: OMP_NUM_THREADS when set, else every core. */
+void facet_fast_set_threads(int n)
+{
+	if (n > 0)
+		omp_set_num_threads(n);
+	else if (!getenv("OMP_NUM_THREADS"))
+		omp_set_num_threads(omp_get_num_procs());
+}
+
+/* The data type a plan computes in: bf16 only where asked for and native. */
+static dnnl_data_type_t compute_type(int precision)
+{
+	return precision == FACET_PREC_BF16 && facet_fast_has_bf16() ? dnnl_bf16 : dnnl_f32;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void md_plain(dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t dims,
+                     dnnl_format_tag_t tag)
+{
+	DNNL(dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, tag));
+}
+
+static void md_any(dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t dims, dnnl_data_type_t dt)
+{
+	DNNL(dnnl_memory_desc_init_by_tag(md, ndims, dims, dt, dnnl_format_tag_any));
+}
+
+/* One primitive with its descriptor and its own scratchpad (scratchpad mode "user", so
+ * execution never allocates). */
+typedef struct {
+	dnnl_primitive_desc_t pd;
+	dnnl_primitive_t prim;
+	dnnl_memory_t scratch; /* NULL when none is needed */
+} fast_op;
+
+/* Returns 0, or -1 when oneDNN has no implementation for desc (then op is left empty). */
+static int op_make(fast_op *op, const_dnnl_op_desc_t desc, dnnl_post_ops_t post_ops,
+                   const_dnnl_primitive_desc_t hint)
+{
+	dnnl_primitive_attr_t attr;
+	DNNL(dnnl_primitive_attr_create(&attr));
+	DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+	if (post_ops)
+		DNNL(dnnl_primitive_attr_set_post_ops(attr, post_ops));
+	dnnl_status_t st = dnnl_primitive_desc_create(&op->pd, desc, attr, fast_engine, hint);
+	DNNL(dnnl_primitive_attr_destroy(attr));
+	if (st == dnnl_unimplemented) {
+		op->pd = NULL;
+		return -1;
+	}
+	DNNL(st);
+	DNNL(dnnl_primitive_create(&op->prim, op->pd));
+	const dnnl_memory_desc_t *smd =
+	    dnnl_primitive_desc_query_md(op->pd, dnnl_query_scratchpad_md, 0);
+	op->scratch = NULL;
+	if (smd && dnnl_memory_desc_get_size(smd) > 0)
+		DNNL(dnnl_memory_create(&op->scratch, smd, fast_engine, DNNL_MEMORY_ALLOCATE));
+	return 0;
+}
+
+/* A bf16 plan that oneDNN cannot build here is built in fp32 instead, said once. */
+static void bf16_fallback(const char *what)
+{
+	static int said;
+	if (!said++)
+		warn("bf16 %s not available in oneDNN here; running fp32", what);
+}
+
+static const dnnl_memory_desc_t *op_md(const fast_op *op, dnnl_query_t what, int index)
+{
+	return dnnl_primitive_desc_query_md(op->pd, what, index);
+}
+
+/* Run op; args has room for one more entry, the scratchpad, added here. */
+static void op_run(const fast_op *op, int nargs, dnnl_exec_arg_t *args)
+{
+	if (op->scratch)
+		args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, op->scratch};
+	DNNL(dnnl_primitive_execute(op->prim, fast_stream, nargs, args));
+}
+
+static void op_free(fast_op *op)
+{
+	if (op->scratch)
+		dnnl_memory_destroy(op->scratch);
+	if (op->prim)
+		dnnl_primitive_destroy(op->prim);
+	if (op->pd)
+		dnnl_primitive_desc_destroy(op->pd);
+	memset(op, 0, sizeof *op);
+}
+
+/* A caller's plain fp32 buffer and the layout a primitive wants for it. */
+typedef struct {
+	dnnl_memory_t user;       /* caller's buffer; handle set per call */
+	dnnl_memory_t inner;      /* what the primitive uses; == user when the layouts agree */
+	dnnl_primitive_t reorder; /* user -> inner (input) or inner -> user (output); or NULL */
+} fast_port;
+
+static void port_init(fast_port *pt, const dnnl_memory_desc_t *user_md,
+                      const dnnl_memory_desc_t *prim_md, int output)
+{
+	dnnl_primitive_desc_t pd;
+
+	DNNL(dnnl_memory_create(&pt->user, user_md, fast_engine, DNNL_MEMORY_NONE));
+	pt->reorder = NULL;
+	if (dnnl_memory_desc_equal(user_md, prim_md)) {
+		pt->inner = pt->user;
+		return;
+	}
+	DNNL(dnnl_memory_create(&pt->inner, prim_md, fast_engine, DNNL_MEMORY_ALLOCATE));
+	if (output)
+		DNNL(dnnl_reorder_primitive_desc_create(&pd, prim_md, fast_engine, user_md,
+		                                        fast_engine, NULL));
+	else
+		DNNL(dnnl_reorder_primitive_desc_create(&pd, user_md, fast_engine, prim_md,
+		                                        fast_engine, NULL));
+	DNNL(dnnl_primitive_create(&pt->reorder, pd));
+	DNNL(dnnl_primitive_desc_destroy(pd));
+}
+
+static void port_reorder(fast_port *pt, int output)
+{
+	dnnl_exec_arg_t args[2] = {
+	    {DNNL_ARG_FROM, output ? pt->inner : pt->user},
+	    {DNNL_ARG_TO, output ? pt->user : pt->inner},
+	};
+	DNNL(dnnl_primitive_execute(pt->reorder, fast_stream, 2, args));
+}
+
+/* Input: point at the caller's data and bring it into the primitive's layout. */
+static void port_in(fast_port *pt, const float *p)
+{
+	DNNL(dnnl_memory_set_data_handle(pt->user, (void *)p));
+	if (pt->reorder)
+		port_reorder(pt, 0);
+}
+
+/* Output, before the primitive runs: point at the caller's buffer. */
+static void port_bind(fast_port *pt, float *p)
+{
+	DNNL(dnnl_memory_set_data_handle(pt->user, p));
+}
+
+/* Output, after the primitive ran: bring the result into the caller's layout. */
+static void port_out(fast_port *pt)
+{
+	if (pt->reorder)
+		port_reorder(pt, 1);
+}
+
+static void port_free(fast_port *pt)
+{
+	if (pt->reorder)
+		dnnl_primitive_destroy(pt->reorder);
+	if (pt->inner && pt->inner != pt->user)
+		dnnl_memory_destroy(pt->inner);
+	if (pt->user)
+		dnnl_memory_destroy(pt->user);
+	memset(pt, 0, sizeof *pt);
+}
+
+static void fast_wait(void)
+{
+	DNNL(dnnl_stream_wait(fast_stream));
+}
+
+/* ---------------------------------------------------------------- convolution */
+
+struct facet_fast_conv {
+	fast_op fwd, bwd_data, bwd_weights;
+	fast_port x, w, b, y;        /* forward */
+	fast_port dy_d, w_d, dx;     /* backward data */
+	fast_port x_w, dy_w, dw, db; /* backward weights */
+	int dy_shared;               /* dy_w reuses dy_d's reordered copy */
+	int x_shared;                /* x_w can reuse the forward's reordered copy of x ... */
+	const float *last_x;         /* ... when backward gets the x of the last forward */
+};
+
+static void conv_release(facet_fast_conv *p);
+
+/* Build p's primitives and ports computing in dt. Returns -1 when oneDNN has no implementation
+ * (p then holds what was made, for conv_release). */
+static int conv_build(facet_fast_conv *p, const int *d, int relu, dnnl_data_type_t dt)
+{
+	int N = d[0], C = d[1], H = d[2], W = d[3], K = d[4], R = d[5], S = d[6], stride = d[7];
+	int pad_h = d[8], pad_w = d[9];
+	int OH = (H + 2 * pad_h - R) / stride + 1, OW = (W + 2 * pad_w - S) / stride + 1;
+	dnnl_dims_t xd = {N, C, H, W}, wd = {K, C, R, S}, bd = {K}, yd = {N, K, OH, OW};
+	dnnl_dims_t strides = {stride, stride}, pad = {pad_h, pad_w};
+	dnnl_memory_desc_t x_u, w_u, b_u, y_u, x_a, w_a, y_a, dx_a, dw_a, dy_a, x_p;
+	dnnl_convolution_desc_t cd;
+	dnnl_post_ops_t po = NULL;
+	int bad;
+
+	md_plain(&x_u, 4, xd, dnnl_nchw);
+	md_plain(&w_u, 4, wd, dnnl_oihw);
+	md_plain(&b_u, 1, bd, dnnl_a);
+	md_plain(&y_u, 4, yd, dnnl_nchw);
+	md_any(&x_a, 4, xd, dt);
+	md_any(&w_a, 4, wd, dt);
+	md_any(&y_a, 4, yd, dnnl_f32);
+	md_any(&dy_a, 4, yd, dt);
+	md_any(&dx_a, 4, xd, dnnl_f32);
+	md_any(&dw_a, 4, wd, dnnl_f32);
+	DNNL(dnnl_memory_desc_init_by_tag(&x_p, 4, xd, dt, dnnl_nchw));
+
+	DNNL(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
+	                                        &x_a, &w_a, &b_u, &y_a, strides, pad, pad));
+	if (relu) {
+		DNNL(dnnl_post_ops_create(&po));
+		DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+	}
+	bad = op_make(&p->fwd, &cd, po, NULL);
+	if (po)
+		DNNL(dnnl_post_ops_destroy(po));
+	if (bad)
+		return -1;
+	port_init(&p->x, &x_u, op_md(&p->fwd, dnnl_query_src_md, 0), 0);
+	port_init(&p->w, &w_u, op_md(&p->fwd, dnnl_query_weights_md, 0), 0);
+	port_init(&p->b, &b_u, op_md(&p->fwd, dnnl_query_weights_md, 1), 0);
+	port_init(&p->y, &y_u, op_md(&p->fwd, dnnl_query_dst_md, 0), 1);
+
+	DNNL(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &dx_a, &w_a,
+	                                              &dy_a, strides, pad, pad));
+	if (op_make(&p->bwd_data, &cd, NULL, p->fwd.pd))
+		return -1;
+	port_init(&p->dy_d, &y_u, op_md(&p->bwd_data, dnnl_query_diff_dst_md, 0), 0);
+	port_init(&p->w_d, &w_u, op_md(&p->bwd_data, dnnl_query_weights_md, 0), 0);
+	port_init(&p->dx, &x_u, op_md(&p->bwd_data, dnnl_query_diff_src_md, 0), 1);
+
+	/* A first layer (C < 8) would be padded to 8 channels in the blocked layout; on the plain
+	 * layout oneDNN runs it as a GEMM, 2x faster here (1x48x48 -> 64: 8 ms against 20). */
+	DNNL(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct,
+	                                                 C < 8 ? &x_p : &x_a, &dw_a, &b_u, &dy_a,
+	                                                 strides, pad, pad));
+	if (op_make(&p->bwd_weights, &cd, NULL, p->fwd.pd))
+		return -1;
+	port_init(&p->x_w, &x_u, op_md(&p->bwd_weights, dnnl_query_src_md, 0), 0);
+	port_init(&p->dy_w, &y_u, op_md(&p->bwd_weights, dnnl_query_diff_dst_md, 0), 0);
+	port_init(&p->dw, &w_u, op_md(&p->bwd_weights, dnnl_query_diff_weights_md, 0), 1);
+	port_init(&p->db, &b_u, op_md(&p->bwd_weights, dnnl_query_diff_weights_md, 1), 1);
+	p->x_shared =
+	    p->x.reorder && dnnl_memory_desc_equal(op_md(&p->fwd, dnnl_query_src_md, 0),
+	                                           op_md(&p->bwd_weights, dnnl_query_src_md, 0));
+	p->dy_shared = dnnl_memory_desc_equal(op_md(&p->bwd_data, dnnl_query_diff_dst_md, 0),
+	                                      op_md(&p->bwd_weights, dnnl_query_diff_dst_md, 0));
+	return 0;
+}
+
+facet_fast_conv *facet_fast_conv_new(int N, int C, int H, int W, int K, int R, int S, int stride,
+                                     int pad_h, int pad_w, int relu, int precision)
+{
+	facet_fast_conv *p = xcalloc(1, sizeof *p);
+	const int d[10] = {N, C, H, W, K, R, S, stride, pad_h, pad_w};
+
+	fast_init();
+	if (compute_type(precision) == dnnl_bf16) {
+		if (conv_build(p, d, relu, dnnl_bf16) == 0)
+			return p;
+		conv_release(p);
+		bf16_fallback("convolution");
+	}
+	if (conv_build(p, d, relu, dnnl_f32))
+		die("oneDNN has no fp32 convolution for %dx%dx%d -> %d %dx%d", C, H, W, K, R, S);
+	return p;
+}
+
+void facet_fast_conv_forward(facet_fast_conv *p, const float *x, const float *w, const float *b,
+                             float *y)
+{
+	port_in(&p->x, x);
+	port_in(&p->w, w);
+	port_in(&p->b, b);
+	port_bind(&p->y, y);
+	dnnl_exec_arg_t args[5] = {
+	    {DNNL_ARG_SRC, p->x.inner},
+	    {DNNL_ARG_WEIGHTS, p->w.inner},
+	    {DNNL_ARG_BIAS, p->b.inner},
+	    {DNNL_ARG_DST, p->y.inner},
+	};
+	op_run(&p->fwd, 4, args);
+	port_out(&p->y);
+	p->last_x = x;
+	fast_wait();
+}
+
+void facet_fast_conv_backward(facet_fast_conv *p, const float *x, const float *w, const float *dy,
+                              float *dx, float *dw, float *db)
+{
+	dnnl_exec_arg_t args[6];
+
+	port_in(&p->dy_d, dy);
+	if (dx) {
+		port_in(&p->w_d, w);
+		port_bind(&p->dx, dx);
+		args[0] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, p->dy_d.inner};
+		args[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, p->w_d.inner};
+		args[2] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SRC, p->dx.inner};
+		op_run(&p->bwd_data, 3, args);
+		port_out(&p->dx);
+	}
+	dnnl_memory_t xm = p->x.inner; /* x as the last forward saw it */
+	if (!p->x_shared || x != p->last_x) {
+		port_in(&p->x_w, x);
+		xm = p->x_w.inner;
+	}
+	if (!p->dy_shared)
+		port_in(&p->dy_w, dy);
+	port_bind(&p->dw, dw);
+	port_bind(&p->db, db);
+	args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, xm};
+	args[1] =
+	    (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, p->dy_shared ? p->dy_d.inner : p->dy_w.inner};
+	args[2] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_WEIGHTS, p->dw.inner};
+	args[3] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, p->db.inner};
+	op_run(&p->bwd_weights, 4, args);
+	port_out(&p->dw);
+	port_out(&p->db);
+	fast_wait();
+}
+
+/* Free what conv_build made and empty p. */
+static void conv_release(facet_fast_conv *p)
+{
+	fast_port *ports[] = {&p->x,  &p->w,   &p->b,    &p->y,  &p->dy_d, &p->w_d,
+	                      &p->dx, &p->x_w, &p->dy_w, &p->dw, &p->db};
+	for (size_t i = 0; i < sizeof ports / sizeof *ports; i++)
+		port_free(ports[i]);
+	op_free(&p->fwd);
+	op_free(&p->bwd_data);
+	op_free(&p->bwd_weights);
+	memset(p, 0, sizeof *p);
+}
+
+void facet_fast_conv_free(facet_fast_conv *p)
+{
+	if (!p)
+		return;
+	conv_release(p);
+	free(p);
+}
+
+/* ---------------------------------------------------------------- max pooling */
+
+/* Max pooling is a plain OpenMP loop over (n, c) planes, not oneDNN: oneDNN's pooling on the
+ * plain NCHW layout ("simple_nchw") took 34 ms forward for 64x64x46x46 here, and its fast
+ * kernels want the blocked layout, which costs two reorders (three passes over x) at this
+ * interface. The loop reads x once and writes y and the argmax once: ~2 ms for the same tensor.
+ * Ties keep the first maximum in row-major window order; precision does not matter (max is
+ * exact). */
+struct facet_fast_pool {
+	int N, C, H, W, k, s, OH, OW;
+	uint16_t *arg; /* [N,C,OH,OW]: i*k + j of the maximum in its window */
+};
+
+facet_fast_pool *facet_fast_pool_new(int N, int C, int H, int W, int k, int s, int precision)
+{
+	facet_fast_pool *p = xcalloc(1, sizeof *p);
+
+	(void)precision;
+	if (k < 1 || k > 255 || s < 1 || k > H || k > W)
+		die("fast max pooling: window %d stride %d does not fit %dx%d", k, s, H, W);
+	*p = (facet_fast_pool){N, C, H, W, k, s, (H - k) / s + 1, (W - k) / s + 1, NULL};
+	p->arg = xmalloc(sizeof *p->arg * (size_t)N * C * p->OH * p->OW);
+	return p;
+}
+
+/* The 2x2 stride-2 window, the common case, unrolled. */
+static void pool_plane_2x2(const facet_fast_pool *p, const float *x, float *y, uint16_t *arg)
+{
+	for (int oh = 0; oh < p->OH; oh++) {
+		const float *r0 = x + (size_t)2 * oh * p->W, *r1 = r0 + p->W;
+		float *yr = y + (size_t)oh * p->OW;
+		uint16_t *ar = arg + (size_t)oh * p->OW;
+		for (int ow = 0; ow < p->OW; ow++) {
+			float m = r0[2 * ow];
+			uint16_t a = 0;
+			if (r0[2 * ow + 1] > m) {
+				m = r0[2 * ow + 1];
+				a = 1;
+			}
+			if (r1[2 * ow] > m) {
+				m = r1[2 * ow];
+				a = 2;
+			}
+			if (r1[2 * ow + 1] > m) {
+				m = r1[2 * ow + 1];
+				a = 3;
+			}
+			yr[ow] = m;
+			ar[ow] = a;
+		}
+	}
+}
+
+static void pool_plane(const facet_fast_pool *p, const float *x, float *y, uint16_t *arg)
+{
+	int k = p->k, s = p->s;
+	for (int oh = 0; oh < p->OH; oh++)
+		for (int ow = 0; ow < p->OW; ow++) {
+			const float *win = x + (size_t)oh * s * p->W + (size_t)ow * s;
+			float m = win[0];
+			int a = 0;
+			for (int i = 0; i < k; i++)
+				for (int j = 0; j < k; j++)
+					if (win[(size_t)i * p->W + j] > m) {
+						m = win[(size_t)i * p->W + j];
+						a = i * k + j;
+					}
+			y[(size_t)oh * p->OW + ow] = m;
+			arg[(size_t)oh * p->OW + ow] = (uint16_t)a;
+		}
+}
+
+void facet_fast_pool_forward(facet_fast_pool *p, const float *x, float *y)
+{
+	long planes = (long)p->N * p->C;
+	size_t in = (size_t)p->H * p->W, out = (size_t)p->OH * p->OW;
+	int two = p->k == 2 && p->s == 2;
+#pragma omp parallel for schedule(static)
+	for (long i = 0; i < planes; i++) {
+		if (two)
+			pool_plane_2x2(p, x + i * in, y + i * out, p->arg + i * out);
+		else
+			pool_plane(p, x + i * in, y + i * out, p->arg + i * out);
+	}
+}
+
+/* dx for the 2x2 stride-2 window: each x belongs to one window at most, so dx is written once
+ * (no zeroing pass); an odd last row or column gets zeros. */
+static void unpool_plane_2x2(const facet_fast_pool *p, const float *dy, const uint16_t *arg,
+                             float *dx)
+{
+	size_t W = p->W;
+	for (int oh = 0; oh < p->OH; oh++) {
+		float *r0 = dx + (size_t)2 * oh * W, *r1 = r0 + W;
+		const float *g = dy + (size_t)oh * p->OW;
+		const uint16_t *a = arg + (size_t)oh * p->OW;
+		for (int ow = 0; ow < p->OW; ow++) {
+			r0[2 * ow] = a[ow] == 0 ? g[ow] : 0;
+			r0[2 * ow + 1] = a[ow] == 1 ? g[ow] : 0;
+			r1[2 * ow] = a[ow] == 2 ? g[ow] : 0;
+			r1[2 * ow + 1] = a[ow] == 3 ? g[ow] : 0;
+		}
+		for (size_t j = (size_t)2 * p->OW; j < W; j++)
+			r0[j] = r1[j] = 0;
+	}
+	if (p->H > 2 * p->OH)
+		memset(dx + (size_t)2 * p->OH * W, 0, sizeof *dx * W * (p->H - 2 * p->OH));
+}
+
+static void unpool_plane(const facet_fast_pool *p, const float *dy, const uint16_t *arg, float *dx)
+{
+	memset(dx, 0, sizeof *dx * p->H * p->W);
+	for (int oh = 0; oh < p->OH; oh++)
+		for (int ow = 0; ow < p->OW; ow++) {
+			size_t o = (size_t)oh * p->OW + ow;
+			int r = arg[o] / p->k, c = arg[o] % p->k;
+			dx[(size_t)(oh * p->s + r) * p->W + ow * p->s + c] += dy[o];
+		}
+}
+
+void facet_fast_pool_backward(facet_fast_pool *p, const float *dy, float *dx)
+{
+	long planes = (long)p->N * p->C;
+	size_t in = (size_t)p->H * p->W, out = (size_t)p->OH * p->OW;
+	int two = p->k == 2 && p->s == 2;
+#pragma omp parallel for schedule(static)
+	for (long i = 0; i < planes; i++) {
+		if (two)
+			unpool_plane_2x2(p, dy + i * out, p->arg + i * out, dx + i * in);
+		else
+			unpool_plane(p, dy + i * out, p->arg + i * out, dx + i * in);
+	}
+}
+
+void facet_fast_pool_free(facet_fast_pool *p)
+{
+	if (!p)
+		return;
+	free(p->arg);
+	free(p);
+}
+
+/* ---------------------------------------------------------------- batch norm */
+
+/* Batch norm is OpenMP loops over channels on the plain layout, in fp32, not oneDNN: oneDNN's
+ * plain-layout batch norm ("ncsp_bnorm") moved 1.1 GB/s here (30 ms forward for 64x32x64x64),
+ * and its fast kernels want the blocked layout (two reorders at this interface). Forward reads x
+ * twice and writes y once; backward reads x and dy twice and writes dx once. Statistics are
+ * summed per plane in float, across planes in double, around a per-channel shift (the channel's
+ * first value) so that the variance does not cancel. */
+struct facet_fast_bn {
+	int N, C, H, W;
+	float eps;
+};
+
+facet_fast_bn *facet_fast_bn_new(int N, int C, int H, int W, float eps, int precision)
+{
+	facet_fast_bn *p = xcalloc(1, sizeof *p);
+
+	(void)precision;
+	*p = (facet_fast_bn){N, C, H, W, eps};
+	return p;
+}
+
+/* Mean and biased variance of channel c of x [N,C,H,W]. */
+static void bn_stats(const facet_fast_bn *p, const float *x, int c, double *mean, double *var)
+{
+	size_t hw = (size_t)p->H * p->W;
+	const float shift = x[(size_t)c * hw];
+	double s = 0, ss = 0;
+	for (int n = 0; n < p->N; n++) {
+		const float *xp = x + ((size_t)n * p->C + c) * hw;
+		float ps = 0, pss = 0;
+#pragma omp simd reduction(+ : ps, pss)
+		for (size_t i = 0; i < hw; i++) {
+			float d = xp[i] - shift;
+			ps += d;
+			pss += d * d;
+		}
+		s += ps;
+		ss += pss;
+	}
+	double m = (double)p->N * hw, d = s / m;
+	*mean = shift + d;
+	*var = ss / m - d * d > 0 ? ss / m - d * d : 0;
+}
+
+/* y = x * scale + offset over channel c. */
+static void bn_apply(const facet_fast_bn *p, const float *x, float *y, int c, float scale,
+                     float offset)
+{
+	size_t hw = (size_t)p->H * p->W;
+	for (int n = 0; n < p->N; n++) {
+		const float *xp = x + ((size_t)n * p->C + c) * hw;
+		float *yp = y + ((size_t)n * p->C + c) * hw;
+#pragma omp simd
+		for (size_t i = 0; i < hw; i++)
+			yp[i] = xp[i] * scale + offset;
+	}
+}
+
+void facet_fast_bn_forward_train(facet_fast_bn *p, const float *x, const float *gamma,
+                                 const float *beta, float *y, float *mean, float *var)
+{
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < p->C; c++) {
+		double m, v;
+		bn_stats(p, x, c, &m, &v);
+		mean[c] = (float)m;
+		var[c] = (float)v;
+		double inv = 1.0 / sqrt(v + p->eps);
+		bn_apply(p, x, y, c, (float)(gamma[c] * inv),
+		         (float)(beta[c] - m * gamma[c] * inv));
+	}
+}
+
+void facet_fast_bn_forward_infer(facet_fast_bn *p, const float *x, const float *gamma,
+                                 const float *beta, const float *mean, const float *var, float *y)
+{
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < p->C; c++) {
+		double inv = 1.0 / sqrt((double)var[c] + p->eps);
+		bn_apply(p, x, y, c, (float)(gamma[c] * inv),
+		         (float)(beta[c] - (double)mean[c] * gamma[c] * inv));
+	}
+}
+
+/* With xhat = (x - mean) * inv, M = N*H*W: dbeta = sum dy, dgamma = sum dy * xhat,
+ * dx = gamma * inv * (dy - dbeta / M - xhat * dgamma / M). */
+void facet_fast_bn_backward(facet_fast_bn *p, const float *x, const float *gamma, const float *mean,
+                            const float *var, const float *dy, float *dx, float *dgamma,
+                            float *dbeta)
+{
+	size_t hw = (size_t)p->H * p->W;
+	double m = (double)p->N * hw;
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < p->C; c++) {
+		const float mu = mean[c];
+		double inv = 1.0 / sqrt((double)var[c] + p->eps), sdy = 0, sdyx = 0;
+		for (int n = 0; n < p->N; n++) {
+			size_t off = ((size_t)n * p->C + c) * hw;
+			float a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+			for (size_t i = 0; i < hw; i++) {
+				a += dy[off + i];
+				b += dy[off + i] * (x[off + i] - mu);
+			}
+			sdy += a;
+			sdyx += b;
+		}
+		dbeta[c] = (float)sdy;
+		dgamma[c] = (float)(sdyx * inv);
+		/* dx = k * dy + k1 * (x - mu) + k0 */
+		float k = (float)(gamma[c] * inv),
+		      k1 = (float)(-gamma[c] * inv * inv * inv * sdyx / m),
+		      k0 = (float)(-gamma[c] * inv * sdy / m);
+		for (int n = 0; n < p->N; n++) {
+			size_t off = ((size_t)n * p->C + c) * hw;
+#pragma omp simd
+			for (size_t i = 0; i < hw; i++)
+				dx[off + i] = k * dy[off + i] + k1 * (x[off + i] - mu) + k0;
+		}
+	}
+}
+
+void facet_fast_bn_free(facet_fast_bn *p)
+{
+	free(p);
+}
+
+/* ---------------------------------------------------------------- dense */
+
+struct facet_fast_dense {
+	fast_op fwd, bwd_data, bwd_weights;
+	fast_port x, w, b, y;
+	fast_port dy_d, w_d, dx;
+	fast_port x_w, dy_w, dw, db;
+};
+
+static void dense_release(facet_fast_dense *p);
+
+/* Build p's primitives and ports computing in dt; -1 when oneDNN has no implementation. */
+static int dense_build(facet_fast_dense *p, int N, int I, int O, dnnl_data_type_t dt)
+{
+	dnnl_dims_t xd = {N, I}, wd = {O, I}, bd = {O}, yd = {N, O};
+	dnnl_memory_desc_t x_u, w_u, b_u, y_u, x_a, w_a, y_a, dy_a, dx_a, dw_a;
+	dnnl_inner_product_desc_t ipd;
+
+	md_plain(&x_u, 2, xd, dnnl_nc);
+	md_plain(&w_u, 2, wd, dnnl_oi);
+	md_plain(&b_u, 1, bd, dnnl_a);
+	md_plain(&y_u, 2, yd, dnnl_nc);
+	md_any(&x_a, 2, xd, dt);
+	md_any(&w_a, 2, wd, dt);
+	md_any(&y_a, 2, yd, dnnl_f32);
+	md_any(&dy_a, 2, yd, dt);
+	md_any(&dx_a, 2, xd, dnnl_f32);
+	md_any(&dw_a, 2, wd, dnnl_f32);
+
+	DNNL(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_training, &x_a, &w_a, &b_u,
+	                                          &y_a));
+	if (op_make(&p->fwd, &ipd, NULL, NULL))
+		return -1;
+	port_init(&p->x, &x_u, op_md(&p->fwd, dnnl_query_src_md, 0), 0);
+	port_init(&p->w, &w_u, op_md(&p->fwd, dnnl_query_weights_md, 0), 0);
+	port_init(&p->b, &b_u, op_md(&p->fwd, dnnl_query_weights_md, 1), 0);
+	port_init(&p->y, &y_u, op_md(&p->fwd, dnnl_query_dst_md, 0), 1);
+
+	DNNL(dnnl_inner_product_backward_data_desc_init(&ipd, &dx_a, &w_a, &dy_a));
+	if (op_make(&p->bwd_data, &ipd, NULL, p->fwd.pd))
+		return -1;
+	port_init(&p->dy_d, &y_u, op_md(&p->bwd_data, dnnl_query_diff_dst_md, 0), 0);
+	port_init(&p->w_d, &w_u, op_md(&p->bwd_data, dnnl_query_weights_md, 0), 0);
+	port_init(&p->dx, &x_u, op_md(&p->bwd_data, dnnl_query_diff_src_md, 0), 1);
+
+	DNNL(dnnl_inner_product_backward_weights_desc_init(&ipd, &x_a, &dw_a, &b_u, &dy_a));
+	if (op_make(&p->bwd_weights, &ipd, NULL, p->fwd.pd))
+		return -1;
+	port_init(&p->x_w, &x_u, op_md(&p->bwd_weights, dnnl_query_src_md, 0), 0);
+	port_init(&p->dy_w, &y_u, op_md(&p->bwd_weights, dnnl_query_diff_dst_md, 0), 0);
+	port_init(&p->dw, &w_u, op_md(&p->bwd_weights, dnnl_query_diff_weights_md, 0), 1);
+	port_init(&p->db, &b_u, op_md(&p->bwd_weights, dnnl_query_diff_weights_md, 1), 1);
+	return 0;
+}
+
+facet_fast_dense *facet_fast_dense_new(int N, int I, int O, int precision)
+{
+	facet_fast_dense *p = xcalloc(1, sizeof *p);
+
+	fast_init();
+	if (compute_type(precision) == dnnl_bf16) {
+		if (dense_build(p, N, I, O, dnnl_bf16) == 0)
+			return p;
+		dense_release(p);
+		bf16_fallback("inner product");
+	}
+	if (dense_build(p, N, I, O, dnnl_f32))
+		die("oneDNN has no fp32 inner product for %d -> %d", I, O);
+	return p;
+}
+
+void facet_fast_dense_forward(facet_fast_dense *p, const float *x, const float *w, const float *b,
+                              float *y)
+{
+	port_in(&p->x, x);
+	port_in(&p->w, w);
+	port_in(&p->b, b);
+	port_bind(&p->y, y);
+	dnnl_exec_arg_t args[5] = {
+	    {DNNL_ARG_SRC, p->x.inner},
+	    {DNNL_ARG_WEIGHTS, p->w.inner},
+	    {DNNL_ARG_BIAS, p->b.inner},
+	    {DNNL_ARG_DST, p->y.inner},
+	};
+	op_run(&p->fwd, 4, args);
+	port_out(&p->y);
+	fast_wait();
+}
+
+void facet_fast_dense_backward(facet_fast_dense *p, const float *x, const float *w, const float *dy,
+                               float *dx, float *dw, float *db)
+{
+	dnnl_exec_arg_t args[6];
+
+	if (dx) {
+		port_in(&p->dy_d, dy);
+		port_in(&p->w_d, w);
+		port_bind(&p->dx, dx);
+		args[0] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, p->dy_d.inner};
+		args[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, p->w_d.inner};
+		args[2] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SRC, p->dx.inner};
+		op_run(&p->bwd_data, 3, args);
+		port_out(&p->dx);
+	}
+	port_in(&p->x_w, x);
+	port_in(&p->dy_w, dy);
+	port_bind(&p->dw, dw);
+	port_bind(&p->db, db);
+	args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, p->x_w.inner};
+	args[1] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, p->dy_w.inner};
+	args[2] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_WEIGHTS, p->dw.inner};
+	args[3] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, p->db.inner};
+	op_run(&p->bwd_weights, 4, args);
+	port_out(&p->dw);
+	port_out(&p->db);
+	fast_wait();
+}
+
+/* Free what dense_build made and empty p. */
+static void dense_release(facet_fast_dense *p)
+{
+	fast_port *ports[] = {&p->x,  &p->w,   &p->b,    &p->y,  &p->dy_d, &p->w_d,
+	                      &p->dx, &p->x_w, &p->dy_w, &p->dw, &p->db};
+	for (size_t i = 0; i < sizeof ports / sizeof *ports; i++)
+		port_free(ports[i]);
+	op_free(&p->fwd);
+	op_free(&p->bwd_data);
+	op_free(&p->bwd_weights);
+	memset(p, 0, sizeof *p);
+}
+
+void facet_fast_dense_free(facet_fast_dense *p)
+{
+	if (!p)
+		return;
+	dense_release(p);
+	free(p);
+}

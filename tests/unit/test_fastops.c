@@ -1,0 +1,383 @@
+/*
+ * The fast path (common/nn/fastops_dnnl.c) against naive loops written here.
+ *
+ * Every op, forward and backward, in fp32 (tolerance 1e-4) and bf16 (2e-2; where the CPU lacks
+ * AVX512-BF16 a bf16 plan runs fp32, and is held to 1e-4). The error printed is the largest
+ * absolute difference divided by the largest magnitude of the reference tensor. Plans are run
+ * twice on different data, so state left over from a previous call would show.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "facet.h"
+#include "nn/fastops.h"
+
+static int n_pass, n_fail;
+static unsigned long long rng = 88172645463325252ULL;
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+}
+
+static float *rnd(size_t n)
+{
+	float *p = xmalloc(n * sizeof *p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = frand();
+	return p;
+}
+
+static float *zeros(size_t n)
+{
+	return xcalloc(n, sizeof(float));
+}
+
+static void check(const char *what, const float *got, const float *ref, size_t n, double tol)
+{
+	double maxdiff = 0, maxref = 1e-12;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)got[i] - ref[i]);
+		if (!(d <= maxdiff)) /* NaN counts as worst */
+			maxdiff = isnan(d) ? INFINITY : d;
+		if (fabs(ref[i]) > maxref)
+			maxref = fabs(ref[i]);
+	}
+	double err = maxdiff / maxref;
+	int ok = err <= tol;
+	printf("%-4s %-58s worst %.2e (tol %.0e)\n", ok ? "ok" : "FAIL", what, err, tol);
+	ok ? n_pass++ : n_fail++;
+}
+
+/* ---------------------------------------------------------------- convolution */
+
+/* x [N,C,H,W], w [K,C,R,S], b [K] -> y [N,K,OH,OW] */
+static void ref_conv_fwd(int N, int C, int H, int W, int K, int R, int S, int st, int ph, int pw,
+                         int relu, const float *x, const float *w, const float *b, float *y)
+{
+	int OH = (H + 2 * ph - R) / st + 1, OW = (W + 2 * pw - S) / st + 1;
+	for (int n = 0; n < N; n++)
+		for (int k = 0; k < K; k++)
+			for (int oh = 0; oh < OH; oh++)
+				for (int ow = 0; ow < OW; ow++) {
+					double acc = b[k];
+					for (int c = 0; c < C; c++)
+						for (int r = 0; r < R; r++)
+							for (int s = 0; s < S; s++) {
+								int ih = oh * st - ph + r,
+								    iw = ow * st - pw + s;
+								if (ih < 0 || ih >= H || iw < 0 ||
+								    iw >= W)
+									continue;
+								acc +=
+								    (double)
+								        x[((n * C + c) * H + ih) *
+								              W +
+								          iw] *
+								    w[((k * C + c) * R + r) * S +
+								      s];
+							}
+					if (relu && acc < 0)
+						acc = 0;
+					y[((n * K + k) * OH + oh) * OW + ow] = (float)acc;
+				}
+}
+
+/* dy [N,K,OH,OW] -> dx [N,C,H,W], dw [K,C,R,S], db [K] */
+static void ref_conv_bwd(int N, int C, int H, int W, int K, int R, int S, int st, int ph, int pw,
+                         const float *x, const float *w, const float *dy, float *dx, float *dw,
+                         float *db)
+{
+	int OH = (H + 2 * ph - R) / st + 1, OW = (W + 2 * pw - S) / st + 1;
+	memset(dx, 0, sizeof(float) * N * C * H * W);
+	memset(dw, 0, sizeof(float) * K * C * R * S);
+	memset(db, 0, sizeof(float) * K);
+	for (int n = 0; n < N; n++)
+		for (int k = 0; k < K; k++)
+			for (int oh = 0; oh < OH; oh++)
+				for (int ow = 0; ow < OW; ow++) {
+					float g = dy[((n * K + k) * OH + oh) * OW + ow];
+					db[k] += g;
+					for (int c = 0; c < C; c++)
+						for (int r = 0; r < R; r++)
+							for (int s = 0; s < S; s++) {
+								int ih = oh * st - ph + r,
+								    iw = ow * st - pw + s;
+								if (ih < 0 || ih >= H || iw < 0 ||
+								    iw >= W)
+									continue;
+								size_t xi =
+								    ((n * C + c) * H + ih) * W + iw;
+								size_t wi =
+								    ((k * C + c) * R + r) * S + s;
+								dx[xi] += g * w[wi];
+								dw[wi] += g * x[xi];
+							}
+				}
+}
+
+static void test_conv(int N, int C, int H, int W, int K, int R, int S, int st, int pad, int relu,
+                      int prec, double tol)
+{
+	int OH = (H + 2 * pad - R) / st + 1, OW = (W + 2 * pad - S) / st + 1;
+	size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * S, ny = (size_t)N * K * OH * OW;
+	char name[160];
+	float *x = rnd(nx), *w = rnd(nw), *b = rnd(K), *dy = rnd(ny);
+	float *y = zeros(ny), *yr = zeros(ny), *dx = zeros(nx), *dxr = zeros(nx);
+	float *dw = zeros(nw), *dwr = zeros(nw), *db = zeros(K), *dbr = zeros(K);
+	facet_fast_conv *p = facet_fast_conv_new(N, C, H, W, K, R, S, st, pad, pad, relu, prec);
+
+	for (size_t i = 0; i < nw; i++) /* keep outputs O(1) */
+		w[i] /= sqrtf((float)(C * R * S));
+	facet_fast_conv_forward(p, x, w, b, y); /* a first run on other data */
+	for (size_t i = 0; i < nx; i++)
+		x[i] = frand();
+	facet_fast_conv_forward(p, x, w, b, y);
+	ref_conv_fwd(N, C, H, W, K, R, S, st, pad, pad, relu, x, w, b, yr);
+	snprintf(name, sizeof name, "conv %s N%d C%d %dx%d K%d %dx%d s%d p%d%s fwd",
+	         prec ? "bf16" : "fp32", N, C, H, W, K, R, S, st, pad, relu ? " relu" : "");
+	check(name, y, yr, ny, tol);
+
+	if (relu) /* the caller masks dy by y > 0 */
+		for (size_t i = 0; i < ny; i++)
+			if (yr[i] <= 0)
+				dy[i] = 0;
+	facet_fast_conv_backward(p, x, w, dy, dx, dw, db);
+	ref_conv_bwd(N, C, H, W, K, R, S, st, pad, pad, x, w, dy, dxr, dwr, dbr);
+	name[strlen(name) - 3] = 0;
+	char sub[200];
+	snprintf(sub, sizeof sub, "%sbwd dx", name);
+	check(sub, dx, dxr, nx, tol);
+	snprintf(sub, sizeof sub, "%sbwd dw", name);
+	check(sub, dw, dwr, nw, tol);
+	snprintf(sub, sizeof sub, "%sbwd db", name);
+	check(sub, db, dbr, K, tol);
+	/* dx skipped, and x passed as another buffer (so the plan cannot reuse its copy) */
+	float *xcopy = xmalloc(nx * sizeof *xcopy);
+	memcpy(xcopy, x, nx * sizeof *xcopy);
+	memset(dw, 0, nw * sizeof *dw);
+	facet_fast_conv_backward(p, xcopy, w, dy, NULL, dw, db);
+	snprintf(sub, sizeof sub, "%sbwd dw (dx NULL, x copied)", name);
+	check(sub, dw, dwr, nw, tol);
+	free(xcopy);
+
+	facet_fast_conv_free(p);
+	float *all[] = {x, w, b, dy, y, yr, dx, dxr, dw, dwr, db, dbr};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		free(all[i]);
+}
+
+/* ---------------------------------------------------------------- max pooling */
+
+static void test_pool(int N, int C, int H, int W, int k, int s, int prec, double tol)
+{
+	int OH = (H - k) / s + 1, OW = (W - k) / s + 1;
+	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * OH * OW;
+	float *x = rnd(nx), *dy = rnd(ny), *y = zeros(ny), *yr = zeros(ny);
+	float *dx = zeros(nx), *dxr = zeros(nx);
+	char name[160];
+	facet_fast_pool *p = facet_fast_pool_new(N, C, H, W, k, s, prec);
+
+	facet_fast_pool_forward(p, dxr, y); /* a first run on other data (zeros) */
+	facet_fast_pool_forward(p, x, y);
+	for (int nc = 0; nc < N * C; nc++)
+		for (int oh = 0; oh < OH; oh++)
+			for (int ow = 0; ow < OW; ow++) {
+				size_t best = 0;
+				float m = -INFINITY;
+				for (int i = 0; i < k; i++)
+					for (int j = 0; j < k; j++) {
+						size_t xi =
+						    ((size_t)nc * H + oh * s + i) * W + ow * s + j;
+						if (x[xi] > m) {
+							m = x[xi];
+							best = xi;
+						}
+					}
+				size_t yi = ((size_t)nc * OH + oh) * OW + ow;
+				yr[yi] = m;
+				dxr[best] += dy[yi];
+			}
+	snprintf(name, sizeof name, "maxpool %s N%d C%d %dx%d k%d s%d fwd", prec ? "bf16" : "fp32",
+	         N, C, H, W, k, s);
+	check(name, y, yr, ny, tol);
+	for (size_t i = 0; i < nx; i++) /* stale content must be overwritten */
+		dx[i] = 7.0f;
+	facet_fast_pool_backward(p, dy, dx);
+	name[strlen(name) - 3] = 0;
+	strcat(name, "bwd dx");
+	check(name, dx, dxr, nx, tol);
+	facet_fast_pool_free(p);
+	float *all[] = {x, dy, y, yr, dx, dxr};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		free(all[i]);
+}
+
+/* ---------------------------------------------------------------- batch norm */
+
+/* x ~ 3 * U(-1, 1) + offset: a large offset tests the variance against cancellation */
+static void test_bn(int N, int C, int H, int W, float offset, int prec, double tol)
+{
+	size_t nx = (size_t)N * C * H * W, hw = (size_t)H * W;
+	float eps = 1e-3f;
+	float *x = rnd(nx), *dy = rnd(nx), *g = rnd(C), *be = rnd(C);
+	float *y = zeros(nx), *yr = zeros(nx), *dx = zeros(nx), *dxr = zeros(nx);
+	float *mean = zeros(C), *var = zeros(C), *meanr = zeros(C), *varr = zeros(C);
+	float *dg = zeros(C), *dgr = zeros(C), *db = zeros(C), *dbr = zeros(C);
+	char name[160], sub[200];
+	facet_fast_bn *p = facet_fast_bn_new(N, C, H, W, eps, prec);
+
+	for (size_t i = 0; i < nx; i++) /* a channel mean away from 0 */
+		x[i] = 3.0f * x[i] + offset;
+	double m_count = (double)N * hw;
+	for (int c = 0; c < C; c++) {
+		double s = 0, ss = 0;
+		for (int n = 0; n < N; n++)
+			for (size_t i = 0; i < hw; i++)
+				s += x[(n * C + c) * hw + i];
+		double mu = s / m_count;
+		for (int n = 0; n < N; n++)
+			for (size_t i = 0; i < hw; i++) {
+				double d = x[(n * C + c) * hw + i] - mu;
+				ss += d * d;
+			}
+		double v = ss / m_count, inv = 1.0 / sqrt(v + eps);
+		meanr[c] = (float)mu;
+		varr[c] = (float)v;
+		double sdy = 0, sdyx = 0;
+		for (int n = 0; n < N; n++)
+			for (size_t i = 0; i < hw; i++) {
+				size_t j = (n * C + c) * hw + i;
+				double xh = (x[j] - mu) * inv;
+				yr[j] = (float)(g[c] * xh + be[c]);
+				sdy += dy[j];
+				sdyx += dy[j] * xh;
+			}
+		dbr[c] = (float)sdy;
+		dgr[c] = (float)sdyx;
+		for (int n = 0; n < N; n++)
+			for (size_t i = 0; i < hw; i++) {
+				size_t j = (n * C + c) * hw + i;
+				double xh = (x[j] - mu) * inv;
+				dxr[j] = (float)(g[c] * inv *
+				                 (dy[j] - sdy / m_count - xh * sdyx / m_count));
+			}
+	}
+	snprintf(name, sizeof name, "batchnorm %s N%d C%d %dx%d +%g", prec ? "bf16" : "fp32", N, C,
+	         H, W, offset);
+	facet_fast_bn_forward_train(p, dy, g, be, y, mean, var); /* a first run on other data */
+	facet_fast_bn_forward_train(p, x, g, be, y, mean, var);
+	snprintf(sub, sizeof sub, "%s train y", name);
+	check(sub, y, yr, nx, tol);
+	snprintf(sub, sizeof sub, "%s train mean", name);
+	check(sub, mean, meanr, C, tol);
+	snprintf(sub, sizeof sub, "%s train var", name);
+	check(sub, var, varr, C, tol);
+	facet_fast_bn_backward(p, x, g, mean, var, dy, dx, dg, db);
+	snprintf(sub, sizeof sub, "%s bwd dx", name);
+	check(sub, dx, dxr, nx, tol);
+	snprintf(sub, sizeof sub, "%s bwd dgamma", name);
+	check(sub, dg, dgr, C, tol);
+	snprintf(sub, sizeof sub, "%s bwd dbeta", name);
+	check(sub, db, dbr, C, tol);
+	/* inference with given statistics: made-up running mean/var */
+	for (int c = 0; c < C; c++) {
+		meanr[c] = frand();
+		varr[c] = 1.0f + frand() * 0.5f;
+	}
+	for (int c = 0; c < C; c++)
+		for (int n = 0; n < N; n++)
+			for (size_t i = 0; i < hw; i++) {
+				size_t j = (n * C + c) * hw + i;
+				yr[j] =
+				    (float)(g[c] * (x[j] - meanr[c]) / sqrt(varr[c] + eps) + be[c]);
+			}
+	facet_fast_bn_forward_infer(p, x, g, be, meanr, varr, y);
+	snprintf(sub, sizeof sub, "%s infer y", name);
+	check(sub, y, yr, nx, tol);
+	facet_fast_bn_free(p);
+	float *all[] = {x, dy, g, be, y, yr, dx, dxr, mean, var, meanr, varr, dg, dgr, db, dbr};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		free(all[i]);
+}
+
+/* ---------------------------------------------------------------- dense */
+
+static void test_dense(int N, int I, int O, int prec, double tol)
+{
+	float *x = rnd((size_t)N * I), *w = rnd((size_t)O * I), *b = rnd(O),
+	      *dy = rnd((size_t)N * O);
+	float *y = zeros((size_t)N * O), *yr = zeros((size_t)N * O);
+	float *dx = zeros((size_t)N * I), *dxr = zeros((size_t)N * I);
+	float *dw = zeros((size_t)O * I), *dwr = zeros((size_t)O * I), *db = zeros(O),
+	      *dbr = zeros(O);
+	char name[160], sub[200];
+	facet_fast_dense *p = facet_fast_dense_new(N, I, O, prec);
+
+	for (int n = 0; n < N; n++)
+		for (int o = 0; o < O; o++) {
+			double acc = b[o];
+			for (int i = 0; i < I; i++)
+				acc += (double)x[n * I + i] * w[o * I + i];
+			yr[n * O + o] = (float)acc;
+			dbr[o] += dy[n * O + o];
+			for (int i = 0; i < I; i++) {
+				dxr[n * I + i] += dy[n * O + o] * w[o * I + i];
+				dwr[o * I + i] += dy[n * O + o] * x[n * I + i];
+			}
+		}
+	snprintf(name, sizeof name, "dense %s N%d I%d O%d", prec ? "bf16" : "fp32", N, I, O);
+	facet_fast_dense_forward(p, dx, w, b, y); /* a first run on other data (zeros) */
+	facet_fast_dense_forward(p, x, w, b, y);
+	snprintf(sub, sizeof sub, "%s fwd", name);
+	check(sub, y, yr, (size_t)N * O, tol);
+	facet_fast_dense_backward(p, x, w, dy, dx, dw, db);
+	snprintf(sub, sizeof sub, "%s bwd dx", name);
+	check(sub, dx, dxr, (size_t)N * I, tol);
+	snprintf(sub, sizeof sub, "%s bwd dw", name);
+	check(sub, dw, dwr, (size_t)O * I, tol);
+	snprintf(sub, sizeof sub, "%s bwd db", name);
+	check(sub, db, dbr, O, tol);
+	facet_fast_dense_free(p);
+	float *all[] = {x, w, b, dy, y, yr, dx, dxr, dw, dwr, db, dbr};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		free(all[i]);
+}
+
+int main(void)
+{
+	facet_init("test_fastops");
+	facet_fast_set_threads(0);
+	int bf16 = facet_fast_has_bf16();
+	printf("bf16: %s\n",
+	       bf16 ? "native (AVX512-BF16)"
+	            : "not on this CPU; bf16 plans run fp32 and are held to fp32 tolerance");
+	for (int prec = FACET_PREC_F32; prec <= FACET_PREC_BF16; prec++) {
+		double tol = prec == FACET_PREC_BF16 && bf16 ? 2e-2 : 1e-4;
+		/*        N  C   H   W   K  R  S st pad relu */
+		test_conv(2, 1, 12, 12, 8, 3, 3, 1, 1, 0, prec, tol);  /* first layer, same */
+		test_conv(2, 1, 13, 11, 8, 3, 3, 2, 1, 1, prec, tol);  /* first layer, stride 2 */
+		test_conv(2, 8, 10, 10, 16, 3, 3, 1, 0, 1, prec, tol); /* valid */
+		test_conv(3, 5, 9, 7, 6, 3, 3, 2, 1, 0, prec, tol);    /* odd channels, stride 2 */
+		test_conv(2, 16, 8, 8, 32, 5, 5, 1, 2, 1, prec, tol);  /* 5x5 same */
+		test_conv(2, 32, 6, 6, 16, 1, 1, 1, 0, 0, prec, tol);  /* 1x1 */
+		test_pool(2, 3, 8, 8, 2, 2, prec, tol);
+		test_pool(2, 16, 9, 7, 2, 2, prec, tol); /* odd sizes: the last row/col dropped */
+		test_pool(1, 4, 9, 9, 3, 2, prec, tol);  /* overlapping windows */
+		test_pool(2, 5, 6, 7, 2, 1, prec, tol);  /* stride 1 */
+		test_bn(4, 3, 5, 5, 0.5f, prec, tol);
+		test_bn(8, 16, 6, 6, 0.5f, prec, tol);
+		test_bn(64, 8, 1, 1, 0.5f, prec, tol); /* after a dense layer */
+		test_bn(16, 4, 32, 32, 100.0f, prec, tol);
+		test_dense(4, 30, 7, prec, tol);
+		test_dense(64, 512, 10, prec, tol);
+		test_dense(3, 1, 1, prec, tol);
+	}
+	printf("%d passed, %d failed\n", n_pass, n_fail);
+	return n_fail ? 1 : 0;
+}
