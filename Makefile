@@ -3,6 +3,7 @@
 #   make check      install missing Debian packages, build, run every test (C units + BATS)
 #   make check SANITIZE=1   the same under AddressSanitizer + UBSan (built in build-san/)
 #   make demo       install what is missing, run the whole flow, say where the output went
+#   make model      rebuild models/facet-utk64.facet from UTKFace ($FACET_DATA)
 #   make install PREFIX=/usr/local
 #   make fuzz FUZZ_SECONDS=600
 
@@ -77,6 +78,10 @@ demo: deps-demo
 	$(MAKE) all
 	pipelines/demo.sh
 
+model: deps-demo
+	$(MAKE) all
+	pipelines/model.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
@@ -84,6 +89,8 @@ install: all
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	install -d $(DESTDIR)$(PREFIX)/share/facet/models
+	install -m 644 models/*.facet $(DESTDIR)$(PREFIX)/share/facet/models/
 
 clean:
 	rm -rf build build-san build-fuzz bin
@@ -94,6 +101,6 @@ fuzz:
 format:
 	clang-format -i common/*.c common/*.h common/nn/*.[ch] tools/*.c tests/unit/*.c
 
-.PHONY: all deps deps-demo units check demo install clean format fuzz
+.PHONY: all deps deps-demo units check demo model install clean format fuzz
 .SECONDARY:
 -include $(LIBOBJ:.o=.d) $(patsubst %,$(BUILD)/tools/%.d,$(PROGS))
