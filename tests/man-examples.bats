@@ -18,7 +18,8 @@ examples() {
 		case $line in *'<'*|*'~'*|*model*|*.csv*) continue ;; esac
 		n=$((n + 1))
 		run --separate-stderr bash -o pipefail -c "$line"
-		[ "$status" -eq 0 ] || fail "example failed ($status): $line: $stderr"
+		# 141: an early stage ended by SIGPIPE because a later one (--head) stopped reading
+		[ "$status" -eq 0 ] || [ "$status" -eq 141 ] || fail "example failed ($status): $line: $stderr"
 	done < <(examples)
 	[ "$n" -ge 5 ] || fail "only $n runnable examples found"
 }
