@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages facet needs to build, test and run, when they are missing.
-# Usage: scripts/deps.sh [build|check|demo]
+# Usage: scripts/deps.sh [build|check|demo|bench]
 set -eu
 what=${1:-check}
 pkgs="build-essential pkg-config libvips-dev libmsgpack-dev libturbojpeg0-dev libdnnl-dev
@@ -10,6 +10,7 @@ case $what in
 check) pkgs="$pkgs bats bats-support bats-assert python3-msgpack python3-msgpack-numpy
              python3-numpy python3-pil python3-sklearn clang-14 libclang-rt-14-dev jq chromium" ;;
 demo) pkgs="$pkgs" ;;
+bench) pkgs="$pkgs python3-torch libtcmalloc-minimal4 python3-pil python3-numpy" ;;
 esac
 missing=""
 for p in $pkgs; do
