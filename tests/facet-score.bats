@@ -131,3 +131,20 @@ sys.stdout.buffer.write(msgpack.packb(m, use_bin_type=True))' > v2.facet
 	run --separate-stderr bash -c 'facet-score -q --model model.facet < test.facet > /dev/full'
 	assert_failure 1
 }
+
+@test "--flip averages each image with its mirror: an image and its mirror score the same" {
+	$PY -c '
+import sys, msgpack, msgpack_numpy
+out = sys.stdout.buffer
+for r in msgpack.Unpacker(open("test.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode):
+    r["image"] = r["image"][:, ::-1, :].copy()
+    out.write(msgpack.packb(r, default=msgpack_numpy.encode))' > mirror.facet
+	facet-score -q --model model.facet --flip < test.facet | facet-dump | jq -c .pred > a
+	facet-score -q --model model.facet --flip < mirror.facet | facet-dump | jq -c .pred > b
+	facet-score -q --model model.facet < test.facet | facet-dump | jq -c .pred > c
+	facet-score -q --model model.facet < mirror.facet | facet-dump | jq -c .pred > d
+	assert_equal "$(wc -l < a)" 300
+	cmp a b
+	! cmp -s c d
+	! cmp -s a c
+}

@@ -1,5 +1,5 @@
 /* facet-predict: one line per face image — file, age, gender (p), ethnicity (p) — for people.
- * It runs the pipeline facet-decode FILES | facet-score --model M and prints what comes out. */
+ * It runs the pipeline facet-decode FILES | facet-score --flip --model M and prints what comes out. */
 #include "facet.h"
 
 #include <getopt.h>
@@ -15,8 +15,8 @@ static const char usage[] =
     "one line per image: file, age in years, gender with its probability, ethnicity with its\n"
     "probability, separated by tabs. The model expects aligned, cropped faces like UTKFace's\n"
     "(the face filling the frame, eyes level); other photos give meaningless answers.\n"
-    "It runs facet-decode IMAGE... | facet-score --model MODEL; images are resized as the model\n"
-    "was trained.\n"
+    "It runs facet-decode IMAGE... | facet-score --flip --model MODEL; images are resized as the\n"
+    "model was trained.\n"
     "\n"
     "  -m, --model FILE   the model (default: $FACET_MODEL, else the shipped model\n"
     "                     models/facet-utk64.facet beside the tools)\n"
@@ -183,12 +183,12 @@ int main(int argc, char **argv)
 	int p1[2], p2[2], ok;
 	pid_t dec, sco, dmp = 0;
 	char **dargs;
-	char *sargs[] = {"facet-score", "--model", NULL, NULL};
+	char *sargs[] = {"facet-score", "--flip", "--model", NULL, NULL};
 
 	facet_init("facet-predict");
 	find_bindir();
 	parse_options(argc, argv, &o);
-	sargs[2] = (char *)o.model;
+	sargs[3] = (char *)o.model;
 	dargs = xcalloc((size_t)o.nfiles + 4, sizeof *dargs);
 	dargs[0] = "facet-decode";
 	dargs[1] = "--quiet";

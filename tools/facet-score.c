@@ -17,6 +17,9 @@ static const char usage[] =
     "\n"
     "  -M, --model MODEL        model file\n"
     "  -b, --batch N            images per batch (default 64)\n"
+    "  -f, --flip               average the predictions for each image and its mirror image\n"
+    "                           (test-time flip averaging: twice the work, usually a little\n"
+    "                           more accurate)\n"
     "  -p, --precision P        fp32 or bf16 (default fp32)\n"
     "  -E, --engine E           onednn (default) or reference\n"
     "  -t, --threads N          threads (default: all cores)\n"
@@ -28,7 +31,7 @@ static const char usage[] =
 
 struct opts {
 	const char *model;
-	int batch, precision, fast, threads;
+	int batch, precision, fast, threads, flip;
 };
 
 /* Records waiting for their batch: all of them, in order; slot >= 0 for those with an image. */
@@ -36,12 +39,33 @@ typedef struct {
 	facet_record **rec;
 	int *slot;
 	int n, cap, images;
+	uint8_t *imgs; /* [batch][h*w*c]: the prepared images, kept for --flip */
+	facet_pred *pred; /* [batch] */
 } pending;
+
+/* Mirror an image [h, w, c] left to right into out. */
+static void flip_image(const uint8_t *in, uint8_t *out, int h, int w, int c)
+{
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			memcpy(out + ((size_t)y * w + x) * c, in + ((size_t)y * w + (w - 1 - x)) * c,
+			       (size_t)c);
+}
+
+static void average_pred(facet_pred *a, const facet_pred *b)
+{
+	a->age = 0.5 * (a->age + b->age);
+	for (int k = 0; k < FACET_N_GENDER; k++)
+		a->gender[k] = 0.5 * (a->gender[k] + b->gender[k]);
+	for (int k = 0; k < FACET_N_ETHNICITY; k++)
+		a->ethnicity[k] = 0.5 * (a->ethnicity[k] + b->ethnicity[k]);
+}
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {{"model", required_argument, NULL, 'M'},
 	                                         {"batch", required_argument, NULL, 'b'},
+	                                         {"flip", no_argument, NULL, 'f'},
 	                                         {"precision", required_argument, NULL, 'p'},
 	                                         {"engine", required_argument, NULL, 'E'},
 	                                         {"threads", required_argument, NULL, 't'},
@@ -54,10 +78,13 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->batch = 64;
 	o->fast = 1;
-	while ((c = getopt_long(argc, argv, "M:b:p:E:t:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "M:b:fp:E:t:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'M':
 			o->model = optarg;
+			break;
+		case 'f':
+			o->flip = 1;
 			break;
 		case 'b':
 			o->batch = (int)facet_parse_long("--batch", optarg, 1, 4096);
@@ -109,16 +136,31 @@ static facet_net *open_model(const struct opts *o)
 }
 
 /* Forward the batch, add pred to the records that have a slot, write everything in order. */
-static void flush(facet_net *net, pending *p, facet_writer *w)
+static void flush(facet_net *net, pending *p, facet_writer *w, int flip, uint8_t *buf)
 {
-	if (p->images)
+	int h = net->input.height, wd = net->input.width, c = net->input.channels;
+	size_t size = (size_t)h * wd * c;
+
+	if (p->images) {
 		facet_net_forward(net, 0);
-	for (int i = 0; i < p->n; i++) {
-		if (p->slot[i] >= 0) {
-			facet_pred pr;
-			facet_net_pred(net, p->slot[i], &pr);
-			facet_record_set_pred(p->rec[i], &pr);
+		for (int s = 0; s < p->images; s++)
+			facet_net_pred(net, s, &p->pred[s]);
+	}
+	if (p->images && flip) {
+		for (int s = 0; s < p->images; s++) {
+			flip_image(p->imgs + s * size, buf, h, wd, c);
+			facet_net_set_input(net, s, buf, 0);
 		}
+		facet_net_forward(net, 0);
+		for (int s = 0; s < p->images; s++) {
+			facet_pred pr;
+			facet_net_pred(net, s, &pr);
+			average_pred(&p->pred[s], &pr);
+		}
+	}
+	for (int i = 0; i < p->n; i++) {
+		if (p->slot[i] >= 0)
+			facet_record_set_pred(p->rec[i], &p->pred[p->slot[i]]);
 		facet_writer_put(w, p->rec[i]);
 		facet_record_free(p->rec[i]);
 	}
@@ -140,6 +182,9 @@ static void add(facet_net *net, pending *p, const facet_record *r, uint8_t *buf,
 		if (why)
 			die("record %llu: %s (stdin)", k, why);
 		facet_net_set_input(net, p->images, buf, 0);
+		memcpy(p->imgs + (size_t)p->images * net->input.width * net->input.height *
+		                     net->input.channels,
+		       buf, (size_t)net->input.width * net->input.height * net->input.channels);
 		p->slot[p->n] = p->images++;
 	}
 	p->rec[p->n++] = facet_record_clone(r);
@@ -148,14 +193,17 @@ static void add(facet_net *net, pending *p, const facet_record *r, uint8_t *buf,
 int main(int argc, char **argv)
 {
 	struct opts o;
-	pending p = {NULL, NULL, 0, 0, 0};
+	pending p = {NULL, NULL, 0, 0, 0, NULL, NULL};
 	facet_record *r;
 	unsigned long long scored = 0;
 
 	facet_init("facet-score");
 	parse_options(argc, argv, &o);
 	facet_net *net = open_model(&o);
-	uint8_t *buf = xmalloc((size_t)net->input.width * net->input.height * net->input.channels);
+	size_t size = (size_t)net->input.width * net->input.height * net->input.channels;
+	uint8_t *buf = xmalloc(size);
+	p.imgs = xmalloc(size * (size_t)net->n);
+	p.pred = xcalloc((size_t)net->n, sizeof *p.pred);
 	facet_reader *rd = facet_reader_open(stdin, "stdin");
 	facet_writer *w = facet_writer_open(stdout, "stdout");
 	while (facet_reader_next(rd, &r)) {
@@ -163,11 +211,11 @@ int main(int argc, char **argv)
 		/* a full batch, or many records without images: constant memory either way */
 		if (p.images == net->n || p.n >= 4 * net->n) {
 			scored += p.images;
-			flush(net, &p, w);
+			flush(net, &p, w, o.flip, buf);
 		}
 	}
 	scored += p.images;
-	flush(net, &p, w);
+	flush(net, &p, w, o.flip, buf);
 	facet_writer_close(w);
 	facet_info("scored %llu of %llu records", scored,
 	           (unsigned long long)facet_reader_count(rd));
@@ -175,6 +223,8 @@ int main(int argc, char **argv)
 	free(p.rec);
 	free(p.slot);
 	free(buf);
+	free(p.imgs);
+	free(p.pred);
 	facet_net_free(net);
 	return 0;
 }

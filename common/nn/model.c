@@ -501,6 +501,8 @@ static int load_state(load_ctx *c, facet_net *net, const msgpack_object *root,
 static int load_input(load_ctx *c, facet_net *net, const msgpack_object *root)
 {
 	const msgpack_object *in = get(root, "input"), *age = get(root, "age_scale");
+	if (!age) /* files written before 0.1.0 was tagged called it "age" */
+		age = get(root, "age");
 	const msgpack_object *mean = get(in, "mean"), *sd = get(in, "std");
 	int C = net->input.channels;
 	if (!mean || !sd || mean->type != MSGPACK_OBJECT_ARRAY ||
