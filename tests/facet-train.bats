@@ -179,3 +179,15 @@ setup() {
 	f=$(MT metrics f.facet.metrics | tail -n 1 | jq .train.loss)
 	jq -n -e "($r - $f) | fabs < 0.01 * $f" || fail "reference $r, oneDNN $f"
 }
+
+@test "early stopping: no better validation loss for 'patience' epochs stops the run" {
+	# lr 0 and no batch norm: the weights and so the validation loss never change
+	grep -v '^\[batchnorm\]' "$TINY" | sed 's/lr=0.003/lr=0/; s/epochs=10/epochs=10 patience=2/' > es.cfg
+	run --separate-stderr facet-train --config es.cfg --val val.facet --seed 3 --out m.facet < train.facet
+	assert_success
+	[[ "$stderr" == *"early stop: no better validation loss for 2 epochs (best "*" at epoch 1)"* ]]
+	[[ "$stderr" == *"epoch 3/10"* ]]
+	[[ "$stderr" != *"epoch 4/10"* ]]
+	MT metrics m.facet.metrics > metrics.json
+	[ "$(wc -l < metrics.json)" -eq 3 ]
+}
