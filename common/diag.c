@@ -131,6 +131,21 @@ void facet_version(void)
 	exit(FACET_EXIT_OK);
 }
 
+void facet_std_option(int c, const char *usage)
+{
+	switch (c) {
+	case 'q':
+		facet_quiet = 1;
+		return;
+	case 'h':
+		facet_help(usage);
+	case 'V':
+		facet_version();
+	default:
+		usage_error("unknown option");
+	}
+}
+
 long facet_parse_long(const char *opt, const char *arg, long min, long max)
 {
 	char *end;

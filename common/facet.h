@@ -64,6 +64,11 @@ char *xstrdup(const char *s);
 FACET_NORETURN void facet_help(const char *text);
 FACET_NORETURN void facet_version(void);
 
+/* The options every tool shares, for the default: branch of its getopt_long switch:
+ * 'q' (--quiet) sets facet_quiet, 'h' (--help) prints usage and exits 0, 'V' (--version) exits 0,
+ * anything else is a usage error (exit 2). */
+void facet_std_option(int c, const char *usage);
+
 /* Option-argument parsers: die with a usage error naming the option on bad input. */
 long facet_parse_long(const char *opt, const char *arg, long min, long max);
 double facet_parse_double(const char *opt, const char *arg, double min, double max);

@@ -124,15 +124,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			if (facet_engine_parse(optarg, &o->spec.engine) != 0)
 				usage_error("--engine: '%s' is not auto, vips or turbo", optarg);
 			break;
-		case 'q':
-			facet_quiet = 1;
-			break;
-		case 'h':
-			facet_help(usage);
-		case 'V':
-			facet_version();
 		default:
-			usage_error("unknown option");
+			facet_std_option(c, usage);
 		}
 	}
 }

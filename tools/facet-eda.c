@@ -82,15 +82,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'm':
 			o->max_list = facet_parse_long("--max-list", optarg, 0, 1000000);
 			break;
-		case 'q':
-			facet_quiet = 1;
-			break;
-		case 'h':
-			facet_help(usage);
-		case 'V':
-			facet_version();
 		default:
-			usage_error("unknown option");
+			facet_std_option(c, usage);
 		}
 	}
 	if (optind < argc)

@@ -54,15 +54,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'm':
 			o->max_reports = facet_parse_long("--max-reports", optarg, 0, LONG_MAX);
 			break;
-		case 'q':
-			facet_quiet = 1;
-			break;
-		case 'h':
-			facet_help(usage);
-		case 'V':
-			facet_version();
 		default:
-			usage_error("unknown option");
+			facet_std_option(c, usage);
 		}
 	}
 	if (optind < argc)

@@ -83,12 +83,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'j':
 			o->json = 1;
 			break;
-		case 'h':
-			facet_help(usage);
-		case 'V':
-			facet_version();
 		default:
-			usage_error("unknown option");
+			facet_std_option(c, usage);
 		}
 	}
 	if (optind == argc)

@@ -92,15 +92,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 't':
 			o->tile = facet_parse_long("--tile", optarg, 32, 1024);
 			break;
-		case 'q':
-			facet_quiet = 1;
-			break;
-		case 'h':
-			facet_help(usage);
-		case 'V':
-			facet_version();
 		default:
-			usage_error("unknown option");
+			facet_std_option(c, usage);
 		}
 	}
 	if (optind < argc)

@@ -70,15 +70,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 				usage_error("--gray and --rgb exclude each other");
 			o->channels = 3;
 			break;
-		case 'q':
-			facet_quiet = 1;
-			break;
-		case 'h':
-			facet_help(usage);
-		case 'V':
-			facet_version();
 		default:
-			usage_error("unknown option");
+			facet_std_option(c, usage);
 		}
 	}
 	if (optind < argc)

@@ -95,15 +95,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			if ((o->take = part_index(optarg)) < 0)
 				usage_error("--take: '%s' is not train, val or test", optarg);
 			break;
-		case 'q':
-			facet_quiet = 1;
-			break;
-		case 'h':
-			facet_help(usage);
-		case 'V':
-			facet_version();
 		default:
-			usage_error("unknown option");
+			facet_std_option(c, usage);
 		}
 	}
 	if (optind < argc)

@@ -27,15 +27,8 @@ static void parse_options(int argc, char **argv, int *want)
 
 	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'q':
-			facet_quiet = 1;
-			break;
-		case 'h':
-			facet_help(usage);
-		case 'V':
-			facet_version();
 		default:
-			usage_error("unknown option");
+			facet_std_option(c, usage);
 		}
 	}
 	if (optind == argc)
