@@ -412,6 +412,13 @@ static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_sp
 	}
 	if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &sub, &cs) != 0)
 		return turbo_fail(tj, err, errlen);
+	if (w < 1 || h < 1 || w > 65535 || h > 65535) {
+		/* a corrupt header can "succeed" with sizes no JPEG has: stop before any arithmetic */
+		snprintf(err, errlen, "JPEG header gives an impossible size %dx%d", w, h);
+		pthread_setspecific(turbo_key, NULL);
+		tjDestroy(tj);
+		return -1;
+	}
 	if (cs == TJCS_CMYK || cs == TJCS_YCCK)
 		return 1;
 	turbo_scaled(w, h, spec, &sw, &sh);

@@ -24,3 +24,8 @@ need_py() {
 	done
 }
 
+
+# True when the tools under test are the AddressSanitizer build (make check SANITIZE=1).
+sanitized() {
+	[[ "$FACET_BIN" == *build-san* ]]
+}

@@ -54,6 +54,7 @@ static const char *default_model(void)
 {
 	static char path[PATH_MAX + 64];
 	static const char *const rel[] = {"/../models/facet-utk64.facet",
+	                                  "/../../models/facet-utk64.facet", /* build-san/bin */
 	                                  "/../share/facet/models/facet-utk64.facet"};
 	const char *env = getenv("FACET_MODEL");
 	if (env && *env)

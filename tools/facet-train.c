@@ -181,18 +181,26 @@ static facet_net *open_net(struct opts *o, facet_train_state *st)
 		return cfg;
 	}
 	net = facet_model_load(o->resume, st, err, sizeof err);
-	if (!net)
+	if (!net) {
+		facet_net_free(cfg);
 		die("%s", err);
-	if (st->epochs == 0)
+	}
+	if (st->epochs == 0) {
+		facet_net_free(net);
+		facet_net_free(cfg);
 		die("%s is a model, not a checkpoint: nothing to resume", o->resume);
+	}
 	if (cfg) {
 		char *a = facet_net_config_string(cfg), *b = facet_net_config_string(net);
 		int same = !strcmp(a, b);
 		free(a);
 		free(b);
-		if (!same)
+		if (!same) {
+			facet_net_free(net);
+			facet_net_free(cfg);
 			die("%s differs from the config the checkpoint %s was trained with",
 			    o->config, o->resume);
+		}
 		facet_net_free(cfg);
 	}
 	if (o->seed_given && o->seed != st->seed)
