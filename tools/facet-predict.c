@@ -180,12 +180,12 @@ int main(int argc, char **argv)
 	int p1[2], p2[2], ok;
 	pid_t dec, sco, dmp = 0;
 	char **dargs;
-	char *sargs[] = {"facet-score", "--flip", "--model", NULL, NULL};
+	char *sargs[] = {"facet-score", "--quiet", "--flip", "--model", NULL, NULL};
 
 	facet_init("facet-predict");
 	find_bindir();
 	parse_options(argc, argv, &o);
-	sargs[3] = (char *)o.model;
+	sargs[4] = (char *)o.model;
 	dargs = xcalloc((size_t)o.nfiles + 4, sizeof *dargs);
 	dargs[0] = "facet-decode";
 	dargs[1] = "--quiet";
