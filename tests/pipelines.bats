@@ -44,24 +44,3 @@ for r in msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_hook=msgpack_
 	assert_success
 	assert_equal "$(facet-dump --count out.facet)" 4
 }
-
-@test "facet predict: one line per image with the shipped model" {
-	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
-	facet-synth -n 2 --seed 3 --size 64x64 > s.facet
-	$PY -c '
-import msgpack, msgpack_numpy
-from PIL import Image
-for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode)):
-    Image.fromarray(r["image"]).save("face%d.png" % i)' || skip "python3-pil needed"
-	run --separate-stderr facet predict face0.png face1.png
-	assert_success
-	assert_equal "${#lines[@]}" 2
-	for l in "${lines[@]}"; do
-		[[ "$l" =~ ^face[01]\.png$'\t'[0-9]+\.[0-9]$'\t'(male|female)\ \(0\.[5-9][0-9]|1\.00\)$'\t'(White|Black|Asian|Indian|Other)\ \([01]\.[0-9][0-9]\)$ ]] ||
-			fail "bad line: $l"
-	done
-	run --separate-stderr facet predict face0.png missing.png
-	assert_equal "$status" 1
-	assert_equal "${#lines[@]}" 1
-	[[ "$stderr" == *missing.png* ]]
-}

@@ -8,6 +8,7 @@ Every image here is synthetic. Fuzz-found reproducers are copied in from fuzz/re
 import io
 import os
 import struct
+import sys
 import zlib
 
 import msgpack
@@ -15,10 +16,15 @@ import numpy as np
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Where to write: the folder given as the first argument (tests/hostile.bats makes the corpus in
+# a temporary folder at every run, so no image file is kept in the repository), else beside this
+# script.
+DEST = sys.argv[1] if len(sys.argv) > 1 else HERE
+os.makedirs(DEST, exist_ok=True)
 
 
 def out(name, data):
-    with open(os.path.join(HERE, name), "wb") as f:
+    with open(os.path.join(DEST, name), "wb") as f:
         f.write(data)
 
 

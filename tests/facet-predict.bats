@@ -1,0 +1,40 @@
+#!/usr/bin/env bats
+# facet-predict (and `facet predict`): one line per face image, for people.
+load helper
+
+setup() {
+	need_py msgpack msgpack_numpy numpy PIL
+	cd "$BATS_TEST_TMPDIR"
+}
+
+@test "facet predict: one line per image with the shipped model" {
+	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
+	facet-synth -n 2 --seed 3 --size 64x64 > s.facet
+	$PY -c '
+import msgpack, msgpack_numpy
+from PIL import Image
+for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode)):
+    Image.fromarray(r["image"]).save("face%d.png" % i)' || skip "python3-pil needed"
+	run --separate-stderr facet predict face0.png face1.png
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	for l in "${lines[@]}"; do
+		[[ "$l" =~ ^face[01]\.png$'\t'[0-9]+\.[0-9]$'\t'(male|female)\ \(0\.[5-9][0-9]|1\.00\)$'\t'(White|Black|Asian|Indian|Other)\ \([01]\.[0-9][0-9]\)$ ]] ||
+			fail "bad line: $l"
+	done
+	run --separate-stderr facet predict face0.png missing.png
+	assert_equal "$status" 1
+	assert_equal "${#lines[@]}" 1
+	[[ "$stderr" == *missing.png* ]]
+}
+
+@test "usage: no image is a usage error; a model that is not there is a clean error" {
+	run --separate-stderr facet-predict
+	assert_equal "$status" 2
+	[[ "$stderr" == *"name at least one image"* ]]
+	echo x > x.png
+	run --separate-stderr facet-predict --model nothere.facet x.png
+	assert_equal "$status" 1
+	assert_output ""
+	[[ "$stderr" == *"nothere.facet"* ]]
+}
