@@ -4,7 +4,6 @@
 #include "nn/nn.h"
 
 #include <getopt.h>
-#include <omp.h>
 #include <string.h>
 
 static const char usage[] =
@@ -90,14 +89,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			o->batch = (int)facet_parse_long("--batch", optarg, 1, 4096);
 			break;
 		case 'p':
-			if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
-				usage_error("--precision takes fp32 or bf16, not '%s'", optarg);
-			o->precision = strcmp(optarg, "bf16") ? FACET_PREC_F32 : FACET_PREC_BF16;
+			o->precision = facet_parse_precision(optarg);
 			break;
 		case 'E':
-			if (strcmp(optarg, "onednn") && strcmp(optarg, "reference"))
-				usage_error("--engine takes onednn or reference, not '%s'", optarg);
-			o->fast = !strcmp(optarg, "onednn");
+			o->fast = facet_parse_engine(optarg);
 			break;
 		case 't':
 			o->threads = (int)facet_parse_long("--threads", optarg, 1, 1024);
@@ -117,9 +112,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 static facet_net *open_model(const struct opts *o)
 {
 	char err[512];
-	int n = o->threads ? o->threads : omp_get_num_procs();
-	omp_set_num_threads(n);
-	facet_fast_set_threads(n);
+	facet_fast_set_threads(o->threads);
 	facet_net *net = facet_model_load(o->model, NULL, err, sizeof err);
 	if (!net)
 		die("%s", err);

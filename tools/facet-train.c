@@ -7,7 +7,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <omp.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -94,14 +93,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			o->resume = optarg;
 			break;
 		case 'p':
-			if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
-				usage_error("--precision takes fp32 or bf16, not '%s'", optarg);
-			o->precision = strcmp(optarg, "bf16") ? FACET_PREC_F32 : FACET_PREC_BF16;
+			o->precision = facet_parse_precision(optarg);
 			break;
 		case 'E':
-			if (strcmp(optarg, "onednn") && strcmp(optarg, "reference"))
-				usage_error("--engine takes onednn or reference, not '%s'", optarg);
-			o->fast = !strcmp(optarg, "onednn");
+			o->fast = facet_parse_engine(optarg);
 			break;
 		case 't':
 			o->threads = (int)facet_parse_long("--threads", optarg, 1, 1024);
@@ -139,9 +134,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 
 static void setup_threads(const struct opts *o)
 {
-	int n = o->threads ? o->threads : omp_get_num_procs();
-	omp_set_num_threads(n);
-	facet_fast_set_threads(n);
+	facet_fast_set_threads(o->threads);
 	if (o->precision == FACET_PREC_BF16 && !facet_fast_has_bf16())
 		warn("this CPU has no native bf16: the fast path computes in fp32");
 }
