@@ -13,6 +13,7 @@
 
 #include <turbojpeg.h>
 #include <vips/vips.h>
+#include <vips/vector.h> /* vips_vector_set_enabled */
 
 /* ---------------------------------------------------------------- set-up */
 
@@ -35,6 +36,10 @@ static void vips_start(void)
 	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, drop_log, NULL);
 	vips_cache_set_max(0);
 	vips_concurrency_set(1);
+	/* No run-time code generation (liborc): its code allocator is not safe when several of our
+	 * worker threads build pipelines at once (liborc 0.4.33 crashed so in CI, in
+	 * orc_code_allocate_codemem), and JPEGs, the common case, take the TurboJPEG path anyway. */
+	vips_vector_set_enabled(FALSE);
 }
 
 void facet_image_init(void)

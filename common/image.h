@@ -49,8 +49,8 @@ typedef struct {
 	facet_engine engine;
 } facet_image_spec;
 
-/* Start libvips (VIPS_INIT), switch its operation cache off and its own threads to one per call
- * (callers run their own workers). Dies if libvips cannot start. Called by the functions below
+/* Start libvips (VIPS_INIT), switch its operation cache off, its own threads to one per call
+ * (callers run their own workers) and its liborc code generation off (not thread-safe). Dies if libvips cannot start. Called by the functions below
  * when needed; call it early in a tool that also uses libvips directly. */
 void facet_image_init(void);
 
