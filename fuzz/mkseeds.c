@@ -183,6 +183,15 @@ static void csv(void)
 	seed_text("csv", "reordered",
 	          "img_name,pixels,gender,age,ethnicity,extra\r\n"
 	          "a.jpg,0 0 0,1,5,4,x\r\n");
+	/* facet-label --csv: an id column and any of the three labels, empty cells allowed */
+	seed_text("labelcsv", "full",
+	          "id,age,gender,ethnicity\n"
+	          "1_0_0_20170109.jpg.chip.jpg,1,0,0\n"
+	          "35_1_4_20170110.jpg.chip.jpg,35,1,4\n"
+	          "partial.jpg,,1,\n\n");
+	seed_text("labelcsv", "notebook-order",
+	          "age,ethnicity,gender,img_name,pixels\r\n20,2,1,a.jpg,0 0\r\n116,4,0,b.jpg,\r\n");
+	seed_text("labelcsv", "race-name", "name,race\nx,3\ny,0\n");
 }
 
 /* JPEGs from TurboJPEG's encoder, behind the harness's option byte. */

@@ -68,6 +68,18 @@ ids() { for i in "$@"; do echo "{\"id\": \"$i\", \"keep\": 1}"; done | $PY "$REP
 	run --separate-stderr facet-label --csv missing.csv < in.facet
 	assert_equal "$status" 1
 	[[ "$stderr" == "facet-label: cannot open missing.csv: No such file or directory" ]]
+	printf 'id,age\na,30\na,31\n' > twice.csv
+	run --separate-stderr facet-label --csv twice.csv < in.facet
+	assert_equal "$status" 1
+	assert_equal "$stderr" "facet-label: twice.csv: line 3: id 'a' appears twice"
+	printf 'id,age\na,3\0\n' > nul.csv
+	run --separate-stderr facet-label --csv nul.csv < in.facet
+	assert_equal "$status" 1
+	assert_equal "$stderr" "facet-label: nul.csv: line 2: a NUL byte: not a text file"
+	: > empty.csv
+	run --separate-stderr facet-label --csv empty.csv < in.facet
+	assert_equal "$status" 1
+	assert_equal "$stderr" "facet-label: empty.csv: empty CSV file (a header line is needed)"
 }
 
 @test "UTKFace names: 21,357 records, 21,354 fully labelled, the 3 without race named" {

@@ -6,12 +6,14 @@
 load helper
 
 FUZZ_BRIEF=${FACET_FUZZ_SECONDS:-12}
+# FUZZ_BUILD picks another build folder (a long `make fuzz` can run beside `make check`)
+export FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 
 setup_file() {
 	command -v clang-14 > /dev/null && clang-14 -print-file-name=libclang_rt.fuzzer-x86_64.a | grep -q / ||
 		return 0
 	# build once for the whole file (incremental in build-fuzz/)
-	make -s -C "$REPO" -f fuzz/fuzz.mk -j2 > /dev/null
+	make -s -C "$REPO" -f fuzz/fuzz.mk FB="$FUZZ_BUILD" -j2 > /dev/null
 }
 
 setup() {
@@ -31,9 +33,9 @@ fuzz() {
 	run --separate-stderr env FUZZ_REGRESS=1 "$REPO/scripts/fuzz.sh"
 	[ "$status" -eq 0 ] || fail "$output"
 	local t
-	for t in stream scan utk config csv model jpeg; do
+	for t in stream scan utk config csv labelcsv model jpeg; do
 		[[ "$output" == *"fuzz_$t: ok, "* ]] || fail "no replay of target $t: $output"
-		[ -n "$(ls "$REPO/build-fuzz/seeds/$t")" ] || fail "no seeds for $t"
+		[ -n "$(ls "$REPO/$FUZZ_BUILD/seeds/$t")" ] || fail "no seeds for $t"
 	done
 }
 
@@ -55,6 +57,10 @@ fuzz() {
 
 @test "fuzz: the notebook CSV reader of facet-decode" {
 	fuzz csv
+}
+
+@test "fuzz: the label CSV reader of facet-label" {
+	fuzz labelcsv
 }
 
 @test "fuzz: the model-file and checkpoint loader" {

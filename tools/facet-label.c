@@ -2,6 +2,7 @@
 #include "facet.h"
 #include "label.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,23 +144,36 @@ static int cell_label(const char *s, int max, int *out)
 	return 0;
 }
 
-static void load_csv(const char *path, table *t)
+/* Read a label CSV from f into t. Returns 0, or -1 with "NAME: line N: what" in err (t keeps the
+ * rows read so far; table_free releases them either way). */
+static int read_csv(FILE *f, const char *name, table *t, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
 	char *line = NULL, *fld[64];
 	size_t cap = 0;
-	long lineno = 0;
-	int col[4] = {-1, -1, -1, -1}, n; /* id, age, gender, ethnicity */
+	ssize_t len;
+	long lineno = 1;
+	int col[4] = {-1, -1, -1, -1}, n, rc = -1; /* id, age, gender, ethnicity */
 	static const char *names[4][4] = {{"id", "img_name", "file", "name"},
 	                                  {"age", NULL, NULL, NULL},
 	                                  {"gender", NULL, NULL, NULL},
 	                                  {"ethnicity", "race", NULL, NULL}};
 
-	if (!f)
-		die("cannot open %s:", path);
-	if (getline(&line, &cap, f) < 0)
-		die("%s: empty CSV file (a header line is needed)", path);
-	lineno = 1;
+#define CSV_FAIL(...)                                                                              \
+	do {                                                                                       \
+		int o_ = snprintf(err, errlen, "%s: line %ld: ", name, lineno);                    \
+		if (o_ >= 0 && (size_t)o_ < errlen)                                                \
+			snprintf(err + o_, errlen - (size_t)o_, __VA_ARGS__);                      \
+		goto out;                                                                          \
+	} while (0)
+
+	if ((len = getline(&line, &cap, f)) < 0) {
+		if (ferror(f))
+			CSV_FAIL("read error: %s", strerror(errno));
+		snprintf(err, errlen, "%s: empty CSV file (a header line is needed)", name);
+		goto out;
+	}
+	if (memchr(line, '\0', (size_t)len))
+		CSV_FAIL("a NUL byte: not a text file");
 	n = split_csv(line, fld, 64);
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < 4; k++)
@@ -167,13 +181,15 @@ static void load_csv(const char *path, table *t)
 				if (strcmp(fld[i], names[k][a]) == 0 && col[k] < 0)
 					col[k] = i;
 	if (col[0] < 0)
-		die("%s: line 1: no id column (id, img_name, file or name)", path);
-	while (getline(&line, &cap, f) >= 0) {
+		CSV_FAIL("no id column (id, img_name, file or name)");
+	while ((len = getline(&line, &cap, f)) >= 0) {
 		row *r;
 		facet_labels l = {-1, -1, -1, NULL};
 		int *dst[4] = {NULL, &l.age, &l.gender, &l.ethnicity};
 		static const int max[4] = {0, FACET_AGE_MAX, 1, 4};
 		lineno++;
+		if (memchr(line, '\0', (size_t)len))
+			CSV_FAIL("a NUL byte: not a text file");
 		n = split_csv(line, fld, 64);
 		if (n == 1 && !fld[0][0])
 			continue;
@@ -181,24 +197,39 @@ static void load_csv(const char *path, table *t)
 			if (col[k] < 0)
 				continue;
 			if (col[k] >= n)
-				die("%s: line %ld: %d fields, expected at least %d", path, lineno, n,
-				    col[k] + 1);
+				CSV_FAIL("%d fields, expected at least %d", n, col[k] + 1);
 			if (k > 0 && cell_label(fld[col[k]], max[k], dst[k]) != 0)
-				die("%s: line %ld: '%s' is not a valid %s", path, lineno, fld[col[k]],
-				    names[k][0]);
+				CSV_FAIL("'%.40s' is not a valid %s", fld[col[k]], names[k][0]);
 		}
 		if (!fld[col[0]][0])
-			die("%s: line %ld: empty id", path, lineno);
+			CSV_FAIL("empty id");
 		r = table_find(t, fld[col[0]], strlen(fld[col[0]]), 1);
 		if (r->id)
-			die("%s: line %ld: id '%s' appears twice", path, lineno, fld[col[0]]);
+			CSV_FAIL("id '%.60s' appears twice", fld[col[0]]);
 		r->id = xstrdup(fld[col[0]]);
 		r->l = l;
 	}
 	if (ferror(f))
-		die("read error (%s):", path);
+		CSV_FAIL("read error: %s", strerror(errno));
+	rc = 0;
+#undef CSV_FAIL
+out:
 	free(line);
+	return rc;
+}
+
+static void load_csv(const char *path, table *t)
+{
+	FILE *f = fopen(path, "r");
+	char err[512];
+	int rc;
+
+	if (!f)
+		die("cannot open %s:", path);
+	rc = read_csv(f, path, t, err, sizeof err);
 	fclose(f);
+	if (rc != 0)
+		die("%s", err);
 }
 
 static void table_free(table *t)
