@@ -199,6 +199,34 @@ for n in ("a", "b", "c"):
 	done
 }
 
+@test "disk full while facet-report writes: exit 1, one line per lost file, nothing cut short" {
+	need_py msgpack msgpack_numpy numpy
+	$PY "$REPO/tests/lib/faces_fixture.py" 300 4 --pred > s.facet
+	local lim f
+	# 4 KiB: not even the metrics; 30 and 100 KiB: the small charts but not the montages
+	for lim in 4 30 100; do
+		run --separate-stderr bash -c "trap '' XFSZ; ulimit -f $lim; facet-report -q --out r$lim < s.facet"
+		[ "$status" -eq 1 ] || fail "limit $lim KiB: facet-report exited $status: $stderr"
+		[ -n "$stderr" ] || fail "limit $lim KiB: no message"
+		while IFS= read -r f; do
+			[[ "$f" == "facet-report: "* ]] || fail "limit $lim KiB: a stray line on stderr: '$f'"
+		done <<< "$stderr"
+		[ -z "$(find "r$lim" -name '*.tmp.*')" ] || fail "limit $lim KiB: temp files left"
+		for f in "r$lim"/*.png; do
+			[ -e "$f" ] || continue
+			[ "$(tail -c 8 "$f" | od -An -tx1 | tr -d ' \n')" = 49454e44ae426082 ] ||
+				fail "$f is cut short ($(stat -c %s "$f") bytes)"
+		done
+		[ ! -e "r$lim/index.html" ] || [ "$(tail -n 1 "r$lim/index.html")" = "</html>" ] ||
+			fail "r$lim/index.html is cut short"
+		[ ! -e "r$lim/metrics.json" ] || jq -e . "r$lim/metrics.json" > /dev/null ||
+			fail "r$lim/metrics.json is cut short"
+	done
+	[[ "$stderr" == *"cannot draw the montage r100/worst.png: "*"File too large"* ]] ||
+		fail "the montage's loss is not explained: $stderr"
+	[[ "$stderr" == *"r100 is incomplete"* ]] || fail "no summary of the loss: $stderr"
+}
+
 @test "SIGKILL while a checkpoint is written: the previous checkpoint stays valid and resumes" {
 	[ -f "$BATS_FILE_TMPDIR/killshim.so" ] || skip "no C compiler for the fault-injection shim"
 	# ASan wants its runtime first in the library list; the shim goes first here
