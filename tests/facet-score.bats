@@ -149,3 +149,41 @@ for r in msgpack.Unpacker(open("test.facet", "rb"), raw=False, object_hook=msgpa
 	! cmp -s c d
 	! cmp -s a c
 }
+
+@test "folded batch norms (the default) give the trained graph's predictions (--no-fold)" {
+	cat > fold.cfg <<-'CFG'
+	[input] width=32 height=32 channels=3 normalise=dataset
+	[conv] filters=8 activation=linear
+	[batchnorm]
+	[relu]
+	[maxpool]
+	[conv] filters=16 activation=linear
+	[batchnorm]
+	[gap]
+	[head age] loss=mse
+	[dense] units=16
+	[batchnorm]
+	[relu]
+	[dropout] rate=0.3
+	[dense] units=1
+	[head ethnicity] loss=ce
+	[dense] units=5 activation=softmax
+	[train] batch=32 epochs=2
+	CFG
+	facet-train -q --config fold.cfg --seed 3 --out fold.facet < "$BATS_FILE_TMPDIR/train.facet"
+	facet-score -q --model fold.facet < test.facet | facet-dump | jq -c .pred > folded
+	facet-score -q --model fold.facet --no-fold < test.facet | facet-dump | jq -c .pred > plain
+	facet-score -q --model fold.facet --engine reference < test.facet | facet-dump | jq -c .pred > ref
+	run $PY -c '
+import json
+rows = [[json.loads(l) for l in open(f)] for f in ("plain", "folded", "ref")]
+worst = spread = 0
+for a, b, c in zip(*rows):
+    for x in (b, c):
+        worst = max(worst, abs(a["age"] - x["age"]),
+                    *(abs(u - v) for u, v in zip(a["ethnicity"], x["ethnicity"])))
+    spread = max(spread, abs(a["age"] - rows[0][0]["age"]))
+print(len(rows[0]), worst < 1e-3, spread > 0.1, worst)'
+	assert_success
+	assert_output --partial "300 True True"
+}

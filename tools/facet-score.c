@@ -21,6 +21,10 @@ static const char usage[] =
     "                           more accurate)\n"
     "  -p, --precision P        fp32 or bf16 (default fp32)\n"
     "  -E, --engine E           onednn (default) or reference\n"
+    "      --no-fold            run the trained graph as it is: by default each batch norm\n"
+    "                           after a conv or dense layer is folded into its weights, a\n"
+    "                           ReLU after it fused, dropout skipped (same results within\n"
+    "                           float rounding, faster)\n"
     "  -t, --threads N          threads (default: all cores)\n"
     "  -q, --quiet              no summary line\n"
     "  -h, --help               show this help and exit\n"
@@ -30,7 +34,7 @@ static const char usage[] =
 
 struct opts {
 	const char *model;
-	int batch, precision, fast, threads, flip;
+	int batch, precision, fast, threads, flip, no_fold;
 };
 
 /* Records waiting for their batch: all of them, in order; slot >= 0 for those with an image. */
@@ -67,6 +71,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	                                         {"flip", no_argument, NULL, 'f'},
 	                                         {"precision", required_argument, NULL, 'p'},
 	                                         {"engine", required_argument, NULL, 'E'},
+	                                         {"no-fold", no_argument, NULL, 'F'},
 	                                         {"threads", required_argument, NULL, 't'},
 	                                         {"quiet", no_argument, NULL, 'q'},
 	                                         {"help", no_argument, NULL, 'h'},
@@ -94,6 +99,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'E':
 			o->fast = facet_parse_engine(optarg);
 			break;
+		case 'F':
+			o->no_fold = 1;
+			break;
 		case 't':
 			o->threads = (int)facet_parse_long("--threads", optarg, 1, 1024);
 			break;
@@ -116,6 +124,8 @@ static facet_net *open_model(const struct opts *o)
 	facet_net *net = facet_model_load(o->model, NULL, err, sizeof err);
 	if (!net)
 		die("%s", err);
+	if (!o->no_fold)
+		facet_net_fold(net);
 	facet_net_set_path(net, o->fast, o->precision);
 	facet_net_alloc(net, o->batch);
 	return net;

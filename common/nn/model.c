@@ -242,6 +242,10 @@ int facet_model_save(const facet_net *net, const facet_train_state *st, int chec
                      const char *path, char *err, size_t errlen)
 {
 	facet_atomic a;
+	if (net->folded) { /* its weights hold the batch norms: not the trained net */
+		snprintf(err, errlen, "%s: a net folded for inference cannot be saved", path);
+		return -1;
+	}
 	if (facet_atomic_open(&a, path)) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;

@@ -122,6 +122,9 @@ static void alloc_layers(facet_net *net, facet_layer *l, int count, int n)
 		l[i].use_fast = net->fast;
 		l[i].precision = net->precision;
 		l[i].rng = &net->rng;
+		l[i].y = l[i].dy = NULL;
+		if (l[i].skip)
+			continue;
 		l[i].y = xcalloc((size_t)n * out_size(&l[i]), sizeof(float));
 		l[i].dy = xcalloc((size_t)n * out_size(&l[i]), sizeof(float));
 		if (l[i].ops->alloc)
@@ -148,15 +151,84 @@ void facet_net_alloc(facet_net *net, int n)
 static const float *run_forward(facet_layer *l, int count, const float *x, int train)
 {
 	for (int i = 0; i < count; i++) {
+		if (l[i].skip)
+			continue;
 		l[i].ops->forward(&l[i], x, train);
 		x = l[i].y;
 	}
 	return x;
 }
 
+/* The output of layers l[0..count) (the last one not folded away), or x when there is none. */
+static const float *last_output(const facet_layer *l, int count, const float *x)
+{
+	for (int i = count - 1; i >= 0; i--)
+		if (!l[i].skip)
+			return l[i].y;
+	return x;
+}
+
 static const float *trunk_output(const facet_net *net)
 {
-	return net->ntrunk ? net->trunk[net->ntrunk - 1].y : net->x;
+	return last_output(net->trunk, net->ntrunk, net->x);
+}
+
+/* Fold the batch norm b into the conv or dense layer p before it (see facet_net_fold). */
+static void fold_bn(facet_layer *p, const facet_layer *b)
+{
+	const float *gamma = b->param[0].data, *beta = b->param[1].data;
+	const float *mean = b->param[2].data, *var = b->param[3].data;
+	float *w = p->param[0].data, *bias = p->param[1].data;
+	int K = b->ic;
+	size_t per = p->param[0].n / (size_t)K; /* conv [K,C,R,S], dense [O,I]: row k per unit */
+	for (int k = 0; k < K; k++) {
+		double a = gamma[k] / sqrt((double)var[k] + b->eps);
+		for (size_t j = 0; j < per; j++)
+			w[(size_t)k * per + j] = (float)(w[(size_t)k * per + j] * a);
+		bias[k] = (float)((bias[k] - (double)mean[k]) * a + beta[k]);
+	}
+}
+
+static int fold_layers(facet_layer *l, int count)
+{
+	int skipped = 0;
+	for (int i = 0; i < count; i++) {
+		facet_layer *p = &l[i];
+		if (p->kind == FACET_DROPOUT) {
+			p->skip = 1;
+			skipped++;
+			continue;
+		}
+		if ((p->kind != FACET_CONV && p->kind != FACET_DENSE) || p->act != FACET_ACT_LINEAR)
+			continue;
+		int j = i + 1;
+		if (j < count && l[j].kind == FACET_BATCHNORM && l[j].ic == p->oc &&
+		    l[j].ih == p->oh && l[j].iw == p->ow) {
+			fold_bn(p, &l[j]);
+			l[j].skip = 1;
+			skipped++;
+			j++;
+		}
+		if (j < count && l[j].kind == FACET_RELU) {
+			p->act = FACET_ACT_RELU;
+			l[j].skip = 1;
+			skipped++;
+		}
+	}
+	return skipped;
+}
+
+int facet_net_fold(facet_net *net)
+{
+	int skipped;
+	if (net->folded || net->n)
+		die("internal error: facet_net_fold on a net already folded or allocated");
+	skipped = fold_layers(net->trunk, net->ntrunk);
+	for (int h = 0; h < FACET_HEADS; h++)
+		if (net->head[h].present)
+			skipped += fold_layers(net->head[h].layer, net->head[h].nlayer);
+	net->folded = 1;
+	return skipped;
 }
 
 void facet_net_forward(facet_net *net, int train)
@@ -171,7 +243,7 @@ void facet_net_forward(facet_net *net, int train)
 const float *facet_net_head_output(const facet_net *net, facet_head_kind h)
 {
 	const facet_head *hd = &net->head[h];
-	return hd->present ? hd->layer[hd->nlayer - 1].y : NULL;
+	return hd->present ? last_output(hd->layer, hd->nlayer, trunk_output(net)) : NULL;
 }
 
 /* Back through layers l[0..count): the last layer's dy is set; dx of layer 0 goes to dx0. */
@@ -189,6 +261,14 @@ double facet_net_loss_backward(facet_net *net, int backward, double per_head[FAC
 {
 	double total = 0;
 	size_t tsize = (size_t)net->n * trunk_out(net);
+	double ph_local[FACET_HEADS];
+	int count_local[FACET_HEADS];
+	if (backward && net->folded)
+		die("internal error: backward through a net folded for inference");
+	if (!per_head)
+		per_head = ph_local;
+	if (!count)
+		count = count_local;
 	const float *tout = trunk_output(net);
 	int first = 1;
 	for (int h = 0; h < FACET_HEADS; h++) {
@@ -198,9 +278,9 @@ double facet_net_loss_backward(facet_net *net, int backward, double per_head[FAC
 		if (!hd->present)
 			continue;
 		facet_layer *last = &hd->layer[hd->nlayer - 1];
-		double loss =
-		    facet_loss(hd->loss, last->y, net->target[h], net->have[h], net->n, last->oc,
-		               hd->weight, backward ? last->dy : NULL, &count[h]);
+		double loss = facet_loss(hd->loss, facet_net_head_output(net, (facet_head_kind)h),
+		                         net->target[h], net->have[h], net->n, last->oc, hd->weight,
+		                         backward ? last->dy : NULL, &count[h]);
 		if (count[h]) {
 			per_head[h] = loss;
 			total += hd->weight * loss;

@@ -101,6 +101,7 @@ struct facet_layer {
 	int32_t *arg;  /* maxpool: argmax per output */
 	void *fast;    /* the fastops plan, when the net runs the fast path */
 	int use_fast, precision;
+	int skip;       /* folded away by facet_net_fold: forward passes its input through */
 	facet_rng *rng; /* dropout: the net's step stream */
 };
 
@@ -214,6 +215,7 @@ typedef struct {
 	unsigned char *have[FACET_HEADS]; /* [n] */
 	float *trunk_dy;                  /* [n, trunk out]: the heads' gradients summed */
 	int fast, precision;
+	int folded;    /* facet_net_fold ran: inference only */
 	facet_rng rng; /* the current step's stream (dropout) */
 } facet_net;
 
@@ -242,10 +244,19 @@ void facet_net_alloc(facet_net *net, int n);
 size_t facet_net_param_count(const facet_net *net); /* trainable scalars */
 /* A head's output logits [n, units] after forward. */
 const float *facet_net_head_output(const facet_net *net, facet_head_kind h);
+/* The inference form of the net, for scoring: each batch norm that directly follows a conv or
+ * dense layer with linear activation is folded into that layer's weights and bias (running
+ * statistics: w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta);
+ * a ReLU that then follows is fused into the layer (a oneDNN post-op on the fast path); dropout
+ * layers are skipped. Outputs agree with the unfolded net's inference within float rounding.
+ * Call before facet_net_alloc. Afterwards the net cannot train or be saved. Returns the number
+ * of layers skipped. */
+int facet_net_fold(facet_net *net);
 /* Forward net->x through the trunk and every head. */
 void facet_net_forward(facet_net *net, int train);
 /* Loss of the last forward against net->target/have; with backward, also every gradient.
- * per_head[h] gets each head's mean loss (NAN for an absent head or none labelled). */
+ * per_head[h] gets each head's mean loss (NAN for an absent head or none labelled), count[h]
+ * the labelled samples; either may be NULL. */
 double facet_net_loss_backward(facet_net *net, int backward, double per_head[FACET_HEADS],
                                int count[FACET_HEADS]);
 /* Predictions of sample i of the last forward: age in years, probabilities. */

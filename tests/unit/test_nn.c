@@ -689,6 +689,106 @@ static void test_training(void)
 	facet_net_free(a);
 }
 
+/* ---------------------------------------------------------------- inference folding */
+
+/* Batch norms after conv and dense (with and without a ReLU after them), one after a pool (not
+ * foldable), dropout in trunk and head. */
+static const char fold_cfg[] = "[input] width=12 height=10 channels=3\n"
+                               "[conv] filters=6\n"
+                               "[batchnorm]\n"
+                               "[relu]\n"
+                               "[maxpool]\n"
+                               "[batchnorm]\n"
+                               "[conv] filters=8 size=3\n"
+                               "[batchnorm] eps=0.01\n"
+                               "[dropout] rate=0.3\n"
+                               "[conv] filters=8 activation=linear\n"
+                               "[relu]\n"
+                               "[gap]\n"
+                               "[head age]\n"
+                               "[dense] units=16\n"
+                               "[batchnorm]\n"
+                               "[relu]\n"
+                               "[dropout] rate=0.5\n"
+                               "[dense] units=1\n"
+                               "[head ethnicity]\n"
+                               "[dense] units=5\n";
+
+/* Forward a fixed random batch through the config's net with random parameters and running
+ * statistics (seed 5), folded or not; returns the age and ethnicity outputs [n + 5n]. */
+static float *fold_run(int fold, int fast, int n, int *skipped)
+{
+	char err[256];
+	facet_net *net = facet_net_parse(fold_cfg, "fold", err, sizeof err);
+	facet_rng r;
+	float *out = xmalloc(sizeof(float) * 6 * (size_t)n);
+	if (!net)
+		die("fold config: %s", err);
+	facet_net_init_params(net, 5);
+	facet_rng_seed(&r, 99);
+	for (int i = 0; i < net->nparam; i++) {
+		facet_param *p = net->param[i];
+		const char *tail = strrchr(p->name, '.');
+		for (size_t j = 0; j < p->n; j++) {
+			double u = facet_rng_uniform(&r);
+			if (tail && !strcmp(tail, ".running_var"))
+				p->data[j] = (float)(0.2 + 2 * u);
+			else if (tail && !strcmp(tail, ".gamma"))
+				p->data[j] = (float)(0.5 + u);
+			else if (tail && (!strcmp(tail, ".running_mean") || !strcmp(tail, ".beta") ||
+			                  !strcmp(tail, ".b")))
+				p->data[j] = (float)(u - 0.5);
+		}
+	}
+	*skipped = fold ? facet_net_fold(net) : 0;
+	facet_net_set_path(net, fast, FACET_PREC_F32);
+	facet_net_alloc(net, n);
+	facet_rng_seed(&r, 7);
+	for (size_t i = 0; i < (size_t)n * 3 * 10 * 12; i++)
+		net->x[i] = (float)(2 * facet_rng_uniform(&r) - 1);
+	facet_net_forward(net, 0);
+	memcpy(out, facet_net_head_output(net, FACET_HEAD_AGE), sizeof(float) * (size_t)n);
+	memcpy(out + n, facet_net_head_output(net, FACET_HEAD_ETHNICITY),
+	       sizeof(float) * 5 * (size_t)n);
+	if (fold) {
+		char path[] = "/tmp/facet-test-fold-XXXXXX";
+		int fd = mkstemp(path);
+		if (fd >= 0) {
+			close(fd);
+			result(facet_model_save(net, NULL, 0, path, err, sizeof err) == -1 &&
+			           strstr(err, "folded for inference"),
+			       "a folded net is not saved (%s)", err);
+			unlink(path);
+		}
+	}
+	facet_net_free(net);
+	return out;
+}
+
+static void test_fold(void)
+{
+	const int n = 7;
+	for (int fast = 0; fast <= 1; fast++) {
+		int s0, s1;
+		float *plain = fold_run(0, fast, n, &s0), *folded = fold_run(1, fast, n, &s1);
+		double worst = 0, mag = 0;
+		for (int i = 0; i < 6 * n; i++) {
+			double d = fabs((double)plain[i] - folded[i]);
+			worst = d > worst ? d : worst;
+			mag = fabs(plain[i]) > mag ? fabs(plain[i]) : mag;
+		}
+		/* trunk: bn+relu after conv 1, bn and dropout after conv 2, relu after conv 3;
+		 * head: bn+relu+dropout after dense 1. The bn after the pool stays. */
+		result(s1 == 8, "%s: folding skips 8 layers (got %d)", fast ? "oneDNN" : "reference",
+		       s1);
+		result(mag > 0.1 && worst <= 1e-5 * mag,
+		       "%s: folded inference matches the plain net: max |diff| %.3g of %.3g",
+		       fast ? "oneDNN" : "reference", worst, mag);
+		free(plain);
+		free(folded);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -702,6 +802,7 @@ int main(int argc, char **argv)
 	else
 		printf("skip bf16 fast path: this CPU has no native bf16\n");
 	test_config();
+	test_fold();
 	test_training();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
