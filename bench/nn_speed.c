@@ -9,7 +9,8 @@
  *
  * A training step is what facet-train does per batch minus batch assembly: forward (train
  * mode), the losses of every head, backward, one Adam step. Inference is forward in inference
- * mode. After 3 warm-up steps it runs windows of about 1 s for SECONDS and prints one line:
+ * mode, in the inference form facet-score uses (facet_net_fold; NN_SPEED_NO_FOLD=1 runs the net
+ * as trained). After 3 warm-up steps it runs windows of about 1 s for SECONDS and prints one line:
  *
  *   facet train fp32 batch 64: 212.3 img/s (median of 8 windows, min 208.1, max 215.0) other-load 0.02
  *
@@ -114,6 +115,9 @@ int main(int argc, char **argv)
 		die("%s", err);
 	facet_fast_set_threads(0);
 	facet_net_init_params(net, 1);
+	/* inference as facet-score runs it: batch norms folded (NN_SPEED_NO_FOLD=1: as trained) */
+	if (!train && !getenv("NN_SPEED_NO_FOLD"))
+		facet_net_fold(net);
 	facet_net_set_path(net, fast, prec);
 	facet_net_alloc(net, batch);
 	fill_batch(net);
