@@ -3,26 +3,37 @@
  * Sigmoid and softmax on a head's last [dense] only name the link that the head's loss applies
  * (see loss.c): the layer itself outputs logits.
  */
-#include <string.h>
 #include "nn/nn.h"
+
+/* out = max(in, 0); in and out may be the same array. The loops are explicitly SIMD: left to
+ * -O2, GCC compiles the backward select to a branch that mispredicts on half the elements (it
+ * took a tenth of a training step). */
+static void relu_pass(const float *in, float *out, size_t count)
+{
+#pragma omp parallel for simd schedule(static)
+	for (size_t i = 0; i < count; i++)
+		out[i] = in[i] > 0 ? in[i] : 0.0f;
+}
+
+/* dx = dy where y > 0, else 0 (dx may be dy). */
+static void relu_grad(const float *y, const float *dy, float *dx, size_t count)
+{
+#pragma omp parallel for simd schedule(static)
+	for (size_t i = 0; i < count; i++)
+		dx[i] = y[i] > 0 ? dy[i] : 0.0f;
+}
 
 void facet_act_forward(int act, float *y, size_t count)
 {
-	if (act != FACET_ACT_RELU)
-		return;
-#pragma omp parallel for schedule(static)
-	for (size_t i = 0; i < count; i++)
-		y[i] = y[i] > 0 ? y[i] : 0;
+	if (act == FACET_ACT_RELU)
+		relu_pass(y, y, count);
 }
 
 /* dy *= (y > 0): the gradient through ReLU, from its output. */
 void facet_act_backward(int act, const float *y, float *dy, size_t count)
 {
-	if (act != FACET_ACT_RELU)
-		return;
-#pragma omp parallel for schedule(static)
-	for (size_t i = 0; i < count; i++)
-		dy[i] = y[i] > 0 ? dy[i] : 0;
+	if (act == FACET_ACT_RELU)
+		relu_grad(y, dy, dy, count);
 }
 
 static const char *relu_setup(facet_layer *l)
@@ -37,9 +48,7 @@ static const char *relu_setup(facet_layer *l)
 static void relu_forward(facet_layer *l, const float *x, int train)
 {
 	(void)train;
-	size_t count = (size_t)l->n * l->oc * l->oh * l->ow;
-	memcpy(l->y, x, sizeof(float) * count);
-	facet_act_forward(FACET_ACT_RELU, l->y, count);
+	relu_pass(x, l->y, (size_t)l->n * l->oc * l->oh * l->ow);
 }
 
 static void relu_backward(facet_layer *l, const float *x, float *dx)
@@ -47,9 +56,7 @@ static void relu_backward(facet_layer *l, const float *x, float *dx)
 	(void)x;
 	if (!dx)
 		return;
-	size_t count = (size_t)l->n * l->oc * l->oh * l->ow;
-	facet_act_backward(FACET_ACT_RELU, l->y, l->dy, count);
-	memcpy(dx, l->dy, sizeof(float) * count);
+	relu_grad(l->y, l->dy, dx, (size_t)l->n * l->oc * l->oh * l->ow);
 }
 
 const facet_layer_ops facet_relu_ops = {"relu",       relu_setup,    NULL, NULL,
