@@ -42,7 +42,7 @@ typedef struct {
 	facet_record **rec;
 	int *slot;
 	int n, cap, images;
-	uint8_t *imgs; /* [batch][h*w*c]: the prepared images, kept for --flip */
+	uint8_t *imgs;    /* [batch][h*w*c]: the prepared images, kept for --flip (else NULL) */
 	facet_pred *pred; /* [batch] */
 } pending;
 
@@ -51,8 +51,8 @@ static void flip_image(const uint8_t *in, uint8_t *out, int h, int w, int c)
 {
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++)
-			memcpy(out + ((size_t)y * w + x) * c, in + ((size_t)y * w + (w - 1 - x)) * c,
-			       (size_t)c);
+			memcpy(out + ((size_t)y * w + x) * c,
+			       in + ((size_t)y * w + (w - 1 - x)) * c, (size_t)c);
 }
 
 static void average_pred(facet_pred *a, const facet_pred *b)
@@ -178,9 +178,11 @@ static void add(facet_net *net, pending *p, const facet_record *r, uint8_t *buf,
 		if (why)
 			die("record %llu: %s (stdin)", k, why);
 		facet_net_set_input(net, p->images, buf, 0);
-		memcpy(p->imgs + (size_t)p->images * net->input.width * net->input.height *
-		                     net->input.channels,
-		       buf, (size_t)net->input.width * net->input.height * net->input.channels);
+		if (p->imgs) /* --flip */
+			memcpy(p->imgs + (size_t)p->images * net->input.width * net->input.height *
+			                     net->input.channels,
+			       buf,
+			       (size_t)net->input.width * net->input.height * net->input.channels);
 		p->slot[p->n] = p->images++;
 	}
 	p->rec[p->n++] = facet_record_clone(r);
@@ -198,7 +200,7 @@ int main(int argc, char **argv)
 	facet_net *net = open_model(&o);
 	size_t size = (size_t)net->input.width * net->input.height * net->input.channels;
 	uint8_t *buf = xmalloc(size);
-	p.imgs = xmalloc(size * (size_t)net->n);
+	p.imgs = o.flip ? xmalloc(size * (size_t)net->n) : NULL;
 	p.pred = xcalloc((size_t)net->n, sizeof *p.pred);
 	facet_reader *rd = facet_reader_open(stdin, "stdin");
 	facet_writer *w = facet_writer_open(stdout, "stdout");
