@@ -143,6 +143,24 @@ setup() {
 	[ ! -e n.facet ]
 }
 
+@test "bad input: weights that blow up after a checkpoint: stop, the checkpoint on disk stays usable" {
+	# lr 1e5 with a checkpoint every step: step 1 is written, step 2's update overflows
+	sed 's/^\[train\] .*lr=0.003.*/[train] optimizer=adam lr=1e5 batch=32 checkpoint_steps=1/' \
+		"$TINY" | grep -v '^ *flip=' > blow.cfg
+	grep -q 'lr=1e5' blow.cfg
+	run --separate-stderr facet-train -q --config blow.cfg --out b.facet < train.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[[ "$stderr" == "facet-train: the weights are no longer finite at epoch 1, step 2: stopping; b.facet.ckpt is left as it was"* ]] ||
+		[[ "$stderr" == "facet-train: the loss is not a number at epoch 1, step "*"the last checkpoint, b.facet.ckpt, was written at epoch 1, step "* ]] ||
+		fail "unexpected message: $stderr"
+	[ ! -e b.facet ]
+	run MT finite b.facet.ckpt
+	assert_success
+	run MT get b.facet.ckpt checkpoint.step
+	assert_output 1
+}
+
 @test "bad input: resuming from a model, a truncated checkpoint, other data, another config" {
 	facet-train -q --config "$TINY" --epochs 1 --out m.facet < train.facet
 	run --separate-stderr facet-train -q --resume m.facet < train.facet

@@ -327,11 +327,31 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Where the checkpoint on disk stands (epochs completed, steps into the next), once this run has
+ * written one; -1 before. */
+static int saved_epoch = -1, saved_step = -1;
+
+/* Whether every weight and state value is finite: an update can overflow before any loss does. */
+static int params_finite(const facet_net *net)
+{
+	for (int i = 0; i < net->nparam; i++)
+		for (size_t j = 0; j < net->param[i]->n; j++)
+			if (!isfinite(net->param[i]->data[j]))
+				return 0;
+	return 1;
+}
+
 static void save_checkpoint(const facet_net *net, const facet_train_state *st, const struct opts *o)
 {
 	char err[512];
+	if (!params_finite(net))
+		die("the weights are no longer finite at epoch %d, step %d: stopping; %s is left as "
+		    "it was (lower the learning rate?)",
+		    st->epoch + 1, st->step, o->ckpt);
 	if (facet_model_save(net, st, 1, o->ckpt, err, sizeof err))
 		die("cannot write the checkpoint: %s", err);
+	saved_epoch = st->epoch;
+	saved_step = st->step;
 }
 
 /* The metrics file: every epoch so far, rewritten atomically (a resumed run keeps them). */
@@ -466,11 +486,19 @@ static void not_a_number(const facet_train_state *st, int epoch, int step, const
 {
 	if (isatty(STDERR_FILENO) && !facet_quiet)
 		fputc('\n', stderr);
-	if (access(o->ckpt, F_OK) == 0)
-		die("the loss is not a number at epoch %d, step %d: stopping; the last good "
-		    "checkpoint "
-		    "(epoch %d) is %s (lower the learning rate?)",
-		    epoch + 1, step + 1, st->epoch, o->ckpt);
+	(void)st;
+	if (saved_epoch >= 0 && saved_step == 0)
+		die("the loss is not a number at epoch %d, step %d: stopping; the last checkpoint, "
+		    "%s, was written after epoch %d (lower the learning rate?)",
+		    epoch + 1, step + 1, o->ckpt, saved_epoch);
+	if (saved_epoch >= 0)
+		die("the loss is not a number at epoch %d, step %d: stopping; the last checkpoint, "
+		    "%s, was written at epoch %d, step %d (lower the learning rate?)",
+		    epoch + 1, step + 1, o->ckpt, saved_epoch + 1, saved_step);
+	if (o->resume)
+		die("the loss is not a number at epoch %d, step %d: stopping; %s, the checkpoint this "
+		    "run resumed from, is unchanged",
+		    epoch + 1, step + 1, o->resume);
 	die("the loss is not a number at epoch %d, step %d: stopping before any checkpoint was "
 	    "written (lower the learning rate?)",
 	    epoch + 1, step + 1);
@@ -531,6 +559,8 @@ static void write_model(facet_net *net, facet_train_state *st, const struct opts
 		facet_info("restored the weights of epoch %d (best %s loss %.4f)", st->best_epoch,
 		           st->val_samples ? "validation" : "training", st->best);
 	}
+	if (!params_finite(net))
+		die("the weights are not finite: no model written (lower the learning rate?)");
 	if (facet_model_save(net, st, 0, o->out, err, sizeof err))
 		die("cannot write the model: %s", err);
 	facet_info("wrote %s (checkpoint %s, metrics %s)", o->out, o->ckpt, o->metrics);

@@ -5,9 +5,12 @@
                                      same training history (timings aside); say what differs
   model_tool.py get FILE KEY.KEY...  print a value of a model/checkpoint map as JSON
   model_tool.py metrics FILE         print each epoch record of a metrics file as a JSON line
+  model_tool.py finite FILE          exit 0 when every parameter of FILE is finite; print the count
 """
 import json
 import sys
+
+import numpy as np
 
 import msgpack
 import msgpack_numpy
@@ -37,6 +40,12 @@ def main():
         if history(a) != history(b):
             sys.exit("training histories differ")
         print(f"{len(pa)} parameter tensors identical")
+    elif cmd == "finite":
+        p = load(sys.argv[2])["params"]
+        bad = [k for k in p if not np.isfinite(p[k]).all()]
+        if bad:
+            sys.exit("not finite: " + ", ".join(bad))
+        print(f"{len(p)} parameter tensors finite")
     elif cmd == "get":
         v = load(sys.argv[2])
         for k in sys.argv[3].split("."):
