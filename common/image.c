@@ -38,7 +38,7 @@ static void vips_start(void)
 	vips_concurrency_set(1);
 	/* No run-time code generation (liborc): its code allocator is not safe when several of our
 	 * worker threads build pipelines at once (liborc 0.4.33 crashed so in CI, in
-	 * orc_code_allocate_codemem), and JPEGs, the common case, take the TurboJPEG path anyway. */
+	 * orc_code_allocate_codemem); JPEGs, the common case, take the TurboJPEG path anyway. */
 	vips_vector_set_enabled(FALSE);
 }
 
@@ -90,19 +90,27 @@ int facet_image_is_jpeg(const void *buf, size_t n)
 	return n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
 }
 
-/* Copy the first line of libvips' (process-wide) error buffer into err and clear it. */
-static void vips_message(char *err, size_t errlen, const char *fallback)
+void facet_image_vips_error(char *err, size_t errlen, const char *fallback, int lines)
 {
 	const char *b;
-	size_t n;
+	size_t used = 0;
 
 	pthread_mutex_lock(&vips_error_lock);
 	b = vips_error_buffer();
-	n = strcspn(b, "\n");
-	if (n == 0)
+	err[0] = '\0';
+	/* libvips stacks one line per layer ("X: write error", "unix error: File too large", ...);
+	 * "Unknown error" lines say nothing */
+	for (int k = 0; *b && k < lines; k++) {
+		size_t n = strcspn(b, "\n");
+		if (n && !memmem(b, n, "Unknown error", 13) && used < errlen) {
+			int w = snprintf(err + used, errlen - used, "%s%.*s", used ? "; " : "",
+			                 (int)n, b);
+			used += w > 0 ? (size_t)w : 0;
+		}
+		b += n + (b[n] == '\n');
+	}
+	if (!err[0])
 		snprintf(err, errlen, "%s", fallback);
-	else
-		snprintf(err, errlen, "%.*s", (int)n, b);
 	vips_error_clear();
 	pthread_mutex_unlock(&vips_error_lock);
 }
@@ -418,7 +426,7 @@ static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_sp
 	if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &sub, &cs) != 0)
 		return turbo_fail(tj, err, errlen);
 	if (w < 1 || h < 1 || w > 65535 || h > 65535) {
-		/* a corrupt header can "succeed" with sizes no JPEG has: stop before any arithmetic */
+		/* a corrupt header can "succeed" with sizes no JPEG has: stop before arithmetic */
 		snprintf(err, errlen, "JPEG header gives an impossible size %dx%d", w, h);
 		pthread_setspecific(turbo_key, NULL);
 		tjDestroy(tj);
@@ -472,7 +480,7 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 	int rc = -1;
 
 	if (!vips_foreign_find_load_buffer(buf, n)) {
-		vips_message(err, errlen, "");
+		facet_image_vips_error(err, errlen, "", 1);
 		snprintf(err, errlen, "not a known image format");
 		return -1;
 	}
@@ -481,14 +489,14 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 		                          "crop", VIPS_INTERESTING_CENTRE, "no_rotate", TRUE,
 		                          /* 8.14 ignores "fail_on" here; the loader option works */
 		                          "option_string", fail_on, NULL)) {
-			vips_message(err, errlen, "libvips cannot read the image");
+			facet_image_vips_error(err, errlen, "libvips cannot read the image", 1);
 			return -1;
 		}
 	} else {
 		img = vips_image_new_from_buffer(buf, n, fail_on, "access", VIPS_ACCESS_SEQUENTIAL,
 		                                 NULL);
 		if (!img) {
-			vips_message(err, errlen, "libvips cannot read the image");
+			facet_image_vips_error(err, errlen, "libvips cannot read the image", 1);
 			return -1;
 		}
 	}
@@ -497,7 +505,8 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 #define STEP(call)                                                                                 \
 	do {                                                                                       \
 		if (call) {                                                                        \
-			vips_message(err, errlen, "libvips cannot convert the image");             \
+			facet_image_vips_error(err, errlen, "libvips cannot convert the image",    \
+			                       1);                                                 \
 			goto out;                                                                  \
 		}                                                                                  \
 		g_object_unref(img);                                                               \
@@ -528,7 +537,7 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 	/* Rendering is where libvips finds a truncated or corrupt file. */
 	mem = vips_image_write_to_memory(img, &size);
 	if (!mem) {
-		vips_message(err, errlen, "libvips cannot decode the image");
+		facet_image_vips_error(err, errlen, "libvips cannot decode the image", 1);
 		goto out;
 	}
 	shape[0] = vips_image_get_height(img);

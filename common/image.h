@@ -50,13 +50,18 @@ typedef struct {
 } facet_image_spec;
 
 /* Start libvips (VIPS_INIT), switch its operation cache off, its own threads to one per call
- * (callers run their own workers) and its liborc code generation off (not thread-safe). Dies if libvips cannot start. Called by the functions below
- * when needed; call it early in a tool that also uses libvips directly. */
+ * (callers run their own workers) and its liborc code generation off (not thread-safe). Dies if
+ * libvips cannot start. Called by the functions below when needed; call it early in a tool that
+ * also uses libvips directly. */
 void facet_image_init(void);
 
 /* Largest decoded image accepted, in bytes (W * H * C, before any resize, after DCT scaling):
  * FACET_MAX_RECORD_BYTES from the environment, else FACET_DEFAULT_MAX_RECORD. */
 size_t facet_image_max_bytes(void);
+
+/* libvips' (process-wide) error buffer as one line in err: its first `lines` lines that say
+ * something, joined by "; ", or fallback when there is none; then the buffer is cleared. */
+void facet_image_vips_error(char *err, size_t errlen, const char *fallback, int lines);
 
 /* Is buf the start of a JPEG (FF D8 FF)? */
 int facet_image_is_jpeg(const void *buf, size_t n);

@@ -1,7 +1,6 @@
 /*
  * Face montages (see montage.h): the bounded tile sets and the libvips drawing.
  */
-#define _GNU_SOURCE /* memmem */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,23 +271,10 @@ int facet_montage_write(const char *path, const facet_tiles *t, int cols, int ti
 	}
 	rc = 0;
 	goto done;
-fail: {
-	/* libvips stacks one line per layer ("X: write error", "unix error: File too large", ...):
-	 * one line of the first three that say something */
-	char msg[512] = "";
-	const char *b = vips_error_buffer();
-	size_t used = 0;
-	for (int k = 0; *b && k < 3; k++) {
-		size_t n = strcspn(b, "\n");
-		if (n && !memmem(b, n, "Unknown error", 13) && used < sizeof msg) {
-			int w = snprintf(msg + used, sizeof msg - used, "%s%.*s", used ? "; " : "",
-			                 (int)n, b);
-			used += w > 0 ? (size_t)w : 0;
-		}
-		b += n + (b[n] == '\n');
-	}
-	warn("cannot draw the montage %s: %s", path, msg[0] ? msg : "libvips failed");
-	vips_error_clear();
+fail : {
+	char msg[512];
+	facet_image_vips_error(msg, sizeof msg, "libvips failed", 3);
+	warn("cannot draw the montage %s: %s", path, msg);
 }
 done:
 	g_object_unref(ctx);

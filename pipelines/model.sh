@@ -6,7 +6,7 @@
 # DATA defaults to $FACET_DATA, else ../shared/data/UTKFace beside the checkout. WORKDIR (default
 # model-work/) keeps the prepared stream, the checkpoint and the full report (which shows faces:
 # it stays out of the repository). Only the weights, the training metrics and metrics.json are
-# copied into models/.
+# copied into models/; WORKDIR/tables.md gets the figures and tables models/README.md quotes.
 . "$(dirname "$0")/lib.sh"
 data=${1:-${FACET_DATA:-$repo/../shared/data/UTKFace}}
 work=${2:-$repo/model-work}
@@ -27,4 +27,6 @@ cp "$work/report-noflip/metrics.json" "$tmp/facet-utk64.test-noflip.json"
 for f in facet-utk64.facet facet-utk64.metrics facet-utk64.test.json facet-utk64.test-noflip.json; do
 	publish "$tmp/$f" "$repo/models/$f"
 done
-say "trained in $((trained - start)) s; models/facet-utk64.facet rebuilt; test report: $work/report/index.html"
+# the figures and tables models/README.md quotes, from the report (never typed by hand)
+"$repo/scripts/model_tables.sh" "$work/report/metrics.json" > "$work/tables.md"
+say "trained in $((trained - start)) s; models/facet-utk64.facet rebuilt; test report: $work/report/index.html; tables for models/README.md: $work/tables.md"

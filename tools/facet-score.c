@@ -178,11 +178,11 @@ static void add(facet_net *net, pending *p, const facet_record *r, uint8_t *buf,
 		if (why)
 			die("record %llu: %s (stdin)", k, why);
 		facet_net_set_input(net, p->images, buf, 0);
-		if (p->imgs) /* --flip */
-			memcpy(p->imgs + (size_t)p->images * net->input.width * net->input.height *
-			                     net->input.channels,
-			       buf,
-			       (size_t)net->input.width * net->input.height * net->input.channels);
+		if (p->imgs) { /* --flip */
+			size_t size =
+			    (size_t)net->input.width * net->input.height * net->input.channels;
+			memcpy(p->imgs + (size_t)p->images * size, buf, size);
+		}
 		p->slot[p->n] = p->images++;
 	}
 	p->rec[p->n++] = facet_record_clone(r);

@@ -300,8 +300,8 @@ static void prepare(facet_net *net, facet_train_state *st, const facet_dataset *
 	else
 		snprintf(nval, sizeof nval, "no validation");
 	facet_info("%zu training images, %s; %zu parameters; batch %d, %zu steps per epoch, %s %s",
-	           train->n, nval, facet_net_param_count(net), batch,
-	           train->n / batch, o->fast ? "oneDNN" : "reference",
+	           train->n, nval, facet_net_param_count(net), batch, train->n / batch,
+	           o->fast ? "oneDNN" : "reference",
 	           o->precision == FACET_PREC_BF16 ? "bf16" : "fp32");
 }
 
@@ -345,7 +345,8 @@ static void save_checkpoint(const facet_net *net, const facet_train_state *st, c
 {
 	char err[512];
 	if (!params_finite(net))
-		die("the weights are no longer finite at epoch %d, step %d: stopping; %s is left as "
+		die("the weights are no longer finite at epoch %d, step %d: stopping; %s is left "
+		    "as "
 		    "it was (lower the learning rate?)",
 		    st->epoch + 1, st->step, o->ckpt);
 	if (facet_model_save(net, st, 1, o->ckpt, err, sizeof err))
@@ -482,26 +483,26 @@ static void interrupted(const facet_net *net, const facet_train_state *st, const
 	exit(128 + sig);
 }
 
-static void not_a_number(const facet_train_state *st, int epoch, int step, const struct opts *o)
+static void not_a_number(int epoch, int step, const struct opts *o)
 {
+	char left[600];
 	if (isatty(STDERR_FILENO) && !facet_quiet)
 		fputc('\n', stderr);
-	(void)st;
 	if (saved_epoch >= 0 && saved_step == 0)
-		die("the loss is not a number at epoch %d, step %d: stopping; the last checkpoint, "
-		    "%s, was written after epoch %d (lower the learning rate?)",
-		    epoch + 1, step + 1, o->ckpt, saved_epoch);
-	if (saved_epoch >= 0)
-		die("the loss is not a number at epoch %d, step %d: stopping; the last checkpoint, "
-		    "%s, was written at epoch %d, step %d (lower the learning rate?)",
-		    epoch + 1, step + 1, o->ckpt, saved_epoch + 1, saved_step);
-	if (o->resume)
-		die("the loss is not a number at epoch %d, step %d: stopping; %s, the checkpoint this "
-		    "run resumed from, is unchanged",
-		    epoch + 1, step + 1, o->resume);
-	die("the loss is not a number at epoch %d, step %d: stopping before any checkpoint was "
-	    "written (lower the learning rate?)",
-	    epoch + 1, step + 1);
+		snprintf(left, sizeof left, "the last checkpoint, %s, was written after epoch %d",
+		         o->ckpt, saved_epoch);
+	else if (saved_epoch >= 0)
+		snprintf(left, sizeof left,
+		         "the last checkpoint, %s, was written at epoch %d, step %d", o->ckpt,
+		         saved_epoch + 1, saved_step);
+	else if (o->resume)
+		snprintf(left, sizeof left,
+		         "%s, the checkpoint this run resumed from, is unchanged", o->resume);
+	else
+		snprintf(left, sizeof left, "no checkpoint was written before");
+	die("the loss is not a number at epoch %d, step %d: stopping; %s (lower the learning "
+	    "rate?)",
+	    epoch + 1, step + 1, left);
 }
 
 static void train(facet_net *net, facet_train_state *st, const facet_dataset *d,
@@ -527,7 +528,7 @@ static void train(facet_net *net, facet_train_state *st, const facet_dataset *d,
 			int cnt[FACET_HEADS];
 			double loss = facet_net_loss_backward(net, 1, per, cnt);
 			if (!isfinite(loss))
-				not_a_number(st, epoch, step, o);
+				not_a_number(epoch, step, o);
 			facet_optim_step(net, lr, ++st->t);
 			facet_metric_add(&st->sums, net, B, loss);
 			st->step = step + 1;
