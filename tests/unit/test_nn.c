@@ -497,8 +497,9 @@ static void test_config(void)
 	const char *ex[] = {"examples/models/age_notebook.cfg",
 	                    "examples/models/gender_notebook.cfg",
 	                    "examples/models/ethnicity_notebook.cfg",
-	                    "examples/models/multitask.cfg", "examples/models/tiny.cfg"};
-	for (int i = 0; i < 5; i++) {
+	                    "examples/models/multitask.cfg", "examples/models/multitask-light.cfg",
+	                    "examples/models/tiny.cfg"};
+	for (int i = 0; i < 6; i++) {
 		if (access(ex[i], R_OK) != 0) {
 			result(0, "%s: not found (run from the repository root)", ex[i]);
 			continue;
@@ -511,6 +512,15 @@ static void test_config(void)
 			       "age_notebook.cfg costs %.1f MFLOP per 48x48 image "
 			       "forward (DESIGN.md: 383)",
 			       mf);
+		}
+		/* the default recipe and the lighter one: models/README.md and the configs' comments
+		 * quote these sizes */
+		if (net && (i == 3 || i == 4)) {
+			double mf = forward_mflop(net), want_mf = i == 3 ? 347.0 : 120.5;
+			size_t np = facet_net_param_count(net), want_np = i == 3 ? 1247943 : 472455;
+			result(fabs(mf - want_mf) < 0.1 && np == want_np,
+			       "%s: %zu parameters (want %zu), %.1f MFLOP forward (want %.1f)", ex[i],
+			       np, want_np, mf, want_mf);
 		}
 		facet_net_free(net);
 	}
