@@ -480,8 +480,7 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 	int rc = -1;
 
 	if (!vips_foreign_find_load_buffer(buf, n)) {
-		facet_image_vips_error(err, errlen, "", 1);
-		snprintf(err, errlen, "not a known image format");
+		facet_image_vips_error(err, errlen, "not a known image format", 0);
 		return -1;
 	}
 	if (spec->width > 0) {

@@ -60,7 +60,8 @@ void facet_image_init(void);
 size_t facet_image_max_bytes(void);
 
 /* libvips' (process-wide) error buffer as one line in err: its first `lines` lines that say
- * something, joined by "; ", or fallback when there is none; then the buffer is cleared. */
+ * something, joined by "; ", or fallback when there is none (always, with lines 0); then the
+ * buffer is cleared. */
 void facet_image_vips_error(char *err, size_t errlen, const char *fallback, int lines);
 
 /* Is buf the start of a JPEG (FF D8 FF)? */

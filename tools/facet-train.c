@@ -345,9 +345,8 @@ static void save_checkpoint(const facet_net *net, const facet_train_state *st, c
 {
 	char err[512];
 	if (!params_finite(net))
-		die("the weights are no longer finite at epoch %d, step %d: stopping; %s is left "
-		    "as "
-		    "it was (lower the learning rate?)",
+		die("the weights are no longer finite at epoch %d, step %d: stopping; "
+		    "%s is left as it was (lower the learning rate?)",
 		    st->epoch + 1, st->step, o->ckpt);
 	if (facet_model_save(net, st, 1, o->ckpt, err, sizeof err))
 		die("cannot write the checkpoint: %s", err);
@@ -500,8 +499,8 @@ static void not_a_number(int epoch, int step, const struct opts *o)
 		         "%s, the checkpoint this run resumed from, is unchanged", o->resume);
 	else
 		snprintf(left, sizeof left, "no checkpoint was written before");
-	die("the loss is not a number at epoch %d, step %d: stopping; %s (lower the learning "
-	    "rate?)",
+	die("the loss is not a number at epoch %d, step %d: stopping; "
+	    "%s (lower the learning rate?)",
 	    epoch + 1, step + 1, left);
 }
 
