@@ -57,8 +57,10 @@ class Net(nn.Module):
         self.losses = {}
         for h, spec in heads.items():
             self.heads[h], _ = self.build(spec["layers"], shape)
-            self.losses[h] = (spec["cfg"].get("loss", {"age": "mse", "gender": "bce"}.get(h, "ce")),
-                              float(spec["cfg"].get("weight", 1)))
+            kind = spec["cfg"].get("loss", {"age": "mse", "gender": "bce"}.get(h, "ce"))
+            loss = LOSSES[kind] if kind != "dldl" else DldlLoss(
+                float(spec["cfg"].get("sigma", 2)), float(spec["cfg"].get("l1", 1)))
+            self.losses[h] = (loss, float(spec["cfg"].get("weight", 1)))
 
     @staticmethod
     def build(layers, shape):
@@ -109,6 +111,23 @@ class Net(nn.Module):
         return {h: head(z) for h, head in self.heads.items()}
 
 
+class DldlLoss(nn.Module):
+    """facet's dldl age loss (facet-config(5)): KL from a Gaussian of sigma years around the age
+    to the softmax over one output per year, plus l1 * |E[age] - age| / std."""
+
+    def __init__(self, sigma, l1, std=20.0):
+        super().__init__()
+        self.sigma, self.l1, self.std = sigma, l1, std
+
+    def forward(self, z, age):
+        years = torch.arange(z.shape[1], dtype=z.dtype)
+        logq = torch.log_softmax(-0.5 * ((years - age) / self.sigma) ** 2, dim=1)
+        logp = torch.log_softmax(z, dim=1)
+        kl = (logq.exp() * (logq - logp)).sum(1).mean()
+        e = (logp.exp() * years).sum(1, keepdim=True)
+        return kl + self.l1 * (e - age).abs().mean() / self.std
+
+
 LOSSES = {
     "mse": nn.MSELoss(), "l1": nn.L1Loss(), "smoothl1": nn.SmoothL1Loss(),
     "bce": nn.BCEWithLogitsLoss(), "ce": nn.CrossEntropyLoss(),
@@ -136,7 +155,8 @@ def main():
     net = Net(parse_config(config)).to(memory_format=torch.channels_last)
     x = torch.rand(batch, *net.input).contiguous(memory_format=torch.channels_last)
     targets = {
-        "age": torch.randn(batch, 1),
+        "age": (torch.randn(batch, 1) if not isinstance(net.losses.get("age", (None,))[0], DldlLoss)
+                else 1 + 80 * torch.rand(batch, 1)),  # dldl: years
         "gender": torch.randint(0, 2, (batch, 1)).float(),
         "ethnicity": torch.randint(0, 5, (batch,)),
     }
@@ -153,8 +173,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
             out = net(x)
-            loss = sum(w * LOSSES[kind](out[h].float(), targets[h])
-                       for h, (kind, w) in net.losses.items())
+            loss = sum(w * fn(out[h].float(), targets[h]) for h, (fn, w) in net.losses.items())
         loss.backward()
         opt.step()
 

@@ -164,6 +164,10 @@ static void configs(void)
 	          "[dense] units=1\n"
 	          "[head gender]\n[dense] units=1 activation=sigmoid\n"
 	          "[head ethnicity] ; five classes\n[dense] units=5 activation=softmax\n");
+	seed_text("config", "dldl",
+	          "[input] width=8 height=8\n[gap]\n"
+	          "[head age] loss=dldl weight=0.5 sigma=2 l1=1\n"
+	          "[dense] units=117 activation=softmax\n");
 	seed_text("config", "minimal", "[head gender]\n[flatten]\n[dense] units=1\n");
 }
 

@@ -187,3 +187,21 @@ print(len(rows[0]), worst < 1e-3, spread > 0.1, worst)'
 	assert_success
 	assert_output --partial "300 True True"
 }
+
+@test "a dldl age head (one output per year): scored ages are expectations within 0..K-1" {
+	# tiny.cfg with the age head as label-distribution learning over 0..99 years
+	sed -e 's/^\[head age\] loss=mse$/[head age] loss=dldl sigma=3/' \
+		-e '/^\[head age\]/,/^\[head gender\]/ s/^\[dense\] units=1$/[dense] units=100 activation=softmax/' \
+		"$REPO/examples/models/tiny.cfg" > dldl.cfg
+	grep -q 'units=100 activation=softmax' dldl.cfg
+	facet-train -q --config dldl.cfg --epochs 8 --seed 2 --out dldl.facet \
+		< "$BATS_FILE_TMPDIR/train.facet"
+	read -r mae gacc eacc <<< "$(facet-score -q --model dldl.facet < test.facet | score_figures)"
+	jq -n -e "$mae < 11 and $gacc > 0.75 and $eacc > 0.7" || fail "MAE $mae gender $gacc ethnicity $eacc"
+	# ages are expectations over 0..99, not bin indices: fractional, inside the range
+	facet-score -q --model dldl.facet --flip < test.facet | facet-dump | jq -e -s \
+		'length == 300 and all(.[]; .pred.age >= 0 and .pred.age <= 99) and
+		 any(.[]; .pred.age != (.pred.age | floor))'
+	# the model keeps its head: the config it records names dldl and sigma
+	$PY "$REPO/tests/lib/model_tool.py" get dldl.facet config | grep -q 'loss=dldl weight=1 sigma=3 l1=1'
+}

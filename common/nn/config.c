@@ -72,7 +72,11 @@ static const cfg_key train_keys[] = {
 #define HD(f) offsetof(facet_head, f)
 static const cfg_key head_keys[] = {{"loss", K_ENUM, HD(loss), "", 0, 0, facet_loss_names},
                                     {"weight", K_FLOAT, HD(weight), "1", 0, 1e6, NULL},
+                                    {"sigma", K_FLOAT, HD(sigma), "2", 0.1, 100, NULL},
+                                    {"l1", K_FLOAT, HD(l1), "1", 0, 1e6, NULL},
                                     {NULL, 0, 0, NULL, 0, 0, NULL}};
+/* head_keys from HEAD_DLDL_KEYS on (sigma, l1) apply to loss=dldl only */
+enum { HEAD_DLDL_KEYS = 2 };
 
 #define LY(f) offsetof(facet_layer, f)
 static const cfg_key conv_keys[] = {{"filters", K_INT, LY(filters), NULL, 1, 65536, NULL},
@@ -435,22 +439,32 @@ static int setup_chain(parser *ps, const char *owner, facet_layer *l, int n, int
 static int check_head(parser *ps, int h)
 {
 	facet_head *hd = &ps->net->head[h];
-	int units = facet_head_units(h);
+	int units = facet_head_units(h), dldl = hd->loss == FACET_LOSS_DLDL;
 	ps->ctx.line = hd->line;
-	int ok_loss = h == FACET_HEAD_AGE      ? hd->loss <= FACET_LOSS_SMOOTHL1
+	int ok_loss = h == FACET_HEAD_AGE      ? hd->loss <= FACET_LOSS_SMOOTHL1 || dldl
 	              : h == FACET_HEAD_GENDER ? hd->loss == FACET_LOSS_BCE
 	                                       : hd->loss == FACET_LOSS_CE;
 	if (!ok_loss)
 		return fail(&ps->ctx, "[head %s] loss=%s: the %s head takes %s",
 		            facet_head_names[h], facet_loss_names[hd->loss], facet_head_names[h],
-		            h == FACET_HEAD_AGE      ? "mse, l1 or smoothl1"
+		            h == FACET_HEAD_AGE      ? "mse, l1, smoothl1 or dldl"
 		            : h == FACET_HEAD_GENDER ? "bce"
 		                                     : "ce");
+	if (!dldl && hd->given >> HEAD_DLDL_KEYS)
+		return fail(&ps->ctx, "[head %s] sigma and l1 apply to loss=dldl only",
+		            facet_head_names[h]);
 	facet_layer *last = hd->nlayer ? &hd->layer[hd->nlayer - 1] : NULL;
-	if (!last || last->kind != FACET_DENSE || last->units != units)
+	if (dldl) {
+		/* one output per year of age, 0 .. units-1 */
+		if (!last || last->kind != FACET_DENSE || last->units < 2 || last->units > 256)
+			return fail(&ps->ctx,
+			            "[head age] loss=dldl must end with [dense] units=K, one per "
+			            "year of age 0..K-1 (2 <= K <= 256; 117 covers UTKFace)");
+	} else if (!last || last->kind != FACET_DENSE || last->units != units)
 		return fail(&ps->ctx, "[head %s] must end with [dense] units=%d",
 		            facet_head_names[h], units);
-	int link = h == FACET_HEAD_AGE      ? FACET_ACT_LINEAR
+	int link = dldl                     ? FACET_ACT_SOFTMAX
+	           : h == FACET_HEAD_AGE    ? FACET_ACT_LINEAR
 	           : h == FACET_HEAD_GENDER ? FACET_ACT_SIGMOID
 	                                    : FACET_ACT_SOFTMAX;
 	if (last->act != FACET_ACT_LINEAR && last->act != link) {
@@ -603,12 +617,13 @@ static void write_value(FILE *f, const cfg_key *k, const void *base)
 	}
 }
 
-static void write_section(FILE *f, const char *title, int line, const cfg_key *keys,
+/* keys[0..nkeys) (nkeys < 0: all of them) */
+static void write_section(FILE *f, const char *title, int line, const cfg_key *keys, int nkeys,
                           const void *base, unsigned given, int defaults_only)
 {
 	if (defaults_only) {
 		int any = 0;
-		for (int i = 0; keys[i].key; i++)
+		for (int i = 0; keys[i].key && i != nkeys; i++)
 			if (!(given & (1u << i))) {
 				if (!any++) {
 					if (line)
@@ -623,7 +638,7 @@ static void write_section(FILE *f, const char *title, int line, const cfg_key *k
 		return;
 	}
 	fputs(title, f);
-	for (int i = 0; keys[i].key; i++) {
+	for (int i = 0; keys[i].key && i != nkeys; i++) {
 		fputc(' ', f);
 		write_value(f, &keys[i], base);
 	}
@@ -635,14 +650,14 @@ static void write_layers(FILE *f, const facet_layer *l, int n, int defaults_only
 	for (int i = 0; i < n; i++) {
 		char title[32];
 		snprintf(title, sizeof title, "[%s]", l[i].ops->name);
-		write_section(f, title, l[i].line, layer_keys[l[i].kind], &l[i], l[i].given,
+		write_section(f, title, l[i].line, layer_keys[l[i].kind], -1, &l[i], l[i].given,
 		              defaults_only);
 	}
 }
 
 void facet_net_write_config(const facet_net *net, FILE *f, int defaults_only)
 {
-	write_section(f, "[input]", net->input.line, input_keys, &net->input, net->input.given,
+	write_section(f, "[input]", net->input.line, input_keys, -1, &net->input, net->input.given,
 	              defaults_only);
 	write_layers(f, net->trunk, net->ntrunk, defaults_only);
 	for (int h = 0; h < FACET_HEADS; h++) {
@@ -651,10 +666,12 @@ void facet_net_write_config(const facet_net *net, FILE *f, int defaults_only)
 			continue;
 		char title[32];
 		snprintf(title, sizeof title, "[head %s]", facet_head_names[h]);
-		write_section(f, title, hd->line, head_keys, hd, hd->given, defaults_only);
+		write_section(f, title, hd->line, head_keys,
+		              hd->loss == FACET_LOSS_DLDL ? -1 : HEAD_DLDL_KEYS, hd, hd->given,
+		              defaults_only);
 		write_layers(f, hd->layer, hd->nlayer, defaults_only);
 	}
-	write_section(f, "[train]", net->train.line, train_keys, &net->train, net->train.given,
+	write_section(f, "[train]", net->train.line, train_keys, -1, &net->train, net->train.given,
 	              defaults_only);
 }
 

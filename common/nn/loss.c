@@ -1,6 +1,7 @@
 /*
  * The heads' losses. Each head's last [dense] outputs logits z; the loss applies the link:
- *   age        mse | l1 | smoothl1 on (age - mean) / std (identity link)
+ *   age        mse | l1 | smoothl1 on (age - mean) / std (identity link), or
+ *              dldl: softmax over one output per year of age (label-distribution learning)
  *   gender     bce: binary cross-entropy on sigmoid(z), z the logit of "female"
  *   ethnicity  ce:  categorical cross-entropy on softmax(z) over the 5 classes
  * Only samples with a label count; the loss is their mean, and a batch without one adds nothing.
@@ -8,21 +9,76 @@
  */
 #include <math.h>
 #include <string.h>
+#include "facet.h"
 #include "nn/nn.h"
 
 const char *const facet_head_names[FACET_HEADS] = {"age", "gender", "ethnicity"};
-const char *const facet_loss_names[] = {"mse", "l1", "smoothl1", "bce", "ce", NULL};
+const char *const facet_loss_names[] = {"mse", "l1", "smoothl1", "bce", "ce", "dldl", NULL};
 
 int facet_head_units(facet_head_kind h)
 {
 	return h == FACET_HEAD_ETHNICITY ? FACET_N_ETHNICITY : 1;
 }
 
-/* One sample: loss and d loss / d z_j for j < units. */
-static double sample_loss(facet_loss_kind k, const float *z, float t, int units, double *g)
+/* softmax(z) into p[units]; returns log of the normaliser: log p_j = z_j - lse. */
+static double softmax(const float *z, int units, double *p)
+{
+	double mx = z[0], s = 0;
+	for (int j = 1; j < units; j++)
+		mx = z[j] > mx ? z[j] : mx;
+	for (int j = 0; j < units; j++)
+		s += p[j] = exp(z[j] - mx);
+	for (int j = 0; j < units; j++)
+		p[j] /= s;
+	return mx + log(s);
+}
+
+double facet_dldl_age(const float *z, int units)
+{
+	double mx = z[0], s = 0, e = 0;
+	for (int j = 1; j < units; j++)
+		mx = z[j] > mx ? z[j] : mx;
+	for (int j = 0; j < units; j++) {
+		double w = exp(z[j] - mx);
+		s += w;
+		e += w * j;
+	}
+	return e / s;
+}
+
+/* dldl for one sample of age a years: KL(q || p) + l1 |E - a| / age_std; g = d/dz. p, q are
+ * scratch of units each. */
+static double dldl_loss(const facet_loss_args *a, const float *z, double age, double *g, double *p,
+                        double *lq)
+{
+	int K = a->units;
+	double lse = softmax(z, K, p);
+	double mq = -INFINITY, qs = 0, e = 0, kl = 0;
+	for (int j = 0; j < K; j++) {
+		double d = (j - age) / a->sigma;
+		lq[j] = -0.5 * d * d;
+		mq = lq[j] > mq ? lq[j] : mq;
+		e += p[j] * j;
+	}
+	for (int j = 0; j < K; j++)
+		qs += exp(lq[j] - mq);
+	double lqs = mq + log(qs), sign = e > age ? 1 : e < age ? -1 : 0;
+	double w = a->l1 * sign / a->age_std;
+	for (int j = 0; j < K; j++) {
+		double lqj = lq[j] - lqs, q = exp(lqj);
+		if (q > 0)
+			kl += q * (lqj - (z[j] - lse));
+		g[j] = p[j] - q + w * p[j] * (j - e);
+	}
+	return kl + a->l1 * fabs(e - age) / a->age_std;
+}
+
+/* One sample: loss and d loss / d z_j for j < units (p, q: scratch for dldl). */
+static double sample_loss(const facet_loss_args *a, const float *z, float t, double *g, double *p,
+                          double *q)
 {
 	double d, e;
-	switch (k) {
+	switch (a->kind) {
 	case FACET_LOSS_MSE:
 		d = z[0] - t;
 		g[0] = 2 * d;
@@ -45,23 +101,20 @@ static double sample_loss(facet_loss_kind k, const float *z, float t, int units,
 		g[0] = e - t;
 		return (d > 0 ? d : 0) + log1p(exp(-fabs(d))) - t * d;
 	case FACET_LOSS_CE: {
-		double mx = z[0], s = 0;
-		for (int j = 1; j < units; j++)
-			mx = z[j] > mx ? z[j] : mx;
-		for (int j = 0; j < units; j++)
-			s += exp(z[j] - mx);
-		for (int j = 0; j < units; j++)
-			g[j] = exp(z[j] - mx) / s - (j == (int)t);
-		return log(s) + mx - z[(int)t];
+		double lse = softmax(z, a->units, g);
+		g[(int)t] -= 1;
+		return lse - z[(int)t];
 	}
+	case FACET_LOSS_DLDL:
+		return dldl_loss(a, z, (double)t * a->age_std + a->age_mean, g, p, q);
 	}
 	return 0;
 }
 
-double facet_loss(facet_loss_kind k, const float *z, const float *t, const unsigned char *have,
-                  int n, int units, float scale, float *dz, int *count)
+double facet_loss(const facet_loss_args *a, const float *z, const float *t,
+                  const unsigned char *have, int n, float *dz, int *count)
 {
-	int c = 0;
+	int c = 0, units = a->units;
 	for (int i = 0; i < n; i++)
 		c += have[i] != 0;
 	*count = c;
@@ -69,14 +122,15 @@ double facet_loss(facet_loss_kind k, const float *z, const float *t, const unsig
 		memset(dz, 0, sizeof(float) * n * units);
 	if (!c)
 		return 0;
-	double sum = 0, g[FACET_N_ETHNICITY];
+	double sum = 0, *g = xmalloc(sizeof(double) * 3 * units);
 	for (int i = 0; i < n; i++) {
 		if (!have[i])
 			continue;
-		sum += sample_loss(k, z + (size_t)i * units, t[i], units, g);
+		sum += sample_loss(a, z + (size_t)i * units, t[i], g, g + units, g + 2 * units);
 		if (dz)
 			for (int j = 0; j < units; j++)
-				dz[(size_t)i * units + j] = (float)(scale * g[j] / c);
+				dz[(size_t)i * units + j] = (float)(a->scale * g[j] / c);
 	}
+	free(g);
 	return sum / c;
 }

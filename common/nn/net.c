@@ -278,9 +278,16 @@ double facet_net_loss_backward(facet_net *net, int backward, double per_head[FAC
 		if (!hd->present)
 			continue;
 		facet_layer *last = &hd->layer[hd->nlayer - 1];
-		double loss = facet_loss(hd->loss, facet_net_head_output(net, (facet_head_kind)h),
-		                         net->target[h], net->have[h], net->n, last->oc, hd->weight,
-		                         backward ? last->dy : NULL, &count[h]);
+		facet_loss_args la = {.kind = hd->loss,
+		                      .units = last->oc,
+		                      .scale = hd->weight,
+		                      .sigma = hd->sigma,
+		                      .l1 = hd->l1,
+		                      .age_mean = net->age_mean,
+		                      .age_std = net->age_std};
+		double loss =
+		    facet_loss(&la, facet_net_head_output(net, (facet_head_kind)h), net->target[h],
+		               net->have[h], net->n, backward ? last->dy : NULL, &count[h]);
 		if (count[h]) {
 			per_head[h] = loss;
 			total += hd->weight * loss;
@@ -304,13 +311,23 @@ double facet_net_loss_backward(facet_net *net, int backward, double per_head[FAC
 	return total;
 }
 
+double facet_net_age(const facet_net *net, const float *z, int i)
+{
+	const facet_head *hd = &net->head[FACET_HEAD_AGE];
+	if (hd->loss == FACET_LOSS_DLDL) {
+		int units = hd->layer[hd->nlayer - 1].oc;
+		return facet_dldl_age(z + (size_t)i * units, units);
+	}
+	return z[i] * net->age_std + net->age_mean;
+}
+
 void facet_net_pred(const facet_net *net, int i, facet_pred *p)
 {
 	memset(p, 0, sizeof *p);
 	const float *z = facet_net_head_output(net, FACET_HEAD_AGE);
 	if (z) {
 		p->has_age = 1;
-		p->age = z[i] * net->age_std + net->age_mean;
+		p->age = facet_net_age(net, z, i);
 	}
 	z = facet_net_head_output(net, FACET_HEAD_GENDER);
 	if (z) {

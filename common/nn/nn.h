@@ -140,24 +140,43 @@ typedef enum {
 	FACET_LOSS_L1,
 	FACET_LOSS_SMOOTHL1,
 	FACET_LOSS_BCE,
-	FACET_LOSS_CE
+	FACET_LOSS_CE,
+	FACET_LOSS_DLDL
 } facet_loss_kind;
 
 extern const char *const facet_head_names[FACET_HEADS]; /* age gender ethnicity */
-extern const char *const facet_loss_names[];            /* mse l1 smoothl1 bce ce */
-int facet_head_units(facet_head_kind h);                /* 1, 1, 5 */
+extern const char *const facet_loss_names[];            /* mse l1 smoothl1 bce ce dldl */
+int facet_head_units(facet_head_kind h);                /* 1, 1, 5 (dldl: any, see below) */
+
+/* How a head's loss is computed. units: outputs of the head's last layer. scale: dz is
+ * scale * d(mean loss)/dz (the head's weight). dldl (label-distribution learning for age): output
+ * j is the logit of age j years, j < units; the target is a Gaussian of spread sigma years around
+ * the true age, normalised over the bins; the loss is KL(target || softmax(z)) plus
+ * l1 * |E[age] - age| / age_std, E[age] = sum_j j softmax(z)_j. age_mean, age_std map the
+ * normalised target back to years (dldl only). */
+typedef struct {
+	facet_loss_kind kind;
+	int units;
+	float scale;
+	float sigma, l1;
+	float age_mean, age_std;
+} facet_loss_args;
 
 /* z [n, units] outputs of the head's last layer; t [n] targets (age: normalised float; classes:
  * the class index), have [n] whether sample i has a label. Returns the mean loss over the labelled
  * samples (0 when none) and writes dz [n, units] = scale * d(mean loss)/dz (zero rows for the
  * unlabelled; dz may be NULL). *count gets the number of labelled samples. */
-double facet_loss(facet_loss_kind k, const float *z, const float *t, const unsigned char *have,
-                  int n, int units, float scale, float *dz, int *count);
+double facet_loss(const facet_loss_args *a, const float *z, const float *t,
+                  const unsigned char *have, int n, float *dz, int *count);
+
+/* dldl: the expected age in years, sum_j j softmax(z)_j, of one sample's units logits. */
+double facet_dldl_age(const float *z, int units);
 
 typedef struct {
 	int present;
 	facet_loss_kind loss;
 	float weight;
+	float sigma, l1; /* dldl only (facet_loss_args) */
 	int line;
 	unsigned given;
 	facet_layer *layer;
@@ -259,6 +278,8 @@ void facet_net_forward(facet_net *net, int train);
  * the labelled samples; either may be NULL. */
 double facet_net_loss_backward(facet_net *net, int backward, double per_head[FACET_HEADS],
                                int count[FACET_HEADS]);
+/* The age in years the age head's outputs z (of the last forward) give for sample i. */
+double facet_net_age(const facet_net *net, const float *z, int i);
 /* Predictions of sample i of the last forward: age in years, probabilities. */
 void facet_net_pred(const facet_net *net, int i, facet_pred *p);
 

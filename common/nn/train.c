@@ -168,8 +168,9 @@ void facet_metric_add(facet_metric_sums *s, const facet_net *net, int k, double 
 	const float *z = facet_net_head_output(net, FACET_HEAD_AGE);
 	for (int i = 0; z && i < k; i++)
 		if (net->have[FACET_HEAD_AGE][i]) {
-			s->ae_sum +=
-			    fabs((double)(z[i] - net->target[FACET_HEAD_AGE][i]) * net->age_std);
+			double age =
+			    (double)net->target[FACET_HEAD_AGE][i] * net->age_std + net->age_mean;
+			s->ae_sum += fabs(facet_net_age(net, z, i) - age);
 			s->age_n++;
 		}
 	z = facet_net_head_output(net, FACET_HEAD_GENDER);

@@ -256,31 +256,36 @@ static void test_layer_grads(void)
 
 static void loss_check(facet_loss_kind k, int units)
 {
-	enum { N = 6 };
-	float z[N * 5], dz[N * 5], t[N];
+	enum { N = 6, MAXU = 12 };
+	float z[N * MAXU], dz[N * MAXU], t[N];
 	unsigned char have[N] = {1, 0, 1, 1, 0, 1};
+	/* dldl: ages 0..11 years, targets normalised with mean 5 and std 3 */
+	facet_loss_args a = {k, units, 0.7f, 1.5f, 0.8f, 5, 3};
 	for (int i = 0; i < N * units; i++)
 		z[i] = 1.5f * frand();
 	for (int i = 0; i < N; i++)
-		t[i] =
-		    k <= FACET_LOSS_SMOOTHL1 ? 3 * frand() : (float)(i % (units == 1 ? 2 : units));
+		t[i] = k <= FACET_LOSS_SMOOTHL1 || k == FACET_LOSS_DLDL
+		           ? 3 * frand()
+		           : (float)(i % (units == 1 ? 2 : units));
 	if (k == FACET_LOSS_L1 || k == FACET_LOSS_SMOOTHL1) /* away from |z - t| = 0 and = 1 */
 		for (int i = 0; i < N; i++)
 			z[i] = t[i] + (i % 2 ? 0.4f : -1.7f);
+	if (k == FACET_LOSS_DLDL) /* ages 1.5 .. 10.5, away from the expectation (~5.5) */
+		for (int i = 0; i < N; i++)
+			t[i] = ((i % 2 ? 1.5f : 9.5f) + (float)i / N - 5) / 3;
 	int count;
-	float scale = 0.7f;
-	facet_loss(k, z, t, have, N, units, scale, dz, &count);
+	facet_loss(&a, z, t, have, N, dz, &count);
 	double worst = 0, big = 1e-9, eps = 1e-3;
 	int unl_zero = 1;
 	for (int i = 0; i < N * units; i++) {
 		float keep = z[i];
 		int c2;
 		z[i] = keep + (float)eps;
-		double lp = facet_loss(k, z, t, have, N, units, scale, NULL, &c2);
+		double lp = facet_loss(&a, z, t, have, N, NULL, &c2);
 		z[i] = keep - (float)eps;
-		double lm = facet_loss(k, z, t, have, N, units, scale, NULL, &c2);
+		double lm = facet_loss(&a, z, t, have, N, NULL, &c2);
 		z[i] = keep;
-		double num = scale * (lp - lm) / (2 * eps);
+		double num = a.scale * (lp - lm) / (2 * eps);
 		worst = fmax(worst, fabs(num - dz[i]));
 		big = fmax(big, fabs(dz[i]));
 		if (!have[i / units] && dz[i] != 0)
@@ -291,6 +296,54 @@ static void loss_check(facet_loss_kind k, int units)
 	       worst / big);
 }
 
+/* dldl written out plainly: probabilities, Gaussian weights, KL and the L1 of the expectation. */
+static double dldl_plain(const float *z, int K, double age, double sigma, double l1, double std)
+{
+	double p[256], q[256], sp = 0, sq = 0, e = 0, kl = 0;
+	for (int j = 0; j < K; j++) {
+		sp += p[j] = exp(z[j]);
+		sq += q[j] = exp(-(j - age) * (j - age) / (2 * sigma * sigma));
+	}
+	for (int j = 0; j < K; j++) {
+		p[j] /= sp;
+		q[j] /= sq;
+		e += j * p[j];
+		kl += q[j] * log(q[j] / p[j]);
+	}
+	return kl + l1 * fabs(e - age) / std;
+}
+
+static void test_dldl(void)
+{
+	enum { K = 40 };
+	float z[K];
+	int c;
+	unsigned char have[1] = {1};
+	for (int j = 0; j < K; j++)
+		z[j] = (float)(2 * frand());
+	double worst = 0;
+	for (int r = 0; r < 5; r++) {
+		float age = 3.3f + 7 * r, t = (age - 20) / 12;
+		facet_loss_args a = {FACET_LOSS_DLDL, K, 1, 2.5f, 0.6f, 20, 12};
+		double got = facet_loss(&a, z, &t, have, 1, NULL, &c);
+		worst = fmax(worst, fabs(got - dldl_plain(z, K, age, 2.5, 0.6, 12)));
+	}
+	result(worst < 1e-6, "dldl loss matches the plain formula (KL + L1 of E[age]) worst %.1e",
+	       worst);
+	float flat[K] = {0};
+	double e = facet_dldl_age(flat, K);
+	result(fabs(e - (K - 1) / 2.0) < 1e-9, "dldl: equal logits expect age (K-1)/2 (%.6f)", e);
+	/* a narrow label on a whole year is the class's cross-entropy plus the L1 term */
+	float t = (7 - 20) / 12.0f;
+	facet_loss_args narrow = {FACET_LOSS_DLDL, K, 1, 0.1f, 0, 20, 12};
+	facet_loss_args ce = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1};
+	float t7 = 7;
+	double dl = facet_loss(&narrow, z, &t, have, 1, NULL, &c);
+	double cl = facet_loss(&ce, z, &t7, have, 1, NULL, &c);
+	result(fabs(dl - cl) < 1e-5, "dldl with sigma 0.1 on age 7 is ce of class 7 (%.6f, %.6f)",
+	       dl, cl);
+}
+
 static void test_losses(void)
 {
 	loss_check(FACET_LOSS_MSE, 1);
@@ -298,16 +351,21 @@ static void test_losses(void)
 	loss_check(FACET_LOSS_SMOOTHL1, 1);
 	loss_check(FACET_LOSS_BCE, 1);
 	loss_check(FACET_LOSS_CE, 5);
+	loss_check(FACET_LOSS_DLDL, 12);
+	test_dldl();
 	/* known values */
 	float z[2] = {0, 0}, t[2] = {1, 0};
 	unsigned char have[2] = {1, 1}, none[2] = {0, 0};
 	int c;
-	double bce = facet_loss(FACET_LOSS_BCE, z, t, have, 2, 1, 1, NULL, &c);
+	facet_loss_args bce_a = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1};
+	double bce = facet_loss(&bce_a, z, t, have, 2, NULL, &c);
 	result(fabs(bce - log(2.0)) < 1e-9, "bce of logit 0 is log 2 (%.9f)", bce);
 	float z5[5] = {0, 0, 0, 0, 0}, t5[1] = {3};
-	double ce = facet_loss(FACET_LOSS_CE, z5, t5, have, 1, 5, 1, NULL, &c);
+	facet_loss_args ce_a = {FACET_LOSS_CE, 5, 1, 0, 0, 0, 1};
+	double ce = facet_loss(&ce_a, z5, t5, have, 1, NULL, &c);
 	result(fabs(ce - log(5.0)) < 1e-9, "ce of equal logits is log 5 (%.9f)", ce);
-	double empty = facet_loss(FACET_LOSS_MSE, z, t, none, 2, 1, 1, NULL, &c);
+	facet_loss_args mse_a = {FACET_LOSS_MSE, 1, 1, 0, 0, 0, 1};
+	double empty = facet_loss(&mse_a, z, t, none, 2, NULL, &c);
 	result(empty == 0 && c == 0, "no labels: loss 0, count 0");
 }
 
@@ -492,6 +550,34 @@ static void test_config(void)
 	expect_error("lr=1\n", "t.cfg:1: 'lr' outside any section");
 	expect_error("[gap]\n[head gender]\n[dense] units=1 activation=softmax\n",
 	             "t.cfg:3: [dense] activation=softmax cannot end [head gender]");
+	expect_error("[gap]\n[head age] loss=dldl\n[dense] units=1\n",
+	             "t.cfg:2: [head age] loss=dldl must end with [dense] units=K");
+	expect_error("[gap]\n[head age] loss=dldl\n[dense] units=300\n", "2 <= K <= 256");
+	expect_error("[gap]\n[head age] loss=l1 sigma=3\n[dense] units=1\n",
+	             "t.cfg:2: [head age] sigma and l1 apply to loss=dldl only");
+	expect_error("[gap]\n[head gender] l1=1\n[dense] units=1\n",
+	             "[head gender] sigma and l1 apply to loss=dldl only");
+	expect_error("[gap]\n[head age] loss=dldl sigma=0\n[dense] units=9\n",
+	             "t.cfg:2: [age] sigma=0: out of range");
+
+	/* a dldl age head: its keys are kept in the canonical config (and only there) */
+	net =
+	    facet_net_parse("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
+	                    "[head age] loss=dldl sigma=3.5\n[dense] units=40 activation=softmax\n"
+	                    "[head gender] loss=bce\n[dense] units=1\n",
+	                    "d.cfg", err, sizeof err);
+	canon = net ? facet_net_config_string(net) : NULL;
+	result(canon && strstr(canon, "[head age] loss=dldl weight=1 sigma=3.5 l1=1\n") &&
+	           strstr(canon, "[head gender] loss=bce weight=0.5\n") == NULL &&
+	           strstr(canon, "[head gender] loss=bce weight=1\n"),
+	       "dldl head: sigma and l1 in the canonical config, not on the other heads");
+	again = canon ? facet_net_parse(canon, "canon", err, sizeof err) : NULL;
+	result(again && again->head[FACET_HEAD_AGE].sigma == 3.5f &&
+	           again->head[FACET_HEAD_AGE].loss == FACET_LOSS_DLDL,
+	       "dldl head: the canonical config parses back with its sigma");
+	free(canon);
+	facet_net_free(again);
+	facet_net_free(net);
 
 	/* the shipped examples; where given, forward MFLOP per image (within tol) and parameters:
 	 * DESIGN.md quotes the notebook's age CNN, models/README.md and the configs' comments the
@@ -560,11 +646,11 @@ static void synth(facet_dataset *d, int n, uint64_t seed)
 }
 
 /* Train for some steps; returns the first and the last epoch's mean loss. */
-static void train_tiny(int fast, int steps, uint64_t seed, double *first, double *last,
-                       facet_net **out)
+static void train_cfg(const char *cfg, int fast, int steps, uint64_t seed, double *first,
+                      double *last, facet_net **out)
 {
 	char err[256];
-	facet_net *net = facet_net_parse(tiny_cfg, "tiny", err, sizeof err);
+	facet_net *net = facet_net_parse(cfg, "tiny", err, sizeof err);
 	facet_dataset d;
 	synth(&d, 128, 5);
 	facet_net_fit_data(net, &d);
@@ -593,6 +679,72 @@ static void train_tiny(int fast, int steps, uint64_t seed, double *first, double
 	}
 	facet_dataset_free(&d);
 	*out = net;
+}
+
+static void train_tiny(int fast, int steps, uint64_t seed, double *first, double *last,
+                       facet_net **out)
+{
+	train_cfg(tiny_cfg, fast, steps, seed, first, last, out);
+}
+
+/* The tiny net with a dldl age head (one output per year 0..89) learns age, and a model file
+ * keeps the head: the reloaded model predicts the same ages. */
+static void test_training_dldl(void)
+{
+	static const char *cfg = "[input] width=12 height=12 channels=1\n"
+	                         "[conv] filters=8 activation=relu\n"
+	                         "[batchnorm]\n"
+	                         "[maxpool]\n"
+	                         "[conv] filters=8 activation=relu\n"
+	                         "[gap]\n"
+	                         "[head age] loss=dldl sigma=3\n"
+	                         "[dense] units=90 activation=softmax\n"
+	                         "[head gender]\n"
+	                         "[dense] units=1 activation=sigmoid\n";
+	double first, last;
+	facet_net *net;
+	facet_dataset d;
+	synth(&d, 100, 77);
+	facet_metrics before, after;
+	train_cfg(cfg, 1, 0, 11, &first, &last, &net);
+	facet_net_evaluate(net, &d, &before);
+	facet_net_free(net);
+	train_cfg(cfg, 1, 240, 11, &first, &last, &net);
+	facet_net_evaluate(net, &d, &after);
+	result(last < 0.7 * first && after.age_mae < 0.6 * before.age_mae,
+	       "dldl age head learns: loss %.3f -> %.3f, held-out age MAE %.1f -> %.1f", first,
+	       last, before.age_mae, after.age_mae);
+	char path[] = "/tmp/facet-test-nn-XXXXXX";
+	int fd = mkstemp(path);
+	close(fd);
+	char err[256];
+	int rc = facet_model_save(net, NULL, 0, path, err, sizeof err);
+	facet_net *again = rc ? NULL : facet_model_load(path, NULL, err, sizeof err);
+	unlink(path);
+	int same = again != NULL, inside = 1;
+	if (again) {
+		facet_net_set_path(again, 1, FACET_PREC_F32);
+		facet_net_alloc(again, net->n);
+		size_t idx[16];
+		for (int i = 0; i < 16; i++)
+			idx[i] = (size_t)i;
+		facet_net_fill_batch(net, &d, idx, 16, 0, 0, 0, 0);
+		facet_net_fill_batch(again, &d, idx, 16, 0, 0, 0, 0);
+		facet_net_forward(net, 0);
+		facet_net_forward(again, 0);
+		for (int i = 0; i < 16; i++) {
+			facet_pred p, q;
+			facet_net_pred(net, i, &p);
+			facet_net_pred(again, i, &q);
+			same &= p.age == q.age;
+			inside &= p.age >= 0 && p.age <= 89;
+		}
+	}
+	result(same && inside && again->head[FACET_HEAD_AGE].sigma == 3.0f,
+	       "dldl model file round trip: same ages, all within 0..89 (%s)", again ? "ok" : err);
+	facet_net_free(again);
+	facet_net_free(net);
+	facet_dataset_free(&d);
 }
 
 static void test_training(void)
@@ -816,6 +968,7 @@ int main(int argc, char **argv)
 	test_config();
 	test_fold();
 	test_training();
+	test_training_dldl();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
