@@ -223,7 +223,7 @@ typedef struct {
 	facet_layer *trunk;
 	int ntrunk;
 	facet_head head[FACET_HEADS];
-	float age_mean, age_std; /* the age head predicts (age - mean) / std */
+	float age_mean, age_std; /* age targets: (age - mean) / std (mse/l1/smoothl1 predict it) */
 	/* every parameter and state tensor, in a fixed order */
 	facet_param **param;
 	int nparam;
