@@ -456,10 +456,12 @@ static int check_head(parser *ps, int h)
 	facet_layer *last = hd->nlayer ? &hd->layer[hd->nlayer - 1] : NULL;
 	if (dldl) {
 		/* one output per year of age, 0 .. units-1 */
-		if (!last || last->kind != FACET_DENSE || last->units < 2 || last->units > 256)
+		if (!last || last->kind != FACET_DENSE || last->units < 2 ||
+		    last->units > FACET_LOSS_MAX_UNITS)
 			return fail(&ps->ctx,
 			            "[head age] loss=dldl must end with [dense] units=K, one per "
-			            "year of age 0..K-1 (2 <= K <= 256; 117 covers UTKFace)");
+			            "year of age 0..K-1 (2 <= K <= %d; 117 covers UTKFace)",
+			            FACET_LOSS_MAX_UNITS);
 	} else if (!last || last->kind != FACET_DENSE || last->units != units)
 		return fail(&ps->ctx, "[head %s] must end with [dense] units=%d",
 		            facet_head_names[h], units);

@@ -9,7 +9,6 @@
  */
 #include <math.h>
 #include <string.h>
-#include "facet.h"
 #include "nn/nn.h"
 
 const char *const facet_head_names[FACET_HEADS] = {"age", "gender", "ethnicity"};
@@ -20,30 +19,25 @@ int facet_head_units(facet_head_kind h)
 	return h == FACET_HEAD_ETHNICITY ? FACET_N_ETHNICITY : 1;
 }
 
-/* softmax(z) into p[units]; returns log of the normaliser: log p_j = z_j - lse. */
-static double softmax(const float *z, int units, double *p)
+double facet_softmax(const float *z, int n, double *p)
 {
 	double mx = z[0], s = 0;
-	for (int j = 1; j < units; j++)
+	for (int j = 1; j < n; j++)
 		mx = z[j] > mx ? z[j] : mx;
-	for (int j = 0; j < units; j++)
+	for (int j = 0; j < n; j++)
 		s += p[j] = exp(z[j] - mx);
-	for (int j = 0; j < units; j++)
+	for (int j = 0; j < n; j++)
 		p[j] /= s;
 	return mx + log(s);
 }
 
 double facet_dldl_age(const float *z, int units)
 {
-	double mx = z[0], s = 0, e = 0;
-	for (int j = 1; j < units; j++)
-		mx = z[j] > mx ? z[j] : mx;
-	for (int j = 0; j < units; j++) {
-		double w = exp(z[j] - mx);
-		s += w;
-		e += w * j;
-	}
-	return e / s;
+	double p[FACET_LOSS_MAX_UNITS], e = 0;
+	facet_softmax(z, units, p);
+	for (int j = 0; j < units; j++)
+		e += p[j] * j;
+	return e;
 }
 
 /* dldl for one sample of age a years: KL(q || p) + l1 |E - a| / age_std; g = d/dz. p, q are
@@ -52,7 +46,7 @@ static double dldl_loss(const facet_loss_args *a, const float *z, double age, do
                         double *lq)
 {
 	int K = a->units;
-	double lse = softmax(z, K, p);
+	double lse = facet_softmax(z, K, p);
 	double mq = -INFINITY, qs = 0, e = 0, kl = 0;
 	for (int j = 0; j < K; j++) {
 		double d = (j - age) / a->sigma;
@@ -101,7 +95,7 @@ static double sample_loss(const facet_loss_args *a, const float *z, float t, dou
 		g[0] = e - t;
 		return (d > 0 ? d : 0) + log1p(exp(-fabs(d))) - t * d;
 	case FACET_LOSS_CE: {
-		double lse = softmax(z, a->units, g);
+		double lse = facet_softmax(z, a->units, g);
 		g[(int)t] -= 1;
 		return lse - z[(int)t];
 	}
@@ -122,7 +116,8 @@ double facet_loss(const facet_loss_args *a, const float *z, const float *t,
 		memset(dz, 0, sizeof(float) * n * units);
 	if (!c)
 		return 0;
-	double sum = 0, *g = xmalloc(sizeof(double) * 3 * units);
+	/* gradient and dldl's two scratch rows, on the stack: no allocation per step */
+	double sum = 0, g[3 * FACET_LOSS_MAX_UNITS];
 	for (int i = 0; i < n; i++) {
 		if (!have[i])
 			continue;
@@ -131,6 +126,5 @@ double facet_loss(const facet_loss_args *a, const float *z, const float *t,
 			for (int j = 0; j < units; j++)
 				dz[(size_t)i * units + j] = (float)(a->scale * g[j] / c);
 	}
-	free(g);
 	return sum / c;
 }

@@ -337,14 +337,7 @@ void facet_net_pred(const facet_net *net, int i, facet_pred *p)
 	}
 	z = facet_net_head_output(net, FACET_HEAD_ETHNICITY);
 	if (z) {
-		const float *r = z + (size_t)i * FACET_N_ETHNICITY;
-		double mx = r[0], s = 0;
-		for (int j = 1; j < FACET_N_ETHNICITY; j++)
-			mx = r[j] > mx ? r[j] : mx;
-		for (int j = 0; j < FACET_N_ETHNICITY; j++)
-			s += p->ethnicity[j] = exp(r[j] - mx);
-		for (int j = 0; j < FACET_N_ETHNICITY; j++)
-			p->ethnicity[j] /= s;
+		facet_softmax(z + (size_t)i * FACET_N_ETHNICITY, FACET_N_ETHNICITY, p->ethnicity);
 		p->has_ethnicity = 1;
 	}
 }

@@ -162,6 +162,9 @@ typedef struct {
 	float age_mean, age_std;
 } facet_loss_args;
 
+/* The most outputs a head's last layer may have (a dldl age head's K; ce has 5). */
+enum { FACET_LOSS_MAX_UNITS = 256 };
+
 /* z [n, units] outputs of the head's last layer; t [n] targets (age: normalised float; classes:
  * the class index), have [n] whether sample i has a label. Returns the mean loss over the labelled
  * samples (0 when none) and writes dz [n, units] = scale * d(mean loss)/dz (zero rows for the
@@ -169,6 +172,9 @@ typedef struct {
 double facet_loss(const facet_loss_args *a, const float *z, const float *t,
                   const unsigned char *have, int n, float *dz, int *count);
 
+/* softmax(z) of n <= FACET_LOSS_MAX_UNITS logits into p[n], in double; returns the log of the
+ * normaliser (log p_j = z_j - the return value). */
+double facet_softmax(const float *z, int n, double *p);
 /* dldl: the expected age in years, sum_j j softmax(z)_j, of one sample's units logits. */
 double facet_dldl_age(const float *z, int units);
 
