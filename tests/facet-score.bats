@@ -205,3 +205,46 @@ print(len(rows[0]), worst < 1e-3, spread > 0.1, worst)'
 	# the model keeps its head: the config it records names dldl and sigma
 	$PY "$REPO/tests/lib/model_tool.py" get dldl.facet config | grep -q 'loss=dldl weight=1 sigma=3 l1=1'
 }
+
+@test "--shift N averages the image shifted N pixels four ways (ten views with --flip)" {
+	# the ten views written out plainly: mirrored or not, shifted by (dx, dy), edges replicated
+	$PY -c '
+import msgpack, msgpack_numpy, numpy as np
+recs = list(msgpack.Unpacker(open("test.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode))
+views = [(f, dx, dy) for f in (0, 1) for dx, dy in ((0, 0), (0, -2), (0, 2), (-2, 0), (2, 0))]
+for k, (f, dx, dy) in enumerate(views):
+    with open("view%d.facet" % k, "wb") as out:
+        for r in recs:
+            img = r["image"][:, ::-1, :] if f else r["image"]
+            h, w = img.shape[:2]
+            ys = np.clip(np.arange(h) + dy, 0, h - 1)
+            xs = np.clip(np.arange(w) + dx, 0, w - 1)
+            r = dict(r, image=np.ascontiguousarray(img[ys][:, xs]))
+            out.write(msgpack.packb(r, default=msgpack_numpy.encode))'
+	for k in 0 1 2 3 4 5 6 7 8 9; do
+		facet-score -q --model model.facet < view$k.facet | facet-dump | jq -c .pred > p$k
+	done
+	facet-score -q --model model.facet --shift 2 < test.facet | facet-dump | jq -c .pred > five
+	facet-score -q --model model.facet --shift 2 --flip < test.facet | facet-dump | jq -c .pred > ten
+	run $PY -c '
+import json
+P = [[json.loads(l) for l in open("p%d" % k)] for k in range(10)]
+def flat(p): return [p["age"]] + p["gender"] + p["ethnicity"]
+def mean(rows): return [sum(c) / len(c) for c in zip(*(flat(p) for p in rows))]
+worst = moved = 0
+for name, k in (("five", 5), ("ten", 10)):
+    for i, line in enumerate(open(name)):
+        got = flat(json.loads(line))
+        want = mean([P[v][i] for v in range(k)])
+        worst = max(worst, *(abs(a - b) for a, b in zip(got, want)))
+        moved = max(moved, abs(got[0] - P[0][i]["age"]))
+print(len(P[0]), worst < 1e-4, moved > 0.05, worst)'
+	assert_success
+	assert_output --partial "300 True True"
+	# --shift 0 is no shifted views at all
+	facet-score -q --model model.facet --shift 0 < test.facet | facet-dump | jq -c .pred | cmp - p0
+	run --separate-stderr facet-score --model model.facet --shift 65
+	assert_failure 2
+	run --separate-stderr facet-score --model model.facet --shift -1
+	assert_failure 2
+}

@@ -19,6 +19,9 @@ static const char usage[] =
     "  -f, --flip               average the predictions for each image and its mirror image\n"
     "                           (test-time flip averaging: twice the work, usually a little\n"
     "                           more accurate)\n"
+    "  -s, --shift N            also average the views shifted by N pixels up, down, left and\n"
+    "                           right (edges replicated, as facet-train's shift augmentation):\n"
+    "                           five views, ten with --flip (default 0: none)\n"
     "  -p, --precision P        fp32 or bf16 (default fp32)\n"
     "  -E, --engine E           onednn (default) or reference\n"
     "      --no-fold            run the trained graph as it is: by default each batch norm\n"
@@ -34,34 +37,71 @@ static const char usage[] =
 
 struct opts {
 	const char *model;
-	int batch, precision, fast, threads, flip, no_fold;
+	int batch, precision, fast, threads, flip, shift, no_fold;
 };
+
+/* One test-time view of an image: mirrored or not, then shifted by (dx, dy) pixels. */
+typedef struct {
+	int flip, dx, dy;
+} view;
+#define MAX_VIEWS 10
 
 /* Records waiting for their batch: all of them, in order; slot >= 0 for those with an image. */
 typedef struct {
 	facet_record **rec;
 	int *slot;
 	int n, cap, images;
-	uint8_t *imgs;    /* [batch][h*w*c]: the prepared images, kept for --flip (else NULL) */
+	uint8_t *imgs;    /* [batch][h*w*c]: the prepared images, kept for more views (else NULL) */
 	facet_pred *pred; /* [batch] */
 } pending;
 
-/* Mirror an image [h, w, c] left to right into out. */
-static void flip_image(const uint8_t *in, uint8_t *out, int h, int w, int c)
+/* View v of an image [h, w, c] into out: out(y, x) = in(y + dy, x' + dx) with x' = w - 1 - x when
+ * mirrored, coordinates clamped to the image (the edge replicated). */
+static void view_image(const uint8_t *in, uint8_t *out, int h, int w, int c, view v)
 {
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			memcpy(out + ((size_t)y * w + x) * c,
-			       in + ((size_t)y * w + (w - 1 - x)) * c, (size_t)c);
+	for (int y = 0; y < h; y++) {
+		int ys = y + v.dy;
+		ys = ys < 0 ? 0 : ys >= h ? h - 1 : ys;
+		for (int x = 0; x < w; x++) {
+			int xs = (v.flip ? w - 1 - x : x) + v.dx;
+			xs = xs < 0 ? 0 : xs >= w ? w - 1 : xs;
+			memcpy(out + ((size_t)y * w + x) * c, in + ((size_t)ys * w + xs) * c,
+			       (size_t)c);
+		}
+	}
 }
 
-static void average_pred(facet_pred *a, const facet_pred *b)
+/* The views to average: the image itself first, then the shifted ones, then all mirrored. */
+static int make_views(int flip, int shift, view *v)
 {
-	a->age = 0.5 * (a->age + b->age);
-	for (int k = 0; k < FACET_N_GENDER; k++)
-		a->gender[k] = 0.5 * (a->gender[k] + b->gender[k]);
-	for (int k = 0; k < FACET_N_ETHNICITY; k++)
-		a->ethnicity[k] = 0.5 * (a->ethnicity[k] + b->ethnicity[k]);
+	static const int dir[4][2] = {{0, -1}, {0, 1}, {-1, 0}, {1, 0}};
+	int n = 0;
+	for (int f = 0; f <= flip; f++) {
+		v[n++] = (view){f, 0, 0};
+		if (shift)
+			for (int d = 0; d < 4; d++)
+				v[n++] = (view){f, dir[d][0] * shift, dir[d][1] * shift};
+	}
+	return n;
+}
+
+/* a += b; the mean of k views is their sum divided by k (div_pred). */
+static void add_pred(facet_pred *a, const facet_pred *b)
+{
+	a->age += b->age;
+	for (int j = 0; j < FACET_N_GENDER; j++)
+		a->gender[j] += b->gender[j];
+	for (int j = 0; j < FACET_N_ETHNICITY; j++)
+		a->ethnicity[j] += b->ethnicity[j];
+}
+
+static void div_pred(facet_pred *a, int k)
+{
+	a->age /= k;
+	for (int j = 0; j < FACET_N_GENDER; j++)
+		a->gender[j] /= k;
+	for (int j = 0; j < FACET_N_ETHNICITY; j++)
+		a->ethnicity[j] /= k;
 }
 
 static void parse_options(int argc, char **argv, struct opts *o)
@@ -69,6 +109,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	static const struct option longopts[] = {{"model", required_argument, NULL, 'M'},
 	                                         {"batch", required_argument, NULL, 'b'},
 	                                         {"flip", no_argument, NULL, 'f'},
+	                                         {"shift", required_argument, NULL, 's'},
 	                                         {"precision", required_argument, NULL, 'p'},
 	                                         {"engine", required_argument, NULL, 'E'},
 	                                         {"no-fold", no_argument, NULL, 'F'},
@@ -82,13 +123,16 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->batch = 64;
 	o->fast = 1;
-	while ((c = getopt_long(argc, argv, "M:b:fp:E:t:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "M:b:fs:p:E:t:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'M':
 			o->model = optarg;
 			break;
 		case 'f':
 			o->flip = 1;
+			break;
+		case 's':
+			o->shift = (int)facet_parse_long("--shift", optarg, 0, 64);
 			break;
 		case 'b':
 			o->batch = (int)facet_parse_long("--batch", optarg, 1, 4096);
@@ -131,29 +175,30 @@ static facet_net *open_model(const struct opts *o)
 	return net;
 }
 
-/* Forward the batch, add pred to the records that have a slot, write everything in order. */
-static void flush(facet_net *net, pending *p, facet_writer *w, int flip, uint8_t *buf)
+/* Forward the batch in every view, add the mean pred to the records that have a slot, write
+ * everything in order. */
+static void flush(facet_net *net, pending *p, facet_writer *w, const view *views, int nviews,
+                  uint8_t *buf)
 {
 	int h = net->input.height, wd = net->input.width, c = net->input.channels;
 	size_t size = (size_t)h * wd * c;
 
-	if (p->images) {
-		facet_net_forward(net, 0);
-		for (int s = 0; s < p->images; s++)
-			facet_net_pred(net, s, &p->pred[s]);
-	}
-	if (p->images && flip) {
-		for (int s = 0; s < p->images; s++) {
-			flip_image(p->imgs + s * size, buf, h, wd, c);
-			facet_net_set_input(net, s, buf, 0);
-		}
+	for (int v = 0; v < nviews && p->images; v++) {
+		if (v > 0) /* view 0, the image itself, went in as it came (add) */
+			for (int s = 0; s < p->images; s++) {
+				view_image(p->imgs + s * size, buf, h, wd, c, views[v]);
+				facet_net_set_input(net, s, buf, 0);
+			}
 		facet_net_forward(net, 0);
 		for (int s = 0; s < p->images; s++) {
 			facet_pred pr;
-			facet_net_pred(net, s, &pr);
-			average_pred(&p->pred[s], &pr);
+			facet_net_pred(net, s, v ? &pr : &p->pred[s]);
+			if (v)
+				add_pred(&p->pred[s], &pr);
 		}
 	}
+	for (int s = 0; s < p->images && nviews > 1; s++)
+		div_pred(&p->pred[s], nviews);
 	for (int i = 0; i < p->n; i++) {
 		if (p->slot[i] >= 0)
 			facet_record_set_pred(p->rec[i], &p->pred[p->slot[i]]);
@@ -178,7 +223,7 @@ static void add(facet_net *net, pending *p, const facet_record *r, uint8_t *buf,
 		if (why)
 			die("record %llu: %s (stdin)", k, why);
 		facet_net_set_input(net, p->images, buf, 0);
-		if (p->imgs) { /* --flip */
+		if (p->imgs) { /* more views than the image itself */
 			size_t size =
 			    (size_t)net->input.width * net->input.height * net->input.channels;
 			memcpy(p->imgs + (size_t)p->images * size, buf, size);
@@ -197,10 +242,12 @@ int main(int argc, char **argv)
 
 	facet_init("facet-score");
 	parse_options(argc, argv, &o);
+	view views[MAX_VIEWS];
+	int nviews = make_views(o.flip, o.shift, views);
 	facet_net *net = open_model(&o);
 	size_t size = (size_t)net->input.width * net->input.height * net->input.channels;
 	uint8_t *buf = xmalloc(size);
-	p.imgs = o.flip ? xmalloc(size * (size_t)net->n) : NULL;
+	p.imgs = nviews > 1 ? xmalloc(size * (size_t)net->n) : NULL;
 	p.pred = xcalloc((size_t)net->n, sizeof *p.pred);
 	facet_reader *rd = facet_reader_open(stdin, "stdin");
 	facet_writer *w = facet_writer_open(stdout, "stdout");
@@ -209,11 +256,11 @@ int main(int argc, char **argv)
 		/* a full batch, or many records without images: constant memory either way */
 		if (p.images == net->n || p.n >= 4 * net->n) {
 			scored += p.images;
-			flush(net, &p, w, o.flip, buf);
+			flush(net, &p, w, views, nviews, buf);
 		}
 	}
 	scored += p.images;
-	flush(net, &p, w, o.flip, buf);
+	flush(net, &p, w, views, nviews, buf);
 	facet_writer_close(w);
 	facet_info("scored %llu of %llu records", scored,
 	           (unsigned long long)facet_reader_count(rd));
