@@ -22,6 +22,16 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
 		[[ "$l" =~ ^face[01]\.png$'\t'[0-9]+\.[0-9]$'\t'(male|female)\ \(0\.[5-9][0-9]|1\.00\)$'\t'(White|Black|Asian|Indian|Other)\ \([01]\.[0-9][0-9]\)$ ]] ||
 			fail "bad line: $l"
 	done
+	# it is the documented pipeline: decode, then facet-score --flip --shift 3 with the model
+	facet predict --json face0.png face1.png | jq -c .pred > got
+	facet-decode face0.png face1.png |
+		facet-score -q --flip --shift 3 --model "$REPO/models/facet-utk64.facet" |
+		facet-dump | jq -c .pred > want
+	assert_equal "$(wc -l < got)" 2
+	cmp got want
+	facet-decode face0.png face1.png | facet-score -q --flip --model "$REPO/models/facet-utk64.facet" |
+		facet-dump | jq -c .pred > flip_only
+	! cmp -s got flip_only
 	run --separate-stderr facet predict face0.png missing.png
 	assert_equal "$status" 1
 	assert_equal "${#lines[@]}" 1

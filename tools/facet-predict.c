@@ -1,5 +1,6 @@
 /* facet-predict: one line per face image — file, age, gender (p), ethnicity (p) — for people.
- * It runs the pipeline facet-decode FILES | facet-score --flip --model M and prints what comes out. */
+ * It runs the pipeline facet-decode FILES | facet-score --flip --shift 3 --model M and
+ * prints what comes out. */
 #include "facet.h"
 
 #include <getopt.h>
@@ -15,8 +16,9 @@ static const char usage[] =
     "one line per image: file, age in years, gender with its probability, ethnicity with its\n"
     "probability, separated by tabs. The model expects aligned, cropped faces like UTKFace's\n"
     "(the face filling the frame, eyes level); other photos give meaningless answers.\n"
-    "It runs facet-decode IMAGE... | facet-score --flip --model MODEL; images are resized as the\n"
-    "model was trained.\n"
+    "It runs facet-decode IMAGE... | facet-score --flip --shift 3 --model MODEL (the average of\n"
+    "ten views: the image and its mirror, each also shifted 3 pixels four ways); images are\n"
+    "resized as the model was trained.\n"
     "\n"
     "  -m, --model FILE   the model (default: $FACET_MODEL, else the shipped model\n"
     "                     models/facet-utk64.facet beside the tools)\n"
@@ -69,10 +71,11 @@ static const char *default_model(void)
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {
-	    {"model", required_argument, NULL, 'm'}, {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
+	                                         {"json", no_argument, NULL, 'j'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {"version", no_argument, NULL, 'V'},
+	                                         {NULL, 0, NULL, 0}};
 	int c;
 
 	memset(o, 0, sizeof *o);
@@ -180,12 +183,12 @@ int main(int argc, char **argv)
 	int p1[2], p2[2], ok;
 	pid_t dec, sco, dmp = 0;
 	char **dargs;
-	char *sargs[] = {"facet-score", "--quiet", "--flip", "--model", NULL, NULL};
+	char *sargs[] = {"facet-score", "--quiet", "--flip", "--shift", "3", "--model", NULL, NULL};
 
 	facet_init("facet-predict");
 	find_bindir();
 	parse_options(argc, argv, &o);
-	sargs[4] = (char *)o.model;
+	sargs[6] = (char *)o.model;
 	dargs = xcalloc((size_t)o.nfiles + 4, sizeof *dargs);
 	dargs[0] = "facet-decode";
 	dargs[1] = "--quiet";
