@@ -184,11 +184,12 @@ int main(int argc, char **argv)
 	pid_t dec, sco, dmp = 0;
 	char **dargs;
 	char *sargs[] = {"facet-score", "--quiet", "--flip", "--shift", "3", "--model", NULL, NULL};
+	const size_t model_arg = sizeof sargs / sizeof *sargs - 2; /* the NULL after --model */
 
 	facet_init("facet-predict");
 	find_bindir();
 	parse_options(argc, argv, &o);
-	sargs[6] = (char *)o.model;
+	sargs[model_arg] = (char *)o.model;
 	dargs = xcalloc((size_t)o.nfiles + 4, sizeof *dargs);
 	dargs[0] = "facet-decode";
 	dargs[1] = "--quiet";

@@ -40,54 +40,38 @@ struct opts {
 	int batch, precision, fast, threads, flip, shift, no_fold;
 };
 
-/* One test-time view of an image: mirrored or not, then shifted by (dx, dy) pixels. */
-typedef struct {
-	int flip, dx, dy;
-} view;
-#define MAX_VIEWS 10
+#define MAX_VIEWS 10 /* the image and 4 shifts, each also mirrored */
 
 /* Records waiting for their batch: all of them, in order; slot >= 0 for those with an image. */
 typedef struct {
 	facet_record **rec;
 	int *slot;
 	int n, cap, images;
-	uint8_t *imgs;    /* [batch][h*w*c]: the prepared images, kept for more views (else NULL) */
+	uint8_t *imgs;    /* [batch][h*w*c]: the prepared images, each scored in every view */
 	facet_pred *pred; /* [batch] */
 } pending;
 
-/* View v of an image [h, w, c] into out: out(y, x) = in(y + dy, x' + dx) with x' = w - 1 - x when
- * mirrored, coordinates clamped to the image (the edge replicated). */
-static void view_image(const uint8_t *in, uint8_t *out, int h, int w, int c, view v)
-{
-	for (int y = 0; y < h; y++) {
-		int ys = y + v.dy;
-		ys = ys < 0 ? 0 : ys >= h ? h - 1 : ys;
-		for (int x = 0; x < w; x++) {
-			int xs = (v.flip ? w - 1 - x : x) + v.dx;
-			xs = xs < 0 ? 0 : xs >= w ? w - 1 : xs;
-			memcpy(out + ((size_t)y * w + x) * c, in + ((size_t)ys * w + xs) * c,
-			       (size_t)c);
-		}
-	}
-}
-
 /* The views to average: the image itself first, then the shifted ones, then all mirrored. */
-static int make_views(int flip, int shift, view *v)
+static int make_views(int flip, int shift, facet_view *v)
 {
 	static const int dir[4][2] = {{0, -1}, {0, 1}, {-1, 0}, {1, 0}};
 	int n = 0;
 	for (int f = 0; f <= flip; f++) {
-		v[n++] = (view){f, 0, 0};
+		v[n++] = (facet_view){f, 0, 0};
 		if (shift)
 			for (int d = 0; d < 4; d++)
-				v[n++] = (view){f, dir[d][0] * shift, dir[d][1] * shift};
+				v[n++] = (facet_view){f, dir[d][0] * shift, dir[d][1] * shift};
 	}
 	return n;
 }
 
-/* a += b; the mean of k views is their sum divided by k (div_pred). */
+/* a += b, from a zeroed a: the mean of k views is their sum divided by k (div_pred). Every view
+ * comes from the same heads, so the has_ flags are the last view's. */
 static void add_pred(facet_pred *a, const facet_pred *b)
 {
+	a->has_age = b->has_age;
+	a->has_gender = b->has_gender;
+	a->has_ethnicity = b->has_ethnicity;
 	a->age += b->age;
 	for (int j = 0; j < FACET_N_GENDER; j++)
 		a->gender[j] += b->gender[j];
@@ -177,27 +161,22 @@ static facet_net *open_model(const struct opts *o)
 
 /* Forward the batch in every view, add the mean pred to the records that have a slot, write
  * everything in order. */
-static void flush(facet_net *net, pending *p, facet_writer *w, const view *views, int nviews,
-                  uint8_t *buf)
+static void flush(facet_net *net, pending *p, facet_writer *w, const facet_view *views, int nviews)
 {
-	int h = net->input.height, wd = net->input.width, c = net->input.channels;
-	size_t size = (size_t)h * wd * c;
+	size_t size = (size_t)net->input.height * net->input.width * net->input.channels;
 
+	memset(p->pred, 0, sizeof *p->pred * (size_t)p->images);
 	for (int v = 0; v < nviews && p->images; v++) {
-		if (v > 0) /* view 0, the image itself, went in as it came (add) */
-			for (int s = 0; s < p->images; s++) {
-				view_image(p->imgs + s * size, buf, h, wd, c, views[v]);
-				facet_net_set_input(net, s, buf, 0);
-			}
+		for (int s = 0; s < p->images; s++)
+			facet_net_set_input_view(net, s, p->imgs + s * size, views[v]);
 		facet_net_forward(net, 0);
 		for (int s = 0; s < p->images; s++) {
 			facet_pred pr;
-			facet_net_pred(net, s, v ? &pr : &p->pred[s]);
-			if (v)
-				add_pred(&p->pred[s], &pr);
+			facet_net_pred(net, s, &pr);
+			add_pred(&p->pred[s], &pr);
 		}
 	}
-	for (int s = 0; s < p->images && nviews > 1; s++)
+	for (int s = 0; s < p->images; s++)
 		div_pred(&p->pred[s], nviews);
 	for (int i = 0; i < p->n; i++) {
 		if (p->slot[i] >= 0)
@@ -208,8 +187,7 @@ static void flush(facet_net *net, pending *p, facet_writer *w, const view *views
 	p->n = p->images = 0;
 }
 
-static void add(facet_net *net, pending *p, const facet_record *r, uint8_t *buf,
-                unsigned long long k)
+static void add(facet_net *net, pending *p, const facet_record *r, unsigned long long k)
 {
 	facet_tensor t;
 	if (p->n == p->cap) {
@@ -219,15 +197,10 @@ static void add(facet_net *net, pending *p, const facet_record *r, uint8_t *buf,
 	}
 	p->slot[p->n] = -1;
 	if (facet_record_tensor(r, "image", &t)) {
-		const char *why = facet_net_prepare_image(net, &t, buf);
+		size_t size = (size_t)net->input.width * net->input.height * net->input.channels;
+		const char *why = facet_net_prepare_image(net, &t, p->imgs + p->images * size);
 		if (why)
 			die("record %llu: %s (stdin)", k, why);
-		facet_net_set_input(net, p->images, buf, 0);
-		if (p->imgs) { /* more views than the image itself */
-			size_t size =
-			    (size_t)net->input.width * net->input.height * net->input.channels;
-			memcpy(p->imgs + (size_t)p->images * size, buf, size);
-		}
 		p->slot[p->n] = p->images++;
 	}
 	p->rec[p->n++] = facet_record_clone(r);
@@ -242,32 +215,30 @@ int main(int argc, char **argv)
 
 	facet_init("facet-score");
 	parse_options(argc, argv, &o);
-	view views[MAX_VIEWS];
+	facet_view views[MAX_VIEWS];
 	int nviews = make_views(o.flip, o.shift, views);
 	facet_net *net = open_model(&o);
 	size_t size = (size_t)net->input.width * net->input.height * net->input.channels;
-	uint8_t *buf = xmalloc(size);
-	p.imgs = nviews > 1 ? xmalloc(size * (size_t)net->n) : NULL;
+	p.imgs = xmalloc(size * (size_t)net->n);
 	p.pred = xcalloc((size_t)net->n, sizeof *p.pred);
 	facet_reader *rd = facet_reader_open(stdin, "stdin");
 	facet_writer *w = facet_writer_open(stdout, "stdout");
 	while (facet_reader_next(rd, &r)) {
-		add(net, &p, r, buf, (unsigned long long)facet_reader_count(rd));
+		add(net, &p, r, (unsigned long long)facet_reader_count(rd));
 		/* a full batch, or many records without images: constant memory either way */
 		if (p.images == net->n || p.n >= 4 * net->n) {
 			scored += p.images;
-			flush(net, &p, w, views, nviews, buf);
+			flush(net, &p, w, views, nviews);
 		}
 	}
 	scored += p.images;
-	flush(net, &p, w, views, nviews, buf);
+	flush(net, &p, w, views, nviews);
 	facet_writer_close(w);
 	facet_info("scored %llu of %llu records", scored,
 	           (unsigned long long)facet_reader_count(rd));
 	facet_reader_close(rd);
 	free(p.rec);
 	free(p.slot);
-	free(buf);
 	free(p.imgs);
 	free(p.pred);
 	facet_net_free(net);

@@ -315,8 +315,17 @@ uint64_t facet_dataset_checksum(const facet_dataset *d);
  * out [h*w*c]. Returns NULL or a message. */
 const char *facet_net_prepare_image(const facet_net *net, const facet_tensor *img, uint8_t *out);
 
-/* Fill net->x row i from an image in the net's geometry; with aug_seed != 0 augment it. */
+/* Fill net->x row i from an image in the net's geometry; with aug_seed != 0 augment it (a random
+ * view, as facet_view, then brightness/contrast jitter, as the net's [train] section says). */
 void facet_net_set_input(facet_net *net, int i, const uint8_t *img, uint64_t aug_seed);
+/* A geometric view of an image: out(y, x) = in(y + dy, x' + dx), x' = w - 1 - x when flip, else
+ * x; coordinates clamped to the image (the edge replicated). Training's flip and shift
+ * augmentation draws one; facet-score's test-time views name them. */
+typedef struct {
+	int flip, dx, dy;
+} facet_view;
+/* Fill net->x row i from view v of an image in the net's geometry (no photometric change). */
+void facet_net_set_input_view(facet_net *net, int i, const uint8_t *img, facet_view v);
 /* Fill the batch from samples idx[0..k) of d (rows k..n-1 are zero and unlabelled). */
 void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *idx, int k,
                           uint64_t seed, uint64_t epoch, uint64_t step, int augment);

@@ -62,45 +62,57 @@ uint64_t facet_dataset_checksum(const facet_dataset *d)
 
 /* ---------------------------------------------------------------- batches */
 
-void facet_net_set_input(facet_net *net, int i, const uint8_t *img, uint64_t aug_seed)
+/* net->x row i = normalised view v of img, with brightness/contrast (gain, bias) when not 1, 0 */
+static void set_input(facet_net *net, int i, const uint8_t *img, facet_view v, float gain,
+                      float bias)
 {
 	const facet_input_cfg *in = &net->input;
-	const facet_train_cfg *tc = &net->train;
 	int H = in->height, W = in->width, C = in->channels;
 	float *x = net->x + (size_t)i * C * H * W;
-	int flip = 0, sx = 0, sy = 0;
+	int photometric = gain != 1 || bias != 0;
+	for (int c = 0; c < C; c++) {
+		float a = 1.0f / (255.0f * in->std[c]), b = -in->mean[c] / in->std[c];
+		for (int y = 0; y < H; y++) {
+			int yy = y + v.dy;
+			yy = yy < 0 ? 0 : yy >= H ? H - 1 : yy; /* shifts replicate the edge */
+			for (int xx = 0; xx < W; xx++) {
+				int xs = (v.flip ? W - 1 - xx : xx) + v.dx;
+				xs = xs < 0 ? 0 : xs >= W ? W - 1 : xs;
+				float val = img[((size_t)yy * W + xs) * C + c];
+				if (photometric) {
+					val = ((val / 255.0f - 0.5f) * gain + 0.5f + bias) * 255.0f;
+					val = val < 0 ? 0 : val > 255 ? 255 : val;
+				}
+				x[((size_t)c * H + y) * W + xx] = val * a + b;
+			}
+		}
+	}
+}
+
+void facet_net_set_input_view(facet_net *net, int i, const uint8_t *img, facet_view v)
+{
+	set_input(net, i, img, v, 1, 0);
+}
+
+void facet_net_set_input(facet_net *net, int i, const uint8_t *img, uint64_t aug_seed)
+{
+	const facet_train_cfg *tc = &net->train;
+	facet_view v = {0, 0, 0};
 	float gain = 1, bias = 0;
 	if (aug_seed) {
 		facet_rng rng;
 		facet_rng_seed(&rng, aug_seed);
-		flip = tc->flip && facet_rng_uniform(&rng) < 0.5;
+		v.flip = tc->flip && facet_rng_uniform(&rng) < 0.5;
 		if (tc->shift) {
-			sx = (int)facet_rng_below(&rng, 2 * tc->shift + 1) - tc->shift;
-			sy = (int)facet_rng_below(&rng, 2 * tc->shift + 1) - tc->shift;
+			v.dx = (int)facet_rng_below(&rng, 2 * tc->shift + 1) - tc->shift;
+			v.dy = (int)facet_rng_below(&rng, 2 * tc->shift + 1) - tc->shift;
 		}
 		if (tc->contrast > 0)
 			gain = 1 + tc->contrast * (float)(2 * facet_rng_uniform(&rng) - 1);
 		if (tc->brightness > 0)
 			bias = tc->brightness * (float)(2 * facet_rng_uniform(&rng) - 1);
 	}
-	int photometric = gain != 1 || bias != 0;
-	for (int c = 0; c < C; c++) {
-		float a = 1.0f / (255.0f * in->std[c]), b = -in->mean[c] / in->std[c];
-		for (int y = 0; y < H; y++) {
-			int yy = y + sy;
-			yy = yy < 0 ? 0 : yy >= H ? H - 1 : yy; /* shifts replicate the edge */
-			for (int xx = 0; xx < W; xx++) {
-				int xs = (flip ? W - 1 - xx : xx) + sx;
-				xs = xs < 0 ? 0 : xs >= W ? W - 1 : xs;
-				float v = img[((size_t)yy * W + xs) * C + c];
-				if (photometric) {
-					v = ((v / 255.0f - 0.5f) * gain + 0.5f + bias) * 255.0f;
-					v = v < 0 ? 0 : v > 255 ? 255 : v;
-				}
-				x[((size_t)c * H + y) * W + xx] = v * a + b;
-			}
-		}
-	}
+	set_input(net, i, img, v, gain, bias);
 }
 
 void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *idx, int k,
