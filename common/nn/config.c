@@ -72,11 +72,19 @@ static const cfg_key train_keys[] = {
 #define HD(f) offsetof(facet_head, f)
 static const cfg_key head_keys[] = {{"loss", K_ENUM, HD(loss), "", 0, 0, facet_loss_names},
                                     {"weight", K_FLOAT, HD(weight), "1", 0, 1e6, NULL},
+                                    {"smoothing", K_FLOAT, HD(smoothing), "0", 0, 0.99, NULL},
                                     {"sigma", K_FLOAT, HD(sigma), "2", 0.1, 100, NULL},
                                     {"l1", K_FLOAT, HD(l1), "1", 0, 1e6, NULL},
                                     {NULL, 0, 0, NULL, 0, 0, NULL}};
-/* head_keys from HEAD_DLDL_KEYS on (sigma, l1) apply to loss=dldl only */
-enum { HEAD_DLDL_KEYS = 2 };
+/* Which head_keys a head's loss takes, as bits of their index: loss and weight always,
+ * smoothing with bce and ce, sigma and l1 with dldl. */
+enum { HEAD_ANY = 3u, HEAD_SMOOTHING = 1u << 2, HEAD_DLDL = 3u << 3 };
+
+static unsigned head_key_mask(facet_loss_kind loss)
+{
+	return HEAD_ANY | (loss == FACET_LOSS_BCE || loss == FACET_LOSS_CE ? HEAD_SMOOTHING : 0) |
+	       (loss == FACET_LOSS_DLDL ? HEAD_DLDL : 0);
+}
 
 #define LY(f) offsetof(facet_layer, f)
 static const cfg_key conv_keys[] = {{"filters", K_INT, LY(filters), NULL, 1, 65536, NULL},
@@ -450,8 +458,12 @@ static int check_head(parser *ps, int h)
 		            h == FACET_HEAD_AGE      ? "mse, l1, smoothl1 or dldl"
 		            : h == FACET_HEAD_GENDER ? "bce"
 		                                     : "ce");
-	if (!dldl && hd->given >> HEAD_DLDL_KEYS)
+	unsigned stray = hd->given & ~head_key_mask(hd->loss);
+	if (stray & HEAD_DLDL)
 		return fail(&ps->ctx, "[head %s] sigma and l1 apply to loss=dldl only",
+		            facet_head_names[h]);
+	if (stray & HEAD_SMOOTHING)
+		return fail(&ps->ctx, "[head %s] smoothing applies to loss=bce and loss=ce only",
 		            facet_head_names[h]);
 	facet_layer *last = hd->nlayer ? &hd->layer[hd->nlayer - 1] : NULL;
 	if (dldl) {
@@ -619,14 +631,14 @@ static void write_value(FILE *f, const cfg_key *k, const void *base)
 	}
 }
 
-/* keys[0..nkeys) (nkeys < 0: all of them) */
-static void write_section(FILE *f, const char *title, int line, const cfg_key *keys, int nkeys,
+/* The keys of a section whose bit is in mask, all of them (defaults_only: those not given). */
+static void write_section(FILE *f, const char *title, int line, const cfg_key *keys, unsigned mask,
                           const void *base, unsigned given, int defaults_only)
 {
 	if (defaults_only) {
 		int any = 0;
-		for (int i = 0; keys[i].key && i != nkeys; i++)
-			if (!(given & (1u << i))) {
+		for (int i = 0; keys[i].key; i++)
+			if ((mask & (1u << i)) && !(given & (1u << i))) {
 				if (!any++) {
 					if (line)
 						fprintf(f, "line %d ", line);
@@ -640,10 +652,11 @@ static void write_section(FILE *f, const char *title, int line, const cfg_key *k
 		return;
 	}
 	fputs(title, f);
-	for (int i = 0; keys[i].key && i != nkeys; i++) {
-		fputc(' ', f);
-		write_value(f, &keys[i], base);
-	}
+	for (int i = 0; keys[i].key; i++)
+		if (mask & (1u << i)) {
+			fputc(' ', f);
+			write_value(f, &keys[i], base);
+		}
 	fputc('\n', f);
 }
 
@@ -652,14 +665,14 @@ static void write_layers(FILE *f, const facet_layer *l, int n, int defaults_only
 	for (int i = 0; i < n; i++) {
 		char title[32];
 		snprintf(title, sizeof title, "[%s]", l[i].ops->name);
-		write_section(f, title, l[i].line, layer_keys[l[i].kind], -1, &l[i], l[i].given,
+		write_section(f, title, l[i].line, layer_keys[l[i].kind], ~0u, &l[i], l[i].given,
 		              defaults_only);
 	}
 }
 
 void facet_net_write_config(const facet_net *net, FILE *f, int defaults_only)
 {
-	write_section(f, "[input]", net->input.line, input_keys, -1, &net->input, net->input.given,
+	write_section(f, "[input]", net->input.line, input_keys, ~0u, &net->input, net->input.given,
 	              defaults_only);
 	write_layers(f, net->trunk, net->ntrunk, defaults_only);
 	for (int h = 0; h < FACET_HEADS; h++) {
@@ -668,12 +681,11 @@ void facet_net_write_config(const facet_net *net, FILE *f, int defaults_only)
 			continue;
 		char title[32];
 		snprintf(title, sizeof title, "[head %s]", facet_head_names[h]);
-		write_section(f, title, hd->line, head_keys,
-		              hd->loss == FACET_LOSS_DLDL ? -1 : HEAD_DLDL_KEYS, hd, hd->given,
+		write_section(f, title, hd->line, head_keys, head_key_mask(hd->loss), hd, hd->given,
 		              defaults_only);
 		write_layers(f, hd->layer, hd->nlayer, defaults_only);
 	}
-	write_section(f, "[train]", net->train.line, train_keys, -1, &net->train, net->train.given,
+	write_section(f, "[train]", net->train.line, train_keys, ~0u, &net->train, net->train.given,
 	              defaults_only);
 }
 

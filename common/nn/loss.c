@@ -4,6 +4,7 @@
  *              dldl: softmax over one output per year of age (label-distribution learning)
  *   gender     bce: binary cross-entropy on sigmoid(z), z the logit of "female"
  *   ethnicity  ce:  categorical cross-entropy on softmax(z) over the 5 classes
+ * bce and ce optionally against smoothed labels (facet_loss_args.smoothing).
  * Only samples with a label count; the loss is their mean, and a batch without one adds nothing.
  * Computed from logits in the numerically stable forms (log-sum-exp, softplus), in double.
  */
@@ -71,7 +72,7 @@ static double dldl_loss(const facet_loss_args *a, const float *z, double age, do
 static double sample_loss(const facet_loss_args *a, const float *z, float t, double *g, double *p,
                           double *q)
 {
-	double d, e;
+	double d, e, s;
 	switch (a->kind) {
 	case FACET_LOSS_MSE:
 		d = z[0] - t;
@@ -89,15 +90,21 @@ static double sample_loss(const facet_loss_args *a, const float *z, float t, dou
 		}
 		g[0] = d > 0 ? 1 : -1;
 		return fabs(d) - 0.5;
-	case FACET_LOSS_BCE: /* softplus(z) - t z */
+	case FACET_LOSS_BCE: /* softplus(z) - t' z, t' the smoothed label */
 		d = z[0];
 		e = 1 / (1 + exp(-d));
-		g[0] = e - t;
-		return (d > 0 ? d : 0) + log1p(exp(-fabs(d))) - t * d;
-	case FACET_LOSS_CE: {
-		double lse = facet_softmax(z, a->units, g);
-		g[(int)t] -= 1;
-		return lse - z[(int)t];
+		s = t * (1 - (double)a->smoothing) + 0.5 * a->smoothing;
+		g[0] = e - s;
+		return (d > 0 ? d : 0) + log1p(exp(-fabs(d))) - s * d;
+	case FACET_LOSS_CE: { /* log-sum-exp - sum_j q_j z_j, q the smoothed one-hot row */
+		double lse = facet_softmax(z, a->units, g), u = (double)a->smoothing / a->units;
+		double keep = 1 - (double)a->smoothing, qz = keep * z[(int)t];
+		for (int j = 0; j < a->units; j++) {
+			qz += u * z[j];
+			g[j] -= u;
+		}
+		g[(int)t] -= keep;
+		return lse - qz;
 	}
 	case FACET_LOSS_DLDL:
 		return dldl_loss(a, z, (double)t * a->age_std + a->age_mean, g, p, q);

@@ -284,7 +284,8 @@ double facet_net_loss_backward(facet_net *net, int backward, double per_head[FAC
 		                      .sigma = hd->sigma,
 		                      .l1 = hd->l1,
 		                      .age_mean = net->age_mean,
-		                      .age_std = net->age_std};
+		                      .age_std = net->age_std,
+		                      .smoothing = hd->smoothing};
 		double loss =
 		    facet_loss(&la, facet_net_head_output(net, (facet_head_kind)h), net->target[h],
 		               net->have[h], net->n, backward ? last->dy : NULL, &count[h]);

@@ -153,13 +153,17 @@ int facet_head_units(facet_head_kind h);                /* 1, 1, 5 (dldl: any, s
  * j is the logit of age j years, j < units; the target is a Gaussian of spread sigma years around
  * the true age, normalised over the bins; the loss is KL(target || softmax(z)) plus
  * l1 * |E[age] - age| / age_std, E[age] = sum_j j softmax(z)_j. age_mean, age_std map the
- * normalised target back to years (dldl only). */
+ * normalised target back to years (dldl only). smoothing (bce, ce; label smoothing): the target
+ * is (1 - smoothing) * the label + smoothing spread evenly over the classes (bce: t becomes
+ * t (1 - smoothing) + smoothing / 2; ce: the one-hot row becomes it times 1 - smoothing plus
+ * smoothing / units). */
 typedef struct {
 	facet_loss_kind kind;
 	int units;
 	float scale;
 	float sigma, l1;
 	float age_mean, age_std;
+	float smoothing;
 } facet_loss_args;
 
 /* The most outputs a head's last layer may have (a dldl age head's K; ce has 5). */
@@ -182,6 +186,7 @@ typedef struct {
 	int present;
 	facet_loss_kind loss;
 	float weight;
+	float smoothing; /* bce and ce only (facet_loss_args) */
 	float sigma, l1; /* dldl only (facet_loss_args) */
 	int line;
 	unsigned given;

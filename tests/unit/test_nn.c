@@ -254,13 +254,13 @@ static void test_layer_grads(void)
 
 /* ---------------------------------------------------------------- losses */
 
-static void loss_check(facet_loss_kind k, int units)
+static void loss_check(facet_loss_kind k, int units, float smoothing)
 {
 	enum { N = 6, MAXU = 12 };
 	float z[N * MAXU], dz[N * MAXU], t[N];
 	unsigned char have[N] = {1, 0, 1, 1, 0, 1};
 	/* dldl: ages 0..11 years, targets normalised with mean 5 and std 3 */
-	facet_loss_args a = {k, units, 0.7f, 1.5f, 0.8f, 5, 3};
+	facet_loss_args a = {k, units, 0.7f, 1.5f, 0.8f, 5, 3, smoothing};
 	for (int i = 0; i < N * units; i++)
 		z[i] = 1.5f * frand();
 	for (int i = 0; i < N; i++)
@@ -292,8 +292,78 @@ static void loss_check(facet_loss_kind k, int units)
 			unl_zero = 0;
 	}
 	result(worst / big < 1e-3 && count == 4 && unl_zero,
-	       "grad loss %-8s (2 of 6 unlabelled: zero gradient) worst %.2e", facet_loss_names[k],
-	       worst / big);
+	       "grad loss %-8s%s (2 of 6 unlabelled: zero gradient) worst %.2e",
+	       facet_loss_names[k], smoothing > 0 ? " smoothed" : "", worst / big);
+}
+
+/* Label smoothing written out plainly: a smoothed label is a mixture of targets, so the loss is
+ * the same mixture of the plain losses (ce: 1 - e of the true class, e spread over all classes;
+ * bce: 1 - e of the label, e/2 of each of 0 and 1), and e = 0 changes nothing. */
+static void test_smoothing(void)
+{
+	enum { N = 5, K = 5 };
+	float z[N * K], t[N], one[1];
+	unsigned char have[N] = {1, 1, 1, 1, 1}, yes[1] = {1};
+	for (int i = 0; i < N * K; i++)
+		z[i] = 2 * frand();
+	int c;
+	double worst = 0;
+	facet_loss_args ce = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1, 0}, ces = ce;
+	ces.smoothing = 0.15f;
+	for (int i = 0; i < N; i++) {
+		double want = 0;
+		for (int j = 0; j < K; j++) {
+			one[0] = (float)j;
+			double lj = facet_loss(&ce, z + i * K, one, yes, 1, NULL, &c);
+			want += lj * (0.15 / K + (j == i % K ? 0.85 : 0));
+		}
+		one[0] = (float)(i % K);
+		worst =
+		    fmax(worst, fabs(facet_loss(&ces, z + i * K, one, yes, 1, NULL, &c) - want));
+	}
+	facet_loss_args bce = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1, 0}, bces = bce;
+	bces.smoothing = 0.2f;
+	for (int i = 0; i < N; i++) {
+		float zero[1] = {0}, unit[1] = {1};
+		double l0 = facet_loss(&bce, z + i, zero, yes, 1, NULL, &c);
+		double l1 = facet_loss(&bce, z + i, unit, yes, 1, NULL, &c);
+		double want = 0.1 * l0 + 0.1 * l1 + 0.8 * (i % 2 ? l1 : l0);
+		float lab[1] = {(float)(i % 2)};
+		worst = fmax(worst, fabs(facet_loss(&bces, z + i, lab, yes, 1, NULL, &c) - want));
+	}
+	result(worst < 1e-6,
+	       "label smoothing: the mixture of the plain losses (ce 0.15, bce 0.2) "
+	       "worst %.1e",
+	       worst);
+	/* smoothing 0 is plain ce: mean of log sum exp z - z_true, gradient (softmax - one-hot) / N
+	 */
+	float dz0[N * K];
+	for (int i = 0; i < N; i++)
+		t[i] = (float)(i % K);
+	double got = facet_loss(&ce, z, t, have, N, dz0, &c), want = 0, gworst = 0;
+	for (int i = 0; i < N; i++) {
+		double s = 0;
+		for (int j = 0; j < K; j++)
+			s += exp(z[i * K + j]);
+		want += (log(s) - z[i * K + i % K]) / N;
+		for (int j = 0; j < K; j++)
+			gworst = fmax(gworst, fabs(dz0[i * K + j] -
+			                           (exp(z[i * K + j]) / s - (j == i % K)) / N));
+	}
+	result(fabs(got - want) < 1e-9 && gworst < 1e-7,
+	       "label smoothing 0 is plain ce (loss %.1e, gradient %.1e)", fabs(got - want),
+	       gworst);
+	/* a smoothed ce is smallest at the smoothed target: logits log q have zero gradient */
+	float zq[K];
+	for (int j = 0; j < K; j++)
+		zq[j] = (float)log(j == 2 ? 0.7 + 0.3 / K : 0.3 / K);
+	one[0] = 2;
+	ces.smoothing = 0.3f;
+	facet_loss(&ces, zq, one, yes, 1, dz0, &c);
+	double gmax = 0;
+	for (int j = 0; j < K; j++)
+		gmax = fmax(gmax, fabs(dz0[j]));
+	result(gmax < 1e-6, "smoothed ce (0.3): no gradient at the smoothed target (%.1e)", gmax);
 }
 
 /* dldl written out plainly: probabilities, Gaussian weights, KL and the L1 of the expectation. */
@@ -324,7 +394,7 @@ static void test_dldl(void)
 	double worst = 0;
 	for (int r = 0; r < 5; r++) {
 		float age = 3.3f + 7 * r, t = (age - 20) / 12;
-		facet_loss_args a = {FACET_LOSS_DLDL, K, 1, 2.5f, 0.6f, 20, 12};
+		facet_loss_args a = {FACET_LOSS_DLDL, K, 1, 2.5f, 0.6f, 20, 12, 0};
 		double got = facet_loss(&a, z, &t, have, 1, NULL, &c);
 		worst = fmax(worst, fabs(got - dldl_plain(z, K, age, 2.5, 0.6, 12)));
 	}
@@ -335,8 +405,8 @@ static void test_dldl(void)
 	result(fabs(e - (K - 1) / 2.0) < 1e-9, "dldl: equal logits expect age (K-1)/2 (%.6f)", e);
 	/* a narrow label on a whole year is the class's cross-entropy plus the L1 term */
 	float t = (7 - 20) / 12.0f;
-	facet_loss_args narrow = {FACET_LOSS_DLDL, K, 1, 0.1f, 0, 20, 12};
-	facet_loss_args ce = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1};
+	facet_loss_args narrow = {FACET_LOSS_DLDL, K, 1, 0.1f, 0, 20, 12, 0};
+	facet_loss_args ce = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1, 0};
 	float t7 = 7;
 	double dl = facet_loss(&narrow, z, &t, have, 1, NULL, &c);
 	double cl = facet_loss(&ce, z, &t7, have, 1, NULL, &c);
@@ -346,25 +416,28 @@ static void test_dldl(void)
 
 static void test_losses(void)
 {
-	loss_check(FACET_LOSS_MSE, 1);
-	loss_check(FACET_LOSS_L1, 1);
-	loss_check(FACET_LOSS_SMOOTHL1, 1);
-	loss_check(FACET_LOSS_BCE, 1);
-	loss_check(FACET_LOSS_CE, 5);
-	loss_check(FACET_LOSS_DLDL, 12);
+	loss_check(FACET_LOSS_MSE, 1, 0);
+	loss_check(FACET_LOSS_L1, 1, 0);
+	loss_check(FACET_LOSS_SMOOTHL1, 1, 0);
+	loss_check(FACET_LOSS_BCE, 1, 0);
+	loss_check(FACET_LOSS_BCE, 1, 0.2f);
+	loss_check(FACET_LOSS_CE, 5, 0);
+	loss_check(FACET_LOSS_CE, 5, 0.1f);
+	loss_check(FACET_LOSS_DLDL, 12, 0);
 	test_dldl();
+	test_smoothing();
 	/* known values */
 	float z[2] = {0, 0}, t[2] = {1, 0};
 	unsigned char have[2] = {1, 1}, none[2] = {0, 0};
 	int c;
-	facet_loss_args bce_a = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1};
+	facet_loss_args bce_a = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1, 0};
 	double bce = facet_loss(&bce_a, z, t, have, 2, NULL, &c);
 	result(fabs(bce - log(2.0)) < 1e-9, "bce of logit 0 is log 2 (%.9f)", bce);
 	float z5[5] = {0, 0, 0, 0, 0}, t5[1] = {3};
-	facet_loss_args ce_a = {FACET_LOSS_CE, 5, 1, 0, 0, 0, 1};
+	facet_loss_args ce_a = {FACET_LOSS_CE, 5, 1, 0, 0, 0, 1, 0};
 	double ce = facet_loss(&ce_a, z5, t5, have, 1, NULL, &c);
 	result(fabs(ce - log(5.0)) < 1e-9, "ce of equal logits is log 5 (%.9f)", ce);
-	facet_loss_args mse_a = {FACET_LOSS_MSE, 1, 1, 0, 0, 0, 1};
+	facet_loss_args mse_a = {FACET_LOSS_MSE, 1, 1, 0, 0, 0, 1, 0};
 	double empty = facet_loss(&mse_a, z, t, none, 2, NULL, &c);
 	result(empty == 0 && c == 0, "no labels: loss 0, count 0");
 }
@@ -559,6 +632,12 @@ static void test_config(void)
 	             "[head gender] sigma and l1 apply to loss=dldl only");
 	expect_error("[gap]\n[head age] loss=dldl sigma=0\n[dense] units=9\n",
 	             "t.cfg:2: [age] sigma=0: out of range");
+	expect_error("[gap]\n[head age] loss=mse smoothing=0.1\n[dense] units=1\n",
+	             "t.cfg:2: [head age] smoothing applies to loss=bce and loss=ce only");
+	expect_error("[gap]\n[head age] loss=dldl smoothing=0.1\n[dense] units=9\n",
+	             "[head age] smoothing applies to loss=bce and loss=ce only");
+	expect_error("[gap]\n[head ethnicity] loss=ce smoothing=1\n[dense] units=5\n",
+	             "t.cfg:2: [ethnicity] smoothing=1: out of range");
 
 	/* a dldl age head: its keys are kept in the canonical config (and only there) */
 	net =
@@ -568,13 +647,29 @@ static void test_config(void)
 	                    "d.cfg", err, sizeof err);
 	canon = net ? facet_net_config_string(net) : NULL;
 	result(canon && strstr(canon, "[head age] loss=dldl weight=1 sigma=3.5 l1=1\n") &&
-	           strstr(canon, "[head gender] loss=bce weight=0.5\n") == NULL &&
-	           strstr(canon, "[head gender] loss=bce weight=1\n"),
-	       "dldl head: sigma and l1 in the canonical config, not on the other heads");
+	           strstr(canon, "[head gender] loss=bce weight=0.5") == NULL &&
+	           strstr(canon, "[head gender] loss=bce weight=1 smoothing=0\n"),
+	       "dldl head: sigma and l1 in the canonical config, not on the other heads "
+	       "(which keep their smoothing)");
 	again = canon ? facet_net_parse(canon, "canon", err, sizeof err) : NULL;
 	result(again && again->head[FACET_HEAD_AGE].sigma == 3.5f &&
 	           again->head[FACET_HEAD_AGE].loss == FACET_LOSS_DLDL,
 	       "dldl head: the canonical config parses back with its sigma");
+	free(canon);
+	facet_net_free(again);
+	facet_net_free(net);
+
+	/* label smoothing: kept in the canonical config of bce and ce heads, and parsed back */
+	net = facet_net_parse("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
+	                      "[head age] loss=l1\n[dense] units=1\n"
+	                      "[head ethnicity] smoothing=0.1\n[dense] units=5\n",
+	                      "s.cfg", err, sizeof err);
+	canon = net ? facet_net_config_string(net) : NULL;
+	again = canon ? facet_net_parse(canon, "canon", err, sizeof err) : NULL;
+	result(canon && strstr(canon, "[head ethnicity] loss=ce weight=1 smoothing=0.1\n") &&
+	           strstr(canon, "[head age] loss=l1 weight=1\n") && again &&
+	           again->head[FACET_HEAD_ETHNICITY].smoothing == 0.1f,
+	       "smoothing: in the canonical config of a ce head (not the age head's), parsed back");
 	free(canon);
 	facet_net_free(again);
 	facet_net_free(net);
