@@ -114,6 +114,32 @@ setup() {
 	[ "$stderr" = "facet-train: typo.cfg:9: unknown key 'filtres' in [conv] (known: filters, size, stride, pad, activation)" ]
 }
 
+@test "label smoothing: recorded in the model, still learns, and is less sure of itself" {
+	sed -e 's/^\[head gender\] loss=bce$/& smoothing=0.3/' \
+		-e 's/^\[head ethnicity\] loss=ce$/& smoothing=0.3/' "$TINY" > ls.cfg
+	[ "$(grep -c 'smoothing=0.3$' ls.cfg)" -eq 2 ]
+	facet-train -q --config "$TINY" --epochs 6 --seed 3 --out p.facet < train.facet
+	facet-train -q --config ls.cfg --epochs 6 --seed 3 --out s.facet < train.facet
+	MT get s.facet config | jq -r . | grep -q '^\[head ethnicity\] loss=ce weight=1 smoothing=0.3$'
+	MT get p.facet config | jq -r . | grep -q '^\[head ethnicity\] loss=ce weight=1 smoothing=0$'
+	# on held-out faces: accuracy, the mean top ethnicity probability, the mean gender certainty
+	summary() {
+		facet-score -q --model "$1" < val.facet | facet-dump -q | jq -s '{
+			acc: ([.[] | (.pred.ethnicity | index(max)) == .ethnicity] | (map(select(.)) | length) / length),
+			top: ([.[] | .pred.ethnicity | max] | add / length),
+			sure: ([.[] | .pred.gender[1] - 0.5 | fabs] | add / length)}'
+	}
+	p=$(summary p.facet) s=$(summary s.facet)
+	jq -n -e --argjson p "$p" --argjson s "$s" \
+		'$s.acc > 0.6 and $s.top < $p.top - 0.05 and $s.sure < $p.sure - 0.02' ||
+		fail "plain $p, smoothed $s"
+	# the age head takes no smoothing
+	sed 's/^\[head age\] loss=mse$/& smoothing=0.1/' "$TINY" > bad.cfg
+	run --separate-stderr facet-train -q --config bad.cfg < train.facet
+	assert_failure 1
+	[ "$stderr" = "facet-train: bad.cfg:16: [head age] smoothing applies to loss=bce and loss=ce only" ]
+}
+
 @test "bad input: a stream without labels" {
 	facet-synth -q -n 50 --size 32x32 --missing 1 > nolabels.facet
 	run --separate-stderr facet-train -q --config "$TINY" < nolabels.facet
