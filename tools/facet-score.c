@@ -47,8 +47,11 @@ typedef struct {
 	facet_record **rec;
 	int *slot;
 	int n, cap, images;
-	uint8_t *imgs;    /* [batch][h*w*c]: the prepared images, each scored in every view */
+	size_t size;      /* bytes of one prepared image, h*w*c in the net's geometry */
+	uint8_t *imgs;    /* [batch][size]: the prepared images, each scored in every view */
 	facet_pred *pred; /* [batch] */
+	const facet_view *views;
+	int nviews;
 } pending;
 
 /* The views to average: the image itself first, then the shifted ones, then all mirrored. */
@@ -161,14 +164,12 @@ static facet_net *open_model(const struct opts *o)
 
 /* Forward the batch in every view, add the mean pred to the records that have a slot, write
  * everything in order. */
-static void flush(facet_net *net, pending *p, facet_writer *w, const facet_view *views, int nviews)
+static void flush(facet_net *net, pending *p, facet_writer *w)
 {
-	size_t size = (size_t)net->input.height * net->input.width * net->input.channels;
-
 	memset(p->pred, 0, sizeof *p->pred * (size_t)p->images);
-	for (int v = 0; v < nviews && p->images; v++) {
+	for (int v = 0; v < p->nviews && p->images; v++) {
 		for (int s = 0; s < p->images; s++)
-			facet_net_set_input_view(net, s, p->imgs + s * size, views[v]);
+			facet_net_set_input_view(net, s, p->imgs + s * p->size, p->views[v]);
 		facet_net_forward(net, 0);
 		for (int s = 0; s < p->images; s++) {
 			facet_pred pr;
@@ -177,7 +178,7 @@ static void flush(facet_net *net, pending *p, facet_writer *w, const facet_view 
 		}
 	}
 	for (int s = 0; s < p->images; s++)
-		div_pred(&p->pred[s], nviews);
+		div_pred(&p->pred[s], p->nviews);
 	for (int i = 0; i < p->n; i++) {
 		if (p->slot[i] >= 0)
 			facet_record_set_pred(p->rec[i], &p->pred[p->slot[i]]);
@@ -197,8 +198,7 @@ static void add(facet_net *net, pending *p, const facet_record *r, unsigned long
 	}
 	p->slot[p->n] = -1;
 	if (facet_record_tensor(r, "image", &t)) {
-		size_t size = (size_t)net->input.width * net->input.height * net->input.channels;
-		const char *why = facet_net_prepare_image(net, &t, p->imgs + p->images * size);
+		const char *why = facet_net_prepare_image(net, &t, p->imgs + p->images * p->size);
 		if (why)
 			die("record %llu: %s (stdin)", k, why);
 		p->slot[p->n] = p->images++;
@@ -209,17 +209,18 @@ static void add(facet_net *net, pending *p, const facet_record *r, unsigned long
 int main(int argc, char **argv)
 {
 	struct opts o;
-	pending p = {NULL, NULL, 0, 0, 0, NULL, NULL};
+	pending p = {0};
 	facet_record *r;
 	unsigned long long scored = 0;
 
 	facet_init("facet-score");
 	parse_options(argc, argv, &o);
 	facet_view views[MAX_VIEWS];
-	int nviews = make_views(o.flip, o.shift, views);
+	p.views = views;
+	p.nviews = make_views(o.flip, o.shift, views);
 	facet_net *net = open_model(&o);
-	size_t size = (size_t)net->input.width * net->input.height * net->input.channels;
-	p.imgs = xmalloc(size * (size_t)net->n);
+	p.size = (size_t)net->input.width * net->input.height * net->input.channels;
+	p.imgs = xmalloc(p.size * (size_t)net->n);
 	p.pred = xcalloc((size_t)net->n, sizeof *p.pred);
 	facet_reader *rd = facet_reader_open(stdin, "stdin");
 	facet_writer *w = facet_writer_open(stdout, "stdout");
@@ -228,11 +229,11 @@ int main(int argc, char **argv)
 		/* a full batch, or many records without images: constant memory either way */
 		if (p.images == net->n || p.n >= 4 * net->n) {
 			scored += p.images;
-			flush(net, &p, w, views, nviews);
+			flush(net, &p, w);
 		}
 	}
 	scored += p.images;
-	flush(net, &p, w, views, nviews);
+	flush(net, &p, w);
 	facet_writer_close(w);
 	facet_info("scored %llu of %llu records", scored,
 	           (unsigned long long)facet_reader_count(rd));
