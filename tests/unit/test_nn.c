@@ -250,6 +250,14 @@ static void test_layer_grads(void)
 	grad_check("flatten", &l, 2, 3, 4, 4, 1);
 	l = proto(FACET_GAP);
 	grad_check("global average pool", &l, 2, 3, 4, 5, 1);
+	/* last, so the random inputs of the checks above stay as they were (the maxpool check's
+	 * finite differences are sensitive to near-ties) */
+	l = proto(FACET_CONV);
+	l.filters = 4;
+	l.pad = 0;
+	l.size = 4;
+	grad_check("conv 4x4 valid on 4x4 -> 1x1 (multitask-readout.cfg's read-out)", &l, 3, 5, 4,
+	           4, 1);
 }
 
 /* ---------------------------------------------------------------- losses */
@@ -506,12 +514,18 @@ static void test_fast(int precision, double tol)
 	l.stride = 2;
 	l.act = FACET_ACT_LINEAR;
 	fast_check("conv 3x3 valid stride 2 1->16 on 13x11", &l, 3, 1, 13, 11, 1, precision, tol);
+	l.stride = 1;
+	l.size = 4;
+	fast_check("conv 4x4 valid 32->16 on 4x4 -> 1x1 (read-out)", &l, 6, 32, 4, 4, 1, precision,
+	           tol);
 	l = proto(FACET_MAXPOOL);
 	l.size = l.stride = 2;
 	fast_check("maxpool 2/2 on 9x9", &l, 3, 4, 9, 9, 1, precision, tol);
 	l = proto(FACET_BATCHNORM);
 	fast_check("batchnorm train on [8,6,5,5]", &l, 8, 6, 5, 5, 1, precision, tol);
 	fast_check("batchnorm inference on [8,6,5,5]", &l, 8, 6, 5, 5, 0, precision, tol);
+	fast_check("batchnorm train on [8,6,1,1] (after the read-out)", &l, 8, 6, 1, 1, 1,
+	           precision, tol);
 	l = proto(FACET_DENSE);
 	l.units = 10;
 	fast_check("dense 40->10", &l, 5, 40, 1, 1, 1, precision, tol);
@@ -685,6 +699,7 @@ static void test_config(void)
 	          {"examples/models/gender_notebook.cfg", 0, 0, 0},
 	          {"examples/models/ethnicity_notebook.cfg", 0, 0, 0},
 	          {"examples/models/multitask.cfg", 347.0, 0.1, 1262907},
+	          {"examples/models/multitask-readout.cfg", 349.1, 0.1, 2312251},
 	          {"examples/models/multitask-light.cfg", 120.5, 0.1, 472455},
 	          {"examples/models/tiny.cfg", 0, 0, 0}};
 	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
