@@ -10,12 +10,15 @@ setup_file() {
 	facet-synth -q -n 300 --seed 11 --size 32x32 > test.facet
 	facet-train -q --config "$REPO/examples/models/tiny.cfg" --epochs 8 --seed 2 \
 		--out model.facet < train.facet
+	facet-train -q --config "$REPO/examples/models/tiny.cfg" --epochs 8 --seed 3 \
+		--out model2.facet < train.facet
 }
 
 setup() {
 	need_py msgpack msgpack_numpy numpy
 	cd "$BATS_TEST_TMPDIR"
-	ln -s "$BATS_FILE_TMPDIR/model.facet" "$BATS_FILE_TMPDIR/test.facet" .
+	ln -s "$BATS_FILE_TMPDIR/model.facet" "$BATS_FILE_TMPDIR/model2.facet" \
+		"$BATS_FILE_TMPDIR/test.facet" "$BATS_FILE_TMPDIR/train.facet" .
 }
 
 # age MAE, gender accuracy, ethnicity accuracy of a scored stream
@@ -247,4 +250,67 @@ print(len(P[0]), worst < 1e-4, moved > 0.05, worst)'
 	assert_failure 2
 	run --separate-stderr facet-score --model model.facet --shift -1
 	assert_failure 2
+}
+
+@test "an ensemble: pred is the mean of its models', from --model twice or one file holding both" {
+	facet-score -q --model model.facet --flip < test.facet | facet-dump | jq -c .pred > a
+	facet-score -q --model model2.facet --flip < test.facet | facet-dump | jq -c .pred > b
+	run --separate-stderr bash -c 'facet-score --model model.facet --model model2.facet --flip \
+		< test.facet | facet-dump | jq -c .pred > both'
+	assert_success
+	[ "$stderr" = "facet-score: scored 300 of 300 records (the mean of 2 models)" ]
+	cat model.facet model2.facet > ens.facet
+	facet-score -q --model ens.facet --flip < test.facet | facet-dump | jq -c .pred > one
+	cmp both one
+	# three models: a file of two and one more --model
+	facet-score -q --model ens.facet --model model.facet --flip < test.facet |
+		facet-dump | jq -c .pred > three
+	run $PY -c '
+import json
+A, B, E, T = ([json.loads(l) for l in open(f)] for f in ("a", "b", "one", "three"))
+def flat(p): return [p["age"]] + p["gender"] + p["ethnicity"]
+assert len(A) == len(B) == len(E) == len(T) == 300
+worst = apart = 0
+for a, b, e, t in zip(A, B, E, T):
+    a, b, e, t = map(flat, (a, b, e, t))
+    worst = max(worst, *(abs(x - (y + z) / 2) for x, y, z in zip(e, a, b)))
+    worst = max(worst, *(abs(x - (2 * y + z) / 3) for x, y, z in zip(t, a, b)))
+    apart = max(apart, abs(a[0] - b[0]))
+assert worst < 1e-5, worst
+assert apart > 0.5, apart  # two different models: the mean is not either of them
+print("ok")'
+	assert_success
+	assert_output ok
+}
+
+@test "ensembles that are broken or cannot be averaged are refused, naming the model" {
+	{ cat model.facet; head -c 3000 model2.facet; } > cut.facet
+	run --separate-stderr facet-score --model cut.facet < test.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[ "$stderr" = "facet-score: cut.facet (model 2): truncated model file" ]
+	{ cat model.facet; echo junk; } > junk.facet
+	run --separate-stderr facet-score --model junk.facet < test.facet
+	assert_failure 1
+	[ "$stderr" = "facet-score: junk.facet (model 2): not a facet model file (no format \"facet-model\")" ]
+	# another input geometry, another set of heads
+	sed 's/width=32 height=32/width=24 height=24/' "$REPO/examples/models/tiny.cfg" > t24.cfg
+	grep -v 'head gender\|units=1 activation=sigmoid' "$REPO/examples/models/tiny.cfg" > nog.cfg
+	grep -q '^\[head age\]' nog.cfg && ! grep -q gender nog.cfg
+	facet-synth -q -n 64 --size 24x24 | facet-train -q --config t24.cfg --epochs 1 --out t24.facet
+	facet-synth -q -n 64 --size 32x32 | facet-train -q --config nog.cfg --epochs 1 --out nog.facet
+	run --separate-stderr facet-score --model model.facet --model t24.facet < test.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[ "$stderr" = "facet-score: the models differ in input: model 1 takes 32x32x3, model 2 24x24x3 (t24.facet)" ]
+	run --separate-stderr facet-score --model model.facet --model nog.facet < test.facet
+	assert_failure 1
+	[ "$stderr" = "facet-score: the models differ in heads: model 2 lacks the gender head, model 1 has it (nog.facet)" ]
+	# training resumes one model, not an ensemble
+	cat model.facet model2.facet > ens.facet
+	run --separate-stderr facet-train --config "$REPO/examples/models/tiny.cfg" --resume ens.facet \
+		--out again.facet < train.facet
+	assert_failure 1
+	[ "$stderr" = "facet-train: ens.facet: holds more than one model (an ensemble, which facet-score and facet-predict read); give one model" ]
+	[ ! -e again.facet ]
 }

@@ -44,3 +44,27 @@ for r in msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_hook=msgpack_
 	assert_success
 	assert_equal "$(facet-dump --count out.facet)" 4
 }
+
+@test "train.sh with FACET_MEMBERS=2 writes an ensemble: two nets, consecutive seeds, one file" {
+	need_py msgpack
+	facet-synth -q -n 300 --seed 2 --size 32x32 | facet-split -q --seed 7 > faces.facet
+	run --separate-stderr env FACET_CONFIG="$REPO/examples/models/tiny.cfg" FACET_EPOCHS=1 \
+		FACET_MEMBERS=2 FACET_TRAIN_SEED=5 "$REPO/pipelines/train.sh" faces.facet out
+	assert_success
+	[[ "$stderr" == *"train.sh: model: out/model.facet (an ensemble of 2 nets, seeds 5-6)"* ]]
+	[ -f out/model.facet.metrics ] && [ -f out/model.facet.member2.metrics ] && [ -f out/model.cfg ]
+	run $PY -c '
+import msgpack
+u = msgpack.Unpacker(open("out/model.facet", "rb"), raw=False, strict_map_key=False,
+                     max_buffer_size=1 << 30)
+print(" ".join(str(m["train"]["seed"]) for m in u))'
+	assert_output "5 6"
+	run --separate-stderr facet-score --model out/model.facet < faces.facet
+	assert_success
+	[[ "$stderr" == *"(the mean of 2 models)"* ]]
+	run --separate-stderr env FACET_MEMBERS=0 "$REPO/pipelines/train.sh" faces.facet out2
+	assert_failure 1
+	[[ "$stderr" == *"FACET_MEMBERS must be a number from 1 to 64, not '0'"* ]]
+	[ ! -e out2 ]
+	[ -z "$(find out -name '*.tmp.*')" ]
+}

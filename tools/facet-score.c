@@ -13,8 +13,11 @@ static const char usage[] =
     "for the heads the model has. Every other key, and every record without an image, passes\n"
     "through unchanged and in order. Images of another geometry are converted as the model\n"
     "records (resized, grey <-> RGB). Memory stays constant: records go through in batches.\n"
+    "Several models (--model given more than once, or a file that holds several, made with\n"
+    "cat A B > E) are an ensemble: their predictions are averaged. They must take the same\n"
+    "input geometry and have the same heads.\n"
     "\n"
-    "  -M, --model MODEL        model file\n"
+    "  -M, --model MODEL        model file (repeat it for an ensemble)\n"
     "  -b, --batch N            images per batch (default 64)\n"
     "  -f, --flip               average the predictions for each image and its mirror image\n"
     "                           (test-time flip averaging: twice the work, usually a little\n"
@@ -36,8 +39,8 @@ static const char usage[] =
     "Exit status: 0 ok, 1 bad input, bad model file or write error, 2 usage error.\n";
 
 struct opts {
-	const char *model;
-	int batch, precision, fast, threads, flip, shift, no_fold;
+	const char *model[FACET_MAX_MEMBERS];
+	int nmodel, batch, precision, fast, threads, flip, shift, no_fold;
 };
 
 #define MAX_VIEWS 10 /* the image and 4 shifts, each also mirrored */
@@ -52,6 +55,8 @@ typedef struct {
 	facet_pred *pred; /* [batch] */
 	const facet_view *views;
 	int nviews;
+	facet_net **net; /* the models whose predictions are averaged */
+	int nnet;
 } pending;
 
 /* The views to average: the image itself first, then the shifted ones, then all mirrored. */
@@ -113,7 +118,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "M:b:fs:p:E:t:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'M':
-			o->model = optarg;
+			if (o->nmodel == FACET_MAX_MEMBERS)
+				usage_error("more than %d models", FACET_MAX_MEMBERS);
+			o->model[o->nmodel++] = optarg;
 			break;
 		case 'f':
 			o->flip = 1;
@@ -142,43 +149,75 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s' (records come on stdin)", argv[optind]);
-	if (!o->model)
+	if (!o->nmodel)
 		usage_error("give --model MODEL");
 	if (o->precision == FACET_PREC_BF16 && !o->fast)
 		usage_error("--precision bf16 needs --engine onednn");
 }
 
-static facet_net *open_model(const struct opts *o)
+/* Every model of every --model file, ready to run; dies unless they agree on input and heads. */
+static void open_models(const struct opts *o, pending *p)
 {
 	char err[512];
 	facet_fast_set_threads(o->threads);
-	facet_net *net = facet_model_load(o->model, NULL, err, sizeof err);
-	if (!net)
-		die("%s", err);
-	if (!o->no_fold)
-		facet_net_fold(net);
-	facet_net_set_path(net, o->fast, o->precision);
-	facet_net_alloc(net, o->batch);
-	return net;
+	for (int f = 0; f < o->nmodel; f++) {
+		facet_net **nets;
+		int k = facet_model_load_all(o->model[f], &nets, err, sizeof err);
+		if (k < 0)
+			die("%s", err);
+		if (p->nnet + k > FACET_MAX_MEMBERS)
+			die("more than %d models in all (%s)", FACET_MAX_MEMBERS, o->model[f]);
+		p->net = xrealloc(p->net, sizeof *p->net * (size_t)(p->nnet + k));
+		memcpy(p->net + p->nnet, nets, sizeof *nets * (size_t)k);
+		free(nets);
+		const facet_net *first = p->net[0];
+		const facet_input_cfg *in = &first->input;
+		for (; k; k--) {
+			facet_net *net = p->net[p->nnet++];
+			if (net->input.width != in->width || net->input.height != in->height ||
+			    net->input.channels != in->channels)
+				die("the models differ in input: model 1 takes %dx%dx%d, model %d "
+				    "%dx%dx%d (%s)",
+				    in->width, in->height, in->channels, p->nnet, net->input.width,
+				    net->input.height, net->input.channels, o->model[f]);
+			for (int h = 0; h < FACET_HEADS; h++)
+				if (net->head[h].present != first->head[h].present)
+					die("the models differ in heads: model %d %s the %s head, "
+					    "model 1 "
+					    "%s (%s)",
+					    p->nnet, net->head[h].present ? "has" : "lacks",
+					    facet_head_names[h],
+					    first->head[h].present ? "has it" : "does not",
+					    o->model[f]);
+			if (!o->no_fold)
+				facet_net_fold(net);
+			facet_net_set_path(net, o->fast, o->precision);
+			facet_net_alloc(net, o->batch);
+		}
+	}
 }
 
-/* Forward the batch in every view, add the mean pred to the records that have a slot, write
- * everything in order. */
-static void flush(facet_net *net, pending *p, facet_writer *w)
+/* Forward the batch through every model in every view, add the mean pred to the records that
+ * have a slot, write everything in order. */
+static void flush(pending *p, facet_writer *w)
 {
 	memset(p->pred, 0, sizeof *p->pred * (size_t)p->images);
-	for (int v = 0; v < p->nviews && p->images; v++) {
-		for (int s = 0; s < p->images; s++)
-			facet_net_set_input_view(net, s, p->imgs + s * p->size, p->views[v]);
-		facet_net_forward(net, 0);
-		for (int s = 0; s < p->images; s++) {
-			facet_pred pr;
-			facet_net_pred(net, s, &pr);
-			add_pred(&p->pred[s], &pr);
+	for (int m = 0; m < p->nnet && p->images; m++) {
+		facet_net *net = p->net[m];
+		for (int v = 0; v < p->nviews; v++) {
+			for (int s = 0; s < p->images; s++)
+				facet_net_set_input_view(net, s, p->imgs + s * p->size,
+				                         p->views[v]);
+			facet_net_forward(net, 0);
+			for (int s = 0; s < p->images; s++) {
+				facet_pred pr;
+				facet_net_pred(net, s, &pr);
+				add_pred(&p->pred[s], &pr);
+			}
 		}
 	}
 	for (int s = 0; s < p->images; s++)
-		div_pred(&p->pred[s], p->nviews);
+		div_pred(&p->pred[s], p->nviews * p->nnet);
 	for (int i = 0; i < p->n; i++) {
 		if (p->slot[i] >= 0)
 			facet_record_set_pred(p->rec[i], &p->pred[p->slot[i]]);
@@ -218,7 +257,8 @@ int main(int argc, char **argv)
 	facet_view views[MAX_VIEWS];
 	p.views = views;
 	p.nviews = make_views(o.flip, o.shift, views);
-	facet_net *net = open_model(&o);
+	open_models(&o, &p);
+	facet_net *net = p.net[0]; /* all take the same input */
 	p.size = (size_t)net->input.width * net->input.height * net->input.channels;
 	p.imgs = xmalloc(p.size * (size_t)net->n);
 	p.pred = xcalloc((size_t)net->n, sizeof *p.pred);
@@ -229,19 +269,25 @@ int main(int argc, char **argv)
 		/* a full batch, or many records without images: constant memory either way */
 		if (p.images == net->n || p.n >= 4 * net->n) {
 			scored += p.images;
-			flush(net, &p, w);
+			flush(&p, w);
 		}
 	}
 	scored += p.images;
-	flush(net, &p, w);
+	flush(&p, w);
 	facet_writer_close(w);
-	facet_info("scored %llu of %llu records", scored,
-	           (unsigned long long)facet_reader_count(rd));
+	if (p.nnet > 1)
+		facet_info("scored %llu of %llu records (the mean of %d models)", scored,
+		           (unsigned long long)facet_reader_count(rd), p.nnet);
+	else
+		facet_info("scored %llu of %llu records", scored,
+		           (unsigned long long)facet_reader_count(rd));
 	facet_reader_close(rd);
 	free(p.rec);
 	free(p.slot);
 	free(p.imgs);
 	free(p.pred);
-	facet_net_free(net);
+	for (int m = 0; m < p.nnet; m++)
+		facet_net_free(p.net[m]);
+	free(p.net);
 	return 0;
 }

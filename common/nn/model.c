@@ -322,8 +322,8 @@ static int getint(load_ctx *c, const msgpack_object *map, const char *key, doubl
 		return -1;
 	if (!(*v >= lo && *v <= hi) || *v != floor(*v)) {
 		char msg[128];
-		snprintf(msg, sizeof msg, "model file's '%s' is not a whole number in %.0f..%.0f", key,
-		         lo, hi);
+		snprintf(msg, sizeof msg, "model file's '%s' is not a whole number in %.0f..%.0f",
+		         key, lo, hi);
 		return bad(c, msg);
 	}
 	return 0;
@@ -557,33 +557,21 @@ static unsigned char *read_all(const char *path, size_t *len, char *err, size_t 
 	return buf;
 }
 
-facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, size_t errlen)
+/* Load the one model that buf[0..n) holds (n from facet_msgpack_scan). */
+static facet_net *load_one(load_ctx *c, const unsigned char *buf, size_t n, facet_train_state *st)
 {
-	load_ctx c = {path, err, errlen};
-	size_t len;
-	unsigned char *buf = read_all(path, &len, err, errlen);
-	if (!buf)
-		return NULL;
-	const char *why = NULL;
-	long n = len ? facet_msgpack_scan(buf, len, (size_t)1 << 40, &why) : 0;
-	if (n <= 0) {
-		bad(&c,
-		    n == 0 ? "truncated model file" : "not a facet model file (bad MessagePack)");
-		free(buf);
-		return NULL;
-	}
 	msgpack_unpacked u;
 	msgpack_unpacked_init(&u);
 	size_t off = 0;
 	facet_net *net = NULL;
-	if (msgpack_unpack_next(&u, (const char *)buf, (size_t)n, &off) != MSGPACK_UNPACK_SUCCESS) {
-		bad(&c, "not a facet model file (bad MessagePack)");
+	if (msgpack_unpack_next(&u, (const char *)buf, n, &off) != MSGPACK_UNPACK_SUCCESS) {
+		bad(c, "not a facet model file (bad MessagePack)");
 		goto out;
 	}
 	const msgpack_object *root = &u.data, *o;
 	o = get(root, "format");
 	if (!o || !facet_key_eq(o, FACET_MODEL_FORMAT)) {
-		bad(&c, "not a facet model file (no format \"" FACET_MODEL_FORMAT "\")");
+		bad(c, "not a facet model file (no format \"" FACET_MODEL_FORMAT "\")");
 		goto out;
 	}
 	double ver = 0;
@@ -592,12 +580,12 @@ facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, 
 		snprintf(msg, sizeof msg,
 		         "model file format version %g; this facet reads version %d", ver,
 		         FACET_MODEL_VERSION);
-		bad(&c, msg);
+		bad(c, msg);
 		goto out;
 	}
 	o = get(root, "config");
 	if (!o || o->type != MSGPACK_OBJECT_STR) {
-		bad(&c, "model file lacks its config");
+		bad(c, "model file lacks its config");
 		goto out;
 	}
 	char *text = xmalloc(o->via.str.size + 1);
@@ -609,17 +597,17 @@ facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, 
 	if (!net) {
 		char msg[320];
 		snprintf(msg, sizeof msg, "model file config: %s", cerr);
-		bad(&c, msg);
+		bad(c, msg);
 		goto out;
 	}
 	float **dst = xcalloc(net->nparam + 1, sizeof(float *));
 	for (int i = 0; i < net->nparam; i++)
 		dst[i] = net->param[i]->data;
-	int rc = load_input(&c, net, root) || load_params(&c, net, get(root, "params"), 0, dst);
+	int rc = load_input(c, net, root) || load_params(c, net, get(root, "params"), 0, dst);
 	free(dst);
 	if (!rc && st) {
 		facet_train_state_init(st);
-		rc = load_state(&c, net, root, st);
+		rc = load_state(c, net, root, st);
 	}
 	if (rc) {
 		facet_net_free(net);
@@ -627,6 +615,80 @@ facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, 
 	}
 out:
 	msgpack_unpacked_destroy(&u);
+	return net;
+}
+
+/* The length of the next model in buf[0..len), or 0 with a message in err. */
+static size_t next_model(load_ctx *c, const unsigned char *buf, size_t len)
+{
+	const char *why = NULL;
+	long n = facet_msgpack_scan(buf, len, (size_t)1 << 40, &why);
+	if (n <= 0) {
+		bad(c,
+		    n == 0 ? "truncated model file" : "not a facet model file (bad MessagePack)");
+		return 0;
+	}
+	return (size_t)n;
+}
+
+facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, size_t errlen)
+{
+	load_ctx c = {path, err, errlen};
+	size_t len, n;
+	unsigned char *buf = read_all(path, &len, err, errlen);
+	if (!buf)
+		return NULL;
+	facet_net *net = NULL;
+	if (!len)
+		bad(&c, "truncated model file");
+	else if ((n = next_model(&c, buf, len)) && n < len)
+		bad(&c,
+		    "holds more than one model (an ensemble, which facet-score and facet-predict "
+		    "read); give one model");
+	else if (n)
+		net = load_one(&c, buf, n, st);
 	free(buf);
 	return net;
+}
+
+int facet_model_load_all(const char *path, facet_net ***nets, char *err, size_t errlen)
+{
+	size_t len, off = 0;
+	unsigned char *buf = read_all(path, &len, err, errlen);
+	if (!buf)
+		return -1;
+	int count = 0;
+	facet_net **all = NULL;
+	char where[512];
+	load_ctx c = {path, err, errlen};
+	if (!len)
+		bad(&c, "truncated model file");
+	while (off < len) {
+		snprintf(where, sizeof where, "%s (model %d)", path, count + 1);
+		c.path = count ? where : path;
+		size_t n = next_model(&c, buf + off, len - off);
+		if (n && n < len)
+			c.path = where; /* one of several: say which */
+		facet_net *net = n ? load_one(&c, buf + off, n, NULL) : NULL;
+		if (!net || count == FACET_MAX_MEMBERS) {
+			if (net) {
+				snprintf(err, errlen, "%s: more than %d models in one file", path,
+				         FACET_MAX_MEMBERS);
+				facet_net_free(net);
+			}
+			while (count)
+				facet_net_free(all[--count]);
+			free(all);
+			free(buf);
+			return -1;
+		}
+		all = xrealloc(all, sizeof *all * (size_t)(count + 1));
+		all[count++] = net;
+		off += n;
+	}
+	free(buf);
+	if (!count)
+		return -1;
+	*nets = all;
+	return count;
 }

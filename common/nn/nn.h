@@ -406,4 +406,11 @@ int facet_model_save(const facet_net *net, const facet_train_state *st, int chec
  * (st->epochs == 0 for a plain model). NULL with a message on error. */
 facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, size_t errlen);
 
+/* A model file may hold several models one after the other (an ensemble: `cat A B > E`), whose
+ * predictions facet-score averages; facet_model_load refuses such a file. */
+#define FACET_MAX_MEMBERS 64
+/* Load every model in the file into a new array *nets: the count (>= 1), or -1 with a message
+ * in err (which names the model, "PATH (model K)", where the file holds more than one). */
+int facet_model_load_all(const char *path, facet_net ***nets, char *err, size_t errlen);
+
 #endif
