@@ -665,10 +665,8 @@ int facet_model_load_all(const char *path, facet_net ***nets, char *err, size_t 
 		bad(&c, "truncated model file");
 	while (off < len) {
 		snprintf(where, sizeof where, "%s (model %d)", path, count + 1);
-		c.path = count ? where : path;
+		c.path = count ? where : path; /* the second model on: say which */
 		size_t n = next_model(&c, buf + off, len - off);
-		if (n && n < len)
-			c.path = where; /* one of several: say which */
 		facet_net *net = n ? load_one(&c, buf + off, n, NULL) : NULL;
 		if (!net || count == FACET_MAX_MEMBERS) {
 			if (net) {

@@ -410,7 +410,7 @@ facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, 
  * predictions facet-score averages; facet_model_load refuses such a file. */
 #define FACET_MAX_MEMBERS 64
 /* Load every model in the file into a new array *nets: the count (>= 1), or -1 with a message
- * in err (which names the model, "PATH (model K)", where the file holds more than one). */
+ * in err (which names the model from the second on: "PATH (model K): ..."). */
 int facet_model_load_all(const char *path, facet_net ***nets, char *err, size_t errlen);
 
 #endif
