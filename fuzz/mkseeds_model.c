@@ -1,8 +1,7 @@
 /*
  * mkseeds_model: seed corpus of the model-loader fuzz target, written by facet_model_save.
  *
- *   mkseeds_model DIR   writes DIR/model/{model-*,checkpoint-*}: small nets, plain and resumable,
- *                       and DIR/model/ensemble: the plain ones one after the other
+ *   mkseeds_model DIR   writes DIR/model/{model-*,checkpoint-*}: small nets, plain and resumable
  */
 #include <errno.h>
 #include <string.h>
@@ -69,25 +68,5 @@ int main(int argc, char **argv)
 		facet_train_state_free(&st);
 		facet_net_free(net);
 	}
-	/* an ensemble: the plain models one after the other, as `cat` makes it */
-	char path[4200];
-	snprintf(path, sizeof path, "%s/ensemble", dir);
-	FILE *out = fopen(path, "wb");
-	if (!out)
-		die("cannot create %s:", path);
-	for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
-		char buf[4096];
-		size_t n;
-		snprintf(path, sizeof path, "%s/model-%s", dir, configs[i][0]);
-		FILE *in = fopen(path, "rb");
-		if (!in)
-			die("cannot read %s:", path);
-		while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-			if (fwrite(buf, 1, n, out) != n)
-				die("cannot write %s/ensemble:", dir);
-		fclose(in);
-	}
-	if (fclose(out) != 0)
-		die("cannot write %s/ensemble:", dir);
 	return 0;
 }

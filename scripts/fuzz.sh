@@ -37,7 +37,11 @@ fi
 rm -rf "$FB/seeds"
 mkdir -p "$FB/seeds/config" "$FB/seeds/stream"
 if [ -x "$FB/mkseeds" ]; then "$FB/mkseeds" "$FB/seeds"; fi
-if [ -x "$FB/mkseeds_model" ]; then "$FB/mkseeds_model" "$FB/seeds"; fi
+if [ -x "$FB/mkseeds_model" ]; then
+	"$FB/mkseeds_model" "$FB/seeds"
+	# an ensemble, made as users make one: the plain models one after the other
+	cat "$FB/seeds/model/model-"* > "$FB/seeds/model/ensemble"
+fi
 for c in examples/models/*.cfg; do # the shipped configs
 	[ -f "$c" ] || continue
 	cp "$c" "$FB/seeds/config/example-$(basename "$c")"

@@ -155,11 +155,26 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		usage_error("--precision bf16 needs --engine onednn");
 }
 
+/* Dies unless net, the ensemble's model number m from file, can be averaged with model 1. */
+static void check_member(const facet_net *first, const facet_net *net, int m, const char *file)
+{
+	const facet_input_cfg *a = &first->input, *b = &net->input;
+	if (a->width != b->width || a->height != b->height || a->channels != b->channels)
+		die("the models differ in input: model 1 takes %dx%dx%d, model %d %dx%dx%d (%s)",
+		    a->width, a->height, a->channels, m, b->width, b->height, b->channels, file);
+	for (int h = 0; h < FACET_HEADS; h++)
+		if (net->head[h].present != first->head[h].present)
+			die("the models differ in heads: model %d %s the %s head, model 1 %s (%s)",
+			    m, net->head[h].present ? "has" : "lacks", facet_head_names[h],
+			    first->head[h].present ? "has it" : "does not", file);
+}
+
 /* Every model of every --model file, ready to run; dies unless they agree on input and heads. */
 static void open_models(const struct opts *o, pending *p)
 {
 	char err[512];
 	facet_fast_set_threads(o->threads);
+	p->net = xcalloc(FACET_MAX_MEMBERS, sizeof *p->net);
 	for (int f = 0; f < o->nmodel; f++) {
 		facet_net **nets;
 		int k = facet_model_load_all(o->model[f], &nets, err, sizeof err);
@@ -167,33 +182,15 @@ static void open_models(const struct opts *o, pending *p)
 			die("%s", err);
 		if (p->nnet + k > FACET_MAX_MEMBERS)
 			die("more than %d models in all (%s)", FACET_MAX_MEMBERS, o->model[f]);
-		p->net = xrealloc(p->net, sizeof *p->net * (size_t)(p->nnet + k));
-		memcpy(p->net + p->nnet, nets, sizeof *nets * (size_t)k);
-		free(nets);
-		const facet_net *first = p->net[0];
-		const facet_input_cfg *in = &first->input;
-		for (; k; k--) {
-			facet_net *net = p->net[p->nnet++];
-			if (net->input.width != in->width || net->input.height != in->height ||
-			    net->input.channels != in->channels)
-				die("the models differ in input: model 1 takes %dx%dx%d, model %d "
-				    "%dx%dx%d (%s)",
-				    in->width, in->height, in->channels, p->nnet, net->input.width,
-				    net->input.height, net->input.channels, o->model[f]);
-			for (int h = 0; h < FACET_HEADS; h++)
-				if (net->head[h].present != first->head[h].present)
-					die("the models differ in heads: model %d %s the %s head, "
-					    "model 1 "
-					    "%s (%s)",
-					    p->nnet, net->head[h].present ? "has" : "lacks",
-					    facet_head_names[h],
-					    first->head[h].present ? "has it" : "does not",
-					    o->model[f]);
+		for (int i = 0; i < k; i++) {
+			facet_net *net = p->net[p->nnet++] = nets[i];
+			check_member(p->net[0], net, p->nnet, o->model[f]);
 			if (!o->no_fold)
 				facet_net_fold(net);
 			facet_net_set_path(net, o->fast, o->precision);
 			facet_net_alloc(net, o->batch);
 		}
+		free(nets);
 	}
 }
 
@@ -275,12 +272,11 @@ int main(int argc, char **argv)
 	scored += p.images;
 	flush(&p, w);
 	facet_writer_close(w);
+	char mean[48] = "";
 	if (p.nnet > 1)
-		facet_info("scored %llu of %llu records (the mean of %d models)", scored,
-		           (unsigned long long)facet_reader_count(rd), p.nnet);
-	else
-		facet_info("scored %llu of %llu records", scored,
-		           (unsigned long long)facet_reader_count(rd));
+		snprintf(mean, sizeof mean, " (the mean of %d models)", p.nnet);
+	facet_info("scored %llu of %llu records%s", scored,
+	           (unsigned long long)facet_reader_count(rd), mean);
 	facet_reader_close(rd);
 	free(p.rec);
 	free(p.slot);

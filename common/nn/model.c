@@ -639,9 +639,7 @@ facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, 
 	if (!buf)
 		return NULL;
 	facet_net *net = NULL;
-	if (!len)
-		bad(&c, "truncated model file");
-	else if ((n = next_model(&c, buf, len)) && n < len)
+	if ((n = next_model(&c, buf, len)) && n < len)
 		bad(&c,
 		    "holds more than one model (an ensemble, which facet-score and facet-predict "
 		    "read); give one model");
@@ -658,35 +656,30 @@ int facet_model_load_all(const char *path, facet_net ***nets, char *err, size_t 
 	if (!buf)
 		return -1;
 	int count = 0;
-	facet_net **all = NULL;
+	facet_net **all = xcalloc(FACET_MAX_MEMBERS, sizeof *all);
 	char where[512];
 	load_ctx c = {path, err, errlen};
-	if (!len)
-		bad(&c, "truncated model file");
-	while (off < len) {
+	do { /* an empty file goes through once: next_model calls it truncated */
+		if (count == FACET_MAX_MEMBERS) {
+			snprintf(err, errlen, "%s: more than %d models in one file", path,
+			         FACET_MAX_MEMBERS);
+			break;
+		}
 		snprintf(where, sizeof where, "%s (model %d)", path, count + 1);
 		c.path = count ? where : path; /* the second model on: say which */
 		size_t n = next_model(&c, buf + off, len - off);
-		facet_net *net = n ? load_one(&c, buf + off, n, NULL) : NULL;
-		if (!net || count == FACET_MAX_MEMBERS) {
-			if (net) {
-				snprintf(err, errlen, "%s: more than %d models in one file", path,
-				         FACET_MAX_MEMBERS);
-				facet_net_free(net);
-			}
-			while (count)
-				facet_net_free(all[--count]);
-			free(all);
-			free(buf);
-			return -1;
-		}
-		all = xrealloc(all, sizeof *all * (size_t)(count + 1));
-		all[count++] = net;
+		if (!n || !(all[count] = load_one(&c, buf + off, n, NULL)))
+			break;
+		count++;
 		off += n;
-	}
+	} while (off < len);
 	free(buf);
-	if (!count)
+	if (off < len || !count) {
+		while (count)
+			facet_net_free(all[--count]);
+		free(all);
 		return -1;
+	}
 	*nets = all;
 	return count;
 }
