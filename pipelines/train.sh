@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # train.sh FACES.facet OUTDIR — train on the train part, validate on the val part.
 # Writes OUTDIR/model.facet and OUTDIR/model.facet.metrics.
-#   FACET_CONFIG (default examples/models/multitask.cfg), FACET_EPOCHS (default: the config's),
-#   FACET_TRAIN_SEED (default 1), FACET_TRAIN_ARGS (extra facet-train options),
-#   FACET_MEMBERS (default 1): train that many nets, with seeds FACET_TRAIN_SEED,
-#   FACET_TRAIN_SEED+1, ..., one after the other, and write them into model.facet one after the
-#   other: an ensemble, whose predictions facet-score averages (facet-model(5)).
-#   model.facet.metrics is then the first net's, model.facet.memberK.metrics the K-th's.
+#   FACET_CONFIG (default examples/models/multitask.cfg; several, separated by ':', train one net
+#   each), FACET_EPOCHS (default: the config's), FACET_TRAIN_SEED (default 1), FACET_TRAIN_ARGS
+#   (extra facet-train options), FACET_MEMBERS (default: the number of configs): train that many
+#   nets, with seeds FACET_TRAIN_SEED, FACET_TRAIN_SEED+1, ..., one after the other, net K with
+#   the K-th config (the list starts again when it runs out), and write them into model.facet one
+#   after the other: an ensemble, whose predictions facet-score averages (facet-model(5)).
+#   model.facet.metrics and model.cfg are then the first net's, model.facet.memberK.metrics and
+#   model.memberK.cfg the K-th's.
 . "$(dirname "$0")/lib.sh"
 [ $# -eq 2 ] || { echo "usage: $prog FACES.facet OUTDIR" >&2; exit 2; }
 faces=$1 out=$2
-config=${FACET_CONFIG:-$repo/examples/models/multitask.cfg}
-members=${FACET_MEMBERS:-1} seed=${FACET_TRAIN_SEED:-1}
+IFS=: read -r -a configs <<< "${FACET_CONFIG:-$repo/examples/models/multitask.cfg}"
+members=${FACET_MEMBERS:-${#configs[@]}} seed=${FACET_TRAIN_SEED:-1}
 [ -f "$faces" ] || fail "no such stream: $faces"
-[ -f "$config" ] || fail "no such config: $config"
+[ "${#configs[@]}" -gt 0 ] || fail "FACET_CONFIG is empty"
+for c in "${configs[@]}"; do [ -f "$c" ] || fail "no such config: ${c:-(empty)}"; done
 [[ "$members" =~ ^[1-9][0-9]?$ ]] && [ "$members" -le 64 ] ||
 	fail "FACET_MEMBERS must be a number from 1 to 64, not '$members'"
 [[ "$seed" =~ ^[0-9]+$ ]] || fail "FACET_TRAIN_SEED must be a whole number, not '$seed'"
@@ -24,21 +27,24 @@ extra=()
 [ -n "${FACET_TRAIN_ARGS:-}" ] && extra+=($FACET_TRAIN_ARGS)
 stage take-val facet-take -q val < "$faces" > "$tmp/val.facet"
 for k in $(seq 1 "$members"); do
+	config=${configs[(k - 1) % ${#configs[@]}]}
 	name=train
-	[ "$members" -gt 1 ] && name="train (member $k of $members, seed $((seed + k - 1)))"
+	[ "$members" -gt 1 ] &&
+		name="train (member $k of $members, seed $((seed + k - 1)), ${config##*/})"
 	stage take-train facet-take -q train < "$faces" |
 		stage "$name" facet-train --config "$config" --val "$tmp/val.facet" \
 			--seed "$((seed + k - 1))" --out "$tmp/member$k.facet" \
 			--metrics "$tmp/member$k.metrics" "${extra[@]}"
 	rm -f "$tmp/member$k.facet.ckpt"
+	cp "$config" "$tmp/member$k.cfg"
 done
 for k in $(seq 1 "$members"); do cat "$tmp/member$k.facet"; done > "$tmp/model.facet"
-cp "$config" "$tmp/model.cfg"
 publish "$tmp/member1.metrics" "$out/model.facet.metrics"
+publish "$tmp/member1.cfg" "$out/model.cfg"
 for k in $(seq 2 "$members"); do
 	publish "$tmp/member$k.metrics" "$out/model.facet.member$k.metrics"
+	publish "$tmp/member$k.cfg" "$out/model.member$k.cfg"
 done
-publish "$tmp/model.cfg" "$out/model.cfg"
 publish "$tmp/model.facet" "$out/model.facet"
 if [ "$members" -gt 1 ]; then
 	say "model: $out/model.facet (an ensemble of $members nets, seeds $seed-$((seed + members - 1)))"

@@ -68,3 +68,44 @@ print(" ".join(str(m["train"]["seed"]) for m in u))'
 	[ ! -e out2 ]
 	[ -z "$(find out -name '*.tmp.*')" ]
 }
+
+@test "train.sh with FACET_CONFIG=A:B trains one net per config, in order, and cycles for more" {
+	need_py msgpack
+	facet-synth -q -n 300 --seed 2 --size 32x32 | facet-split -q --seed 7 > faces.facet
+	sed 's/^\[head ethnicity\] loss=ce$/[head ethnicity] loss=ce weight=2/' \
+		"$REPO/examples/models/tiny.cfg" > b.cfg
+	run cmp -s b.cfg "$REPO/examples/models/tiny.cfg"
+	assert_failure
+	run --separate-stderr env FACET_CONFIG="$REPO/examples/models/tiny.cfg:b.cfg" FACET_EPOCHS=1 \
+		FACET_TRAIN_SEED=3 "$REPO/pipelines/train.sh" faces.facet out
+	assert_success
+	[ -f out/model.facet.metrics ] && [ -f out/model.facet.member2.metrics ]
+	[[ "$stderr" == *"(an ensemble of 2 nets, seeds 3-4)"* ]]
+	cmp out/model.cfg "$REPO/examples/models/tiny.cfg"
+	cmp out/model.member2.cfg b.cfg
+	ws='
+import msgpack
+u = msgpack.Unpacker(open("out/model.facet", "rb"), raw=False, strict_map_key=False,
+                     max_buffer_size=1 << 30)
+for m in u:
+    w = [l.split("weight=")[1].split()[0] for l in m["config"].splitlines()
+         if l.startswith("[head ethnicity]") and "weight=" in l]
+    print(m["train"]["seed"], w[0] if w else "1")'
+	run $PY -c "$ws"
+	assert_output "3 1
+4 2"
+	# three members from two configs: the list starts again
+	run --separate-stderr env FACET_CONFIG="$REPO/examples/models/tiny.cfg:b.cfg" FACET_EPOCHS=1 \
+		FACET_MEMBERS=3 FACET_TRAIN_SEED=3 "$REPO/pipelines/train.sh" faces.facet out
+	assert_success
+	run $PY -c "$ws"
+	assert_output "3 1
+4 2
+5 1"
+	cmp out/model.member3.cfg "$REPO/examples/models/tiny.cfg"
+	# a missing config is named before anything is trained
+	run --separate-stderr env FACET_CONFIG="b.cfg:nope.cfg" "$REPO/pipelines/train.sh" faces.facet out3
+	assert_failure 1
+	[[ "$stderr" == *"no such config: nope.cfg"* ]]
+	[ ! -e out3 ]
+}
