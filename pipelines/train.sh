@@ -15,7 +15,6 @@ faces=$1 out=$2
 IFS=: read -r -a configs <<< "${FACET_CONFIG:-$repo/examples/models/multitask.cfg}"
 members=${FACET_MEMBERS:-${#configs[@]}} seed=${FACET_TRAIN_SEED:-1}
 [ -f "$faces" ] || fail "no such stream: $faces"
-[ "${#configs[@]}" -gt 0 ] || fail "FACET_CONFIG is empty"
 for c in "${configs[@]}"; do [ -f "$c" ] || fail "no such config: ${c:-(empty)}"; done
 [[ "$members" =~ ^[1-9][0-9]?$ ]] && [ "$members" -le 64 ] ||
 	fail "FACET_MEMBERS must be a number from 1 to 64, not '$members'"
