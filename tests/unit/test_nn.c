@@ -706,6 +706,7 @@ static void test_config(void)
 	          {"examples/models/multitask.cfg", 347.0, 0.1, 1262907},
 	          {"examples/models/multitask-readout.cfg", 349.1, 0.1, 2312251},
 	          {"examples/models/multitask-light.cfg", 120.5, 0.1, 472455},
+	          {"examples/models/multitask-light-readout.cfg", 122.6, 0.1, 1536763},
 	          {"examples/models/tiny.cfg", 0, 0, 0}};
 	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
 		if (access(ex[i].path, R_OK) != 0) {
