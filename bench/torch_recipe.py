@@ -138,9 +138,12 @@ def report(name, y, age_z, g, e, age_mean, age_std):
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
         print(__doc__)
-        sys.exit(0 if len(sys.argv) > 1 else 2)
+        sys.exit(0)
+    if not 2 <= len(sys.argv) <= 4:
+        print("usage: torch_recipe.py FACES.facet [EPOCHS [SEED]] (--help for more)", file=sys.stderr)
+        sys.exit(2)
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 45
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     torch.manual_seed(seed)
