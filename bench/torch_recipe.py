@@ -15,6 +15,7 @@ logit, binary cross-entropy; ethnicity: five logits, cross-entropy; a hidden lay
 dropout 0.3 before each), the three losses summed, AdamW (lr 1e-3, weight decay 1e-4), a cosine
 schedule, batch 64, random flips and shifts of up to 4 pixels (zero padding), 45 epochs. It is
 one reading of that line, written for this comparison; the issue's own code is not available.
+Reads the stream with examples/read_stream.py (python3-msgpack, python3-msgpack-numpy).
 
 Prints the figures of the last epoch's model on the test part, plain and with flip averaging, the
 recall of each ethnicity and the age MAE by decade, and the training time. Run by hand (about
@@ -25,11 +26,13 @@ import os
 import sys
 import time
 
-import msgpack
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from read_stream import records  # noqa: E402  (the project's stream reader)
 
 ETHNICITIES = ["White", "Black", "Asian", "Indian", "Other"]
 
@@ -38,23 +41,16 @@ def load(path):
     """The records of a facet stream: images [N, 64, 64, 3] uint8 and labels (-1: missing)."""
     parts = {"train": [], "val": [], "test": []}
     with open(path, "rb") as f:
-        for r in msgpack.Unpacker(f, raw=False, strict_map_key=False, max_buffer_size=1 << 30):
-            im = r["image"]
-            shape = im.get(b"shape", im.get("shape"))
-            data = im.get(b"data", im.get("data"))
-            a = np.frombuffer(data, np.uint8).reshape(shape)
+        for r in records(f):
+            a = r["image"]
             if a.shape != (64, 64, 3):
                 sys.exit("torch_recipe: %s: want 64x64 RGB faces, got %s" % (r.get("id"), a.shape))
-
-            def lab(k):
-                v = r.get(k)
-                return -1 if v is None else int(v)
-
-            parts[r["split"]].append((a, lab("age"), lab("gender"), lab("ethnicity")))
+            labels = [-1 if r.get(k) is None else int(r[k]) for k in ("age", "gender", "ethnicity")]
+            parts[r["split"]].append((a, labels))
     out = {}
     for k, rows in parts.items():
-        x = np.stack([t[0] for t in rows]) if rows else np.zeros((0, 64, 64, 3), np.uint8)
-        y = np.array([t[1:] for t in rows], np.int64).reshape(-1, 3)
+        x = np.stack([a for a, _ in rows]) if rows else np.zeros((0, 64, 64, 3), np.uint8)
+        y = np.array([lab for _, lab in rows], np.int64).reshape(-1, 3)
         out[k] = (x, y)
     return out
 

@@ -8,7 +8,7 @@
 #   the K-th config (the list starts again when it runs out), and write them into model.facet one
 #   after the other: an ensemble, whose predictions facet-score averages (facet-model(5)).
 #   model.facet.metrics and model.cfg are then the first net's, model.facet.memberK.metrics and
-#   model.memberK.cfg the K-th's.
+#   model.memberK.cfg the K-th's (those of an earlier run with more members are removed).
 . "$(dirname "$0")/lib.sh"
 [ $# -eq 2 ] || { echo "usage: $prog FACES.facet OUTDIR" >&2; exit 2; }
 faces=$1 out=$2
@@ -38,6 +38,7 @@ for k in $(seq 1 "$members"); do
 	cp "$config" "$tmp/member$k.cfg"
 done
 for k in $(seq 1 "$members"); do cat "$tmp/member$k.facet"; done > "$tmp/model.facet"
+rm -f "$out"/model.facet.member*.metrics "$out"/model.member*.cfg # an earlier run's members
 publish "$tmp/member1.metrics" "$out/model.facet.metrics"
 publish "$tmp/member1.cfg" "$out/model.cfg"
 for k in $(seq 2 "$members"); do

@@ -13,6 +13,7 @@ setup() {
 	[[ "$stderr" == *"report: out/report/index.html"* ]]
 	[ -f out/eda/index.html ] && [ -f out/report/index.html ] && [ -f out/model.facet ]
 	grep -q "split seed: 7" out/recipe.txt
+	grep -q "members: 1$" out/recipe.txt
 	# chance: age MAE ~ 20 years (synth ages 1..90), gender 0.5, ethnicity 0.2
 	jq -e '.age.mae < 9 and .gender.accuracy > 0.75 and .ethnicity.accuracy > 0.6' out/report/metrics.json
 	# no temporary files left beside the outputs
@@ -103,6 +104,12 @@ for m in u:
 4 2
 5 1"
 	cmp out/model.member3.cfg "$REPO/examples/models/tiny.cfg"
+	# one net into the same folder: the earlier run's member files go
+	run --separate-stderr env FACET_CONFIG=b.cfg FACET_EPOCHS=1 "$REPO/pipelines/train.sh" \
+		faces.facet out
+	assert_success
+	cmp out/model.cfg b.cfg
+	[ -z "$(find out -name 'model.member*' -o -name 'model.facet.member*')" ]
 	# a missing config is named before anything is trained
 	run --separate-stderr env FACET_CONFIG="b.cfg:nope.cfg" "$REPO/pipelines/train.sh" faces.facet out3
 	assert_failure 1
