@@ -14,8 +14,8 @@ static const char usage[] =
     "through unchanged and in order. Images of another geometry are converted as the model\n"
     "records (resized, grey <-> RGB). Memory stays constant: records go through in batches.\n"
     "Several models (--model given more than once, or a file that holds several, made with\n"
-    "cat A B > E) are an ensemble: their predictions are averaged. They must take the same\n"
-    "input geometry and have the same heads.\n"
+    "cat A B > E) are an ensemble: their predictions are averaged. They must have the same\n"
+    "heads; each converts the image to its own input geometry.\n"
     "\n"
     "  -M, --model MODEL        model file (repeat it for an ensemble)\n"
     "  -b, --batch N            images per batch (default 64)\n"
@@ -50,13 +50,17 @@ typedef struct {
 	facet_record **rec;
 	int *slot;
 	int n, cap, images;
-	size_t size;      /* bytes of one prepared image, h*w*c in the net's geometry */
-	uint8_t *imgs;    /* [batch][size]: the prepared images, each scored in every view */
 	facet_pred *pred; /* [batch] */
 	const facet_view *views;
 	int nviews;
 	facet_net **net; /* the models whose predictions are averaged */
 	int nnet;
+	/* Per model: the images prepared in its input geometry, [batch][size[m]] bytes. Models of
+	 * the same geometry share one buffer: own[m] is the first model of m's geometry, and only
+	 * the owners' buffers are filled (and freed). */
+	size_t *size;
+	uint8_t **imgs;
+	int *own;
 } pending;
 
 /* The views to average: the image itself first, then the shifted ones, then all mirrored. */
@@ -155,13 +159,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		usage_error("--precision bf16 needs --engine onednn");
 }
 
-/* Dies unless net, the ensemble's model number m from file, can be averaged with model 1. */
+/* Dies unless net, the ensemble's model number m from file, can be averaged with model 1: the
+ * same heads (the input geometry may differ: each model converts the image to its own). */
 static void check_member(const facet_net *first, const facet_net *net, int m, const char *file)
 {
-	const facet_input_cfg *a = &first->input, *b = &net->input;
-	if (a->width != b->width || a->height != b->height || a->channels != b->channels)
-		die("the models differ in input: model 1 takes %dx%dx%d, model %d %dx%dx%d (%s)",
-		    a->width, a->height, a->channels, m, b->width, b->height, b->channels, file);
 	for (int h = 0; h < FACET_HEADS; h++)
 		if (net->head[h].present != first->head[h].present)
 			die("the models differ in heads: model %d %s the %s head, model 1 %s (%s)",
@@ -169,7 +170,7 @@ static void check_member(const facet_net *first, const facet_net *net, int m, co
 			    first->head[h].present ? "has it" : "does not", file);
 }
 
-/* Every model of every --model file, ready to run; dies unless they agree on input and heads. */
+/* Every model of every --model file, ready to run; dies unless they agree on heads. */
 static void open_models(const struct opts *o, pending *p)
 {
 	char err[512];
@@ -192,6 +193,26 @@ static void open_models(const struct opts *o, pending *p)
 		}
 		free(nets);
 	}
+	p->size = xcalloc((size_t)p->nnet, sizeof *p->size);
+	p->imgs = xcalloc((size_t)p->nnet, sizeof *p->imgs);
+	p->own = xcalloc((size_t)p->nnet, sizeof *p->own);
+	for (int m = 0; m < p->nnet; m++) {
+		const facet_input_cfg *in = &p->net[m]->input;
+		p->size[m] = (size_t)in->width * in->height * in->channels;
+		p->own[m] = m;
+		for (int e = 0; e < m; e++) {
+			const facet_input_cfg *a = &p->net[e]->input;
+			if (a->width == in->width && a->height == in->height &&
+			    a->channels == in->channels) {
+				p->own[m] = e;
+				break;
+			}
+		}
+		if (p->own[m] == m)
+			p->imgs[m] = xmalloc(p->size[m] * (size_t)o->batch);
+		else
+			p->imgs[m] = p->imgs[p->own[m]];
+	}
 }
 
 /* Forward the batch through every model in every view, add the mean pred to the records that
@@ -203,7 +224,7 @@ static void flush(pending *p, facet_writer *w)
 		facet_net *net = p->net[m];
 		for (int v = 0; v < p->nviews; v++) {
 			for (int s = 0; s < p->images; s++)
-				facet_net_set_input_view(net, s, p->imgs + s * p->size,
+				facet_net_set_input_view(net, s, p->imgs[m] + s * p->size[m],
 				                         p->views[v]);
 			facet_net_forward(net, 0);
 			for (int s = 0; s < p->images; s++) {
@@ -224,7 +245,7 @@ static void flush(pending *p, facet_writer *w)
 	p->n = p->images = 0;
 }
 
-static void add(facet_net *net, pending *p, const facet_record *r, unsigned long long k)
+static void add(pending *p, const facet_record *r, unsigned long long k)
 {
 	facet_tensor t;
 	if (p->n == p->cap) {
@@ -234,9 +255,14 @@ static void add(facet_net *net, pending *p, const facet_record *r, unsigned long
 	}
 	p->slot[p->n] = -1;
 	if (facet_record_tensor(r, "image", &t)) {
-		const char *why = facet_net_prepare_image(net, &t, p->imgs + p->images * p->size);
-		if (why)
-			die("record %llu: %s (stdin)", k, why);
+		for (int m = 0; m < p->nnet; m++) {
+			if (p->own[m] != m)
+				continue;
+			const char *why = facet_net_prepare_image(
+			    p->net[m], &t, p->imgs[m] + (size_t)p->images * p->size[m]);
+			if (why)
+				die("record %llu: %s (stdin)", k, why);
+		}
 		p->slot[p->n] = p->images++;
 	}
 	p->rec[p->n++] = facet_record_clone(r);
@@ -255,16 +281,14 @@ int main(int argc, char **argv)
 	p.views = views;
 	p.nviews = make_views(o.flip, o.shift, views);
 	open_models(&o, &p);
-	facet_net *net = p.net[0]; /* all take the same input */
-	p.size = (size_t)net->input.width * net->input.height * net->input.channels;
-	p.imgs = xmalloc(p.size * (size_t)net->n);
-	p.pred = xcalloc((size_t)net->n, sizeof *p.pred);
+	const int batch = o.batch;
+	p.pred = xcalloc((size_t)batch, sizeof *p.pred);
 	facet_reader *rd = facet_reader_open(stdin, "stdin");
 	facet_writer *w = facet_writer_open(stdout, "stdout");
 	while (facet_reader_next(rd, &r)) {
-		add(net, &p, r, (unsigned long long)facet_reader_count(rd));
+		add(&p, r, (unsigned long long)facet_reader_count(rd));
 		/* a full batch, or many records without images: constant memory either way */
-		if (p.images == net->n || p.n >= 4 * net->n) {
+		if (p.images == batch || p.n >= 4 * batch) {
 			scored += p.images;
 			flush(&p, w);
 		}
@@ -280,10 +304,15 @@ int main(int argc, char **argv)
 	facet_reader_close(rd);
 	free(p.rec);
 	free(p.slot);
-	free(p.imgs);
 	free(p.pred);
-	for (int m = 0; m < p.nnet; m++)
+	for (int m = 0; m < p.nnet; m++) {
+		if (p.own[m] == m)
+			free(p.imgs[m]);
 		facet_net_free(p.net[m]);
+	}
+	free(p.imgs);
+	free(p.size);
+	free(p.own);
 	free(p.net);
 	return 0;
 }
