@@ -707,6 +707,7 @@ static void test_config(void)
 	          {"examples/models/multitask-readout.cfg", 349.1, 0.1, 2312251},
 	          {"examples/models/multitask-light.cfg", 120.5, 0.1, 472455},
 	          {"examples/models/multitask-light-readout.cfg", 122.6, 0.1, 1536763},
+	          {"examples/models/multitask-light-readout80.cfg", 191.5, 0.1, 2126587},
 	          {"examples/models/tiny.cfg", 0, 0, 0}};
 	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
 		if (access(ex[i].path, R_OK) != 0) {
