@@ -19,7 +19,7 @@ work=${2:-$repo/model-work}
 mkdir -p "$work"
 export FACET_SIZE=80x80 FACET_SEED=7 FACET_RATIOS=80:10:10 FACET_TRAIN_SEED=1
 export FACET_CONFIG=$repo/examples/models/multitask-light-readout80.cfg:$repo/examples/models/multitask-light-readout.cfg
-unset FACET_EPOCHS FACET_MEMBERS FACET_TRAIN_ARGS # each config's own epochs, one net per config
+unset FACET_GRAY FACET_EPOCHS FACET_MEMBERS FACET_TRAIN_ARGS FACET_SCORE_ARGS # the recipe, not the caller's
 start=$(date +%s)
 "$here/prepare.sh" "$data" "$work/faces.facet"
 "$here/train.sh" "$work/faces.facet" "$work"
@@ -27,16 +27,17 @@ trained=$(date +%s)
 "$here/evaluate.sh" "$work/faces.facet" "$work/model.facet" "$work/report-noflip"
 FACET_SCORE_ARGS=--flip "$here/evaluate.sh" "$work/faces.facet" "$work/model.facet" "$work/report-flip"
 FACET_SCORE_ARGS="--flip --shift 3" "$here/evaluate.sh" "$work/faces.facet" "$work/model.facet" "$work/report"
-cp "$work/model.facet" "$tmp/facet-utk64.facet"
-cp "$work/model.facet.metrics" "$tmp/facet-utk64.metrics"
-cp "$work/report/metrics.json" "$tmp/facet-utk64.test.json"
-cp "$work/report-flip/metrics.json" "$tmp/facet-utk64.test-flip.json"
-cp "$work/report-noflip/metrics.json" "$tmp/facet-utk64.test-noflip.json"
-cp "$work/model.facet.member2.metrics" "$tmp/facet-utk64.member2.metrics"
-for f in facet-utk64.facet facet-utk64.metrics facet-utk64.member2.metrics facet-utk64.test.json \
-	facet-utk64.test-flip.json facet-utk64.test-noflip.json; do
-	publish "$tmp/$f" "$repo/models/$f"
+# what goes into models/ (WORKDIR file:models/ name), every member's metrics included; all of it
+# is gathered before models/ changes, and an earlier recipe's extra member metrics are removed
+ship=(model.facet:facet-utk64.facet model.facet.metrics:facet-utk64.metrics
+	report/metrics.json:facet-utk64.test.json report-flip/metrics.json:facet-utk64.test-flip.json
+	report-noflip/metrics.json:facet-utk64.test-noflip.json)
+for f in "$work"/model.facet.member*.metrics; do
+	if [ -e "$f" ]; then ship+=("${f##*/}:facet-utk64.${f##*/model.facet.}"); fi
 done
+for pair in "${ship[@]}"; do cp "$work/${pair%%:*}" "$tmp/${pair#*:}"; done
+rm -f "$repo"/models/facet-utk64.member*.metrics
+for pair in "${ship[@]}"; do publish "$tmp/${pair#*:}" "$repo/models/${pair#*:}"; done
 # the figures and tables models/README.md quotes, from the report (never typed by hand)
 "$repo/scripts/model_tables.sh" "$work/report/metrics.json" > "$work/tables.md"
 say "trained in $((trained - start)) s; models/facet-utk64.facet rebuilt; test report: $work/report/index.html; tables for models/README.md: $work/tables.md"

@@ -45,6 +45,14 @@ struct opts {
 
 #define MAX_VIEWS 10 /* the image and 4 shifts, each also mirrored */
 
+/* The batch's images in one input geometry, prepared by the first model that takes it: models of
+ * the same geometry share them. */
+typedef struct {
+	const facet_net *net; /* the first model of this geometry */
+	size_t size;          /* bytes of one image, h*w*c */
+	uint8_t *imgs;        /* [batch][size], each scored in every view */
+} prepared;
+
 /* Records waiting for their batch: all of them, in order; slot >= 0 for those with an image. */
 typedef struct {
 	facet_record **rec;
@@ -55,12 +63,9 @@ typedef struct {
 	int nviews;
 	facet_net **net; /* the models whose predictions are averaged */
 	int nnet;
-	/* Per model: the images prepared in its input geometry, [batch][size[m]] bytes. Models of
-	 * the same geometry share one buffer: own[m] is the first model of m's geometry, and only
-	 * the owners' buffers are filled (and freed). */
-	size_t *size;
-	uint8_t **imgs;
-	int *own;
+	prepared *in; /* one per input geometry among the models */
+	int nin;
+	int *in_of; /* model m takes in[in_of[m]] */
 } pending;
 
 /* The views to average: the image itself first, then the shifted ones, then all mirrored. */
@@ -170,6 +175,13 @@ static void check_member(const facet_net *first, const facet_net *net, int m, co
 			    first->head[h].present ? "has it" : "does not", file);
 }
 
+/* The images prepared for one input serve the other: the same size and channels (the
+ * normalisation, applied per model when the input is set, may differ). */
+static int same_geometry(const facet_input_cfg *a, const facet_input_cfg *b)
+{
+	return a->width == b->width && a->height == b->height && a->channels == b->channels;
+}
+
 /* Every model of every --model file, ready to run; dies unless they agree on heads. */
 static void open_models(const struct opts *o, pending *p)
 {
@@ -193,25 +205,20 @@ static void open_models(const struct opts *o, pending *p)
 		}
 		free(nets);
 	}
-	p->size = xcalloc((size_t)p->nnet, sizeof *p->size);
-	p->imgs = xcalloc((size_t)p->nnet, sizeof *p->imgs);
-	p->own = xcalloc((size_t)p->nnet, sizeof *p->own);
+	p->in = xcalloc((size_t)p->nnet, sizeof *p->in);
+	p->in_of = xcalloc((size_t)p->nnet, sizeof *p->in_of);
 	for (int m = 0; m < p->nnet; m++) {
-		const facet_input_cfg *in = &p->net[m]->input;
-		p->size[m] = (size_t)in->width * in->height * in->channels;
-		p->own[m] = m;
-		for (int e = 0; e < m; e++) {
-			const facet_input_cfg *a = &p->net[e]->input;
-			if (a->width == in->width && a->height == in->height &&
-			    a->channels == in->channels) {
-				p->own[m] = e;
-				break;
-			}
+		const facet_input_cfg *a = &p->net[m]->input;
+		int i = 0;
+		while (i < p->nin && !same_geometry(a, &p->in[i].net->input))
+			i++;
+		if (i == p->nin) {
+			prepared *b = &p->in[p->nin++];
+			b->net = p->net[m];
+			b->size = (size_t)a->width * a->height * a->channels;
+			b->imgs = xmalloc(b->size * (size_t)o->batch);
 		}
-		if (p->own[m] == m)
-			p->imgs[m] = xmalloc(p->size[m] * (size_t)o->batch);
-		else
-			p->imgs[m] = p->imgs[p->own[m]];
+		p->in_of[m] = i;
 	}
 }
 
@@ -222,9 +229,10 @@ static void flush(pending *p, facet_writer *w)
 	memset(p->pred, 0, sizeof *p->pred * (size_t)p->images);
 	for (int m = 0; m < p->nnet && p->images; m++) {
 		facet_net *net = p->net[m];
+		const prepared *b = &p->in[p->in_of[m]];
 		for (int v = 0; v < p->nviews; v++) {
 			for (int s = 0; s < p->images; s++)
-				facet_net_set_input_view(net, s, p->imgs[m] + s * p->size[m],
+				facet_net_set_input_view(net, s, b->imgs + s * b->size,
 				                         p->views[v]);
 			facet_net_forward(net, 0);
 			for (int s = 0; s < p->images; s++) {
@@ -255,11 +263,10 @@ static void add(pending *p, const facet_record *r, unsigned long long k)
 	}
 	p->slot[p->n] = -1;
 	if (facet_record_tensor(r, "image", &t)) {
-		for (int m = 0; m < p->nnet; m++) {
-			if (p->own[m] != m)
-				continue;
-			const char *why = facet_net_prepare_image(
-			    p->net[m], &t, p->imgs[m] + (size_t)p->images * p->size[m]);
+		for (int i = 0; i < p->nin; i++) {
+			const prepared *b = &p->in[i];
+			const char *why =
+			    facet_net_prepare_image(b->net, &t, b->imgs + p->images * b->size);
 			if (why)
 				die("record %llu: %s (stdin)", k, why);
 		}
@@ -305,14 +312,12 @@ int main(int argc, char **argv)
 	free(p.rec);
 	free(p.slot);
 	free(p.pred);
-	for (int m = 0; m < p.nnet; m++) {
-		if (p.own[m] == m)
-			free(p.imgs[m]);
+	for (int i = 0; i < p.nin; i++)
+		free(p.in[i].imgs);
+	free(p.in);
+	free(p.in_of);
+	for (int m = 0; m < p.nnet; m++)
 		facet_net_free(p.net[m]);
-	}
-	free(p.imgs);
-	free(p.size);
-	free(p.own);
 	free(p.net);
 	return 0;
 }
