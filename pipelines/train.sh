@@ -2,13 +2,17 @@
 # train.sh FACES.facet OUTDIR — train on the train part, validate on the val part.
 # Writes OUTDIR/model.facet and OUTDIR/model.facet.metrics.
 #   FACET_CONFIG (default examples/models/multitask.cfg; several, separated by ':', train one net
-#   each), FACET_EPOCHS (default: the config's), FACET_TRAIN_SEED (default 1), FACET_TRAIN_ARGS
-#   (extra facet-train options), FACET_MEMBERS (default: the number of configs): train that many
-#   nets, with seeds FACET_TRAIN_SEED, FACET_TRAIN_SEED+1, ..., one after the other, net K with
-#   the K-th config (the list starts again when it runs out), and write them into model.facet one
-#   after the other: an ensemble, whose predictions facet-score averages (facet-model(5)).
-#   model.facet.metrics and model.cfg are then the first net's, model.facet.memberK.metrics and
-#   model.memberK.cfg the K-th's (those of an earlier run with more members are removed).
+#   each), FACET_EPOCHS (default: the config's; several, separated by ':', go with the configs in
+#   order, the last one for the rest), FACET_TRAIN_PARTS (default "train"; "train val" trains on
+#   both parts with no validation, so facet-train monitors the training loss: for a recipe whose
+#   schedule validation has already fixed; the test part is refused), FACET_TRAIN_SEED (default
+#   1), FACET_TRAIN_ARGS (extra facet-train options), FACET_MEMBERS (default: the number of
+#   configs): train that many nets, with seeds FACET_TRAIN_SEED, FACET_TRAIN_SEED+1, ..., one
+#   after the other, net K with the K-th config (the list starts again when it runs out), and
+#   write them into model.facet one after the other: an ensemble, whose predictions facet-score
+#   averages (facet-model(5)). model.facet.metrics and model.cfg are then the first net's,
+#   model.facet.memberK.metrics and model.memberK.cfg the K-th's (those of an earlier run with
+#   more members are removed).
 . "$(dirname "$0")/lib.sh"
 [ $# -eq 2 ] || { echo "usage: $prog FACES.facet OUTDIR" >&2; exit 2; }
 faces=$1 out=$2
@@ -19,21 +23,42 @@ for c in "${configs[@]}"; do [ -f "$c" ] || fail "no such config: ${c:-(empty)}"
 [[ "$members" =~ ^[1-9][0-9]?$ ]] && [ "$members" -le 64 ] ||
 	fail "FACET_MEMBERS must be a number from 1 to 64, not '$members'"
 [[ "$seed" =~ ^[0-9]+$ ]] || fail "FACET_TRAIN_SEED must be a whole number, not '$seed'"
+IFS=: read -r -a epochs <<< "${FACET_EPOCHS:-}"
+for e in "${epochs[@]}"; do
+	[[ "$e" =~ ^[1-9][0-9]{0,4}$ ]] ||
+		fail "FACET_EPOCHS must be numbers from 1, separated by ':', not '$FACET_EPOCHS'"
+done
+read -r -a parts <<< "${FACET_TRAIN_PARTS:-train}"
+[ ${#parts[@]} -gt 0 ] || fail "FACET_TRAIN_PARTS names no part"
+validate=1
+for p in "${parts[@]}"; do
+	case $p in
+	train) ;;
+	val) validate=0 ;;
+	*) fail "FACET_TRAIN_PARTS may name train and val, not '$p' (the test part is for the report)" ;;
+	esac
+done
 mkdir -p "$out"
 extra=()
-[ -n "${FACET_EPOCHS:-}" ] && extra+=(--epochs "$FACET_EPOCHS")
 # shellcheck disable=SC2206
 [ -n "${FACET_TRAIN_ARGS:-}" ] && extra+=($FACET_TRAIN_ARGS)
-stage take-val facet-take -q val < "$faces" > "$tmp/val.facet"
+if [ "$validate" = 1 ]; then
+	stage take-val facet-take -q val < "$faces" > "$tmp/val.facet"
+	extra+=(--val "$tmp/val.facet")
+fi
 for k in $(seq 1 "$members"); do
 	config=${configs[(k - 1) % ${#configs[@]}]}
+	ep=()
+	if [ ${#epochs[@]} -gt 0 ]; then
+		i=$((k - 1 < ${#epochs[@]} ? k - 1 : ${#epochs[@]} - 1))
+		ep=(--epochs "${epochs[i]}")
+	fi
 	name=train
 	[ "$members" -gt 1 ] &&
 		name="train (member $k of $members, seed $((seed + k - 1)), ${config##*/})"
-	stage take-train facet-take -q train < "$faces" |
-		stage "$name" facet-train --config "$config" --val "$tmp/val.facet" \
-			--seed "$((seed + k - 1))" --out "$tmp/member$k.facet" \
-			--metrics "$tmp/member$k.metrics" "${extra[@]}"
+	stage take-train facet-take -q "${parts[@]}" < "$faces" |
+		stage "$name" facet-train --config "$config" --seed "$((seed + k - 1))" \
+			--out "$tmp/member$k.facet" --metrics "$tmp/member$k.metrics" "${ep[@]}" "${extra[@]}"
 	rm -f "$tmp/member$k.facet.ckpt"
 	cp "$config" "$tmp/member$k.cfg"
 done

@@ -70,6 +70,41 @@ print(" ".join(str(m["train"]["seed"]) for m in u))'
 	[ -z "$(find out -name '*.tmp.*')" ]
 }
 
+@test "train.sh with FACET_TRAIN_PARTS='train val' fits on both parts, never on test; FACET_EPOCHS=A:B per config" {
+	need_py msgpack
+	facet-synth -q -n 300 --seed 2 --size 32x32 | facet-split -q --seed 7 > faces.facet
+	n=$(facet-take -q train val < faces.facet | facet-dump --count)
+	ntrain=$(facet-take -q train < faces.facet | facet-dump --count)
+	[ "$n" -gt "$ntrain" ]
+	run --separate-stderr env FACET_CONFIG="$REPO/examples/models/tiny.cfg" FACET_EPOCHS=1:2 \
+		FACET_MEMBERS=3 FACET_TRAIN_PARTS="train val" "$REPO/pipelines/train.sh" faces.facet out
+	assert_success
+	[[ "$stderr" == *"facet-train: $n training images, no validation;"* ]]
+	[[ "$stderr" != *"take-val"* ]]
+	# epochs 1, then 2 for the rest; metrics without a validation part
+	run $PY -c '
+import msgpack
+for f in ["out/model.facet.metrics", "out/model.facet.member2.metrics", "out/model.facet.member3.metrics"]:
+    rs = list(msgpack.Unpacker(open(f, "rb"), raw=False))
+    print(len(rs), any("val" in r for r in rs))'
+	assert_output "1 False
+2 False
+2 False"
+	# the default still validates on the val part
+	run --separate-stderr env FACET_CONFIG="$REPO/examples/models/tiny.cfg" FACET_EPOCHS=1 \
+		"$REPO/pipelines/train.sh" faces.facet out
+	assert_success
+	[[ "$stderr" == *"facet-train: $ntrain training images, $((n - ntrain)) validation;"* ]]
+	# the test part is refused, as are odd epoch lists, before anything is trained
+	run --separate-stderr env FACET_TRAIN_PARTS="train test" "$REPO/pipelines/train.sh" faces.facet out2
+	assert_failure 1
+	[[ "$stderr" == *"FACET_TRAIN_PARTS may name train and val, not 'test'"* ]]
+	run --separate-stderr env FACET_EPOCHS="3::4" "$REPO/pipelines/train.sh" faces.facet out2
+	assert_failure 1
+	[[ "$stderr" == *"FACET_EPOCHS must be numbers from 1, separated by ':', not '3::4'"* ]]
+	[ ! -e out2 ]
+}
+
 @test "train.sh with FACET_CONFIG=A:B trains one net per config, in order, and cycles for more" {
 	need_py msgpack
 	facet-synth -q -n 300 --seed 2 --size 32x32 | facet-split -q --seed 7 > faces.facet
