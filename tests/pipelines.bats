@@ -81,6 +81,8 @@ print(" ".join(str(m["train"]["seed"]) for m in u))'
 	assert_success
 	[[ "$stderr" == *"facet-train: $n training images, no validation;"* ]]
 	[[ "$stderr" != *"take-val"* ]]
+	# no member was given the val part to validate on
+	assert_equal "$(grep -c "facet-train: $n training images, no validation;" <<< "$stderr")" 3
 	# epochs 1, then 2 for the rest; metrics without a validation part
 	run $PY -c '
 import msgpack
