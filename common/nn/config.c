@@ -204,6 +204,10 @@ typedef struct {
 
 /* 2^28 floats: 1 GiB of weights, as much again for gradients and each Adam moment. */
 #define MAX_SCALARS ((size_t)1 << 28)
+/* 2^26 values (256 MiB) per face out of any one layer: a 4096x4096 RGB input fits, and the
+ * shape products the layers take in int (C*H*W, and batch*C with batch <= 65536) cannot
+ * overflow. */
+#define MAX_ACTIVATIONS ((size_t)1 << 26)
 
 static facet_layer *add_layer(parser *ps, facet_layer_kind kind)
 {
@@ -413,6 +417,12 @@ static int setup_chain(parser *ps, const char *owner, facet_layer *l, int n, int
 		if (msg)
 			return fail(&ps->ctx, "[%s] on a %dx%dx%d input: %s", l[i].ops->name, *w,
 			            *h, *c, msg);
+		size_t out = (size_t)l[i].oc * (size_t)l[i].oh * (size_t)l[i].ow;
+		if (out > MAX_ACTIVATIONS)
+			return fail(&ps->ctx,
+			            "[%s] on a %dx%dx%d input gives %zu values per face, past the "
+			            "limit of %zu",
+			            l[i].ops->name, *w, *h, *c, out, MAX_ACTIVATIONS);
 		int last_dense = !strcmp(owner, "trunk") ? 0 : i == n - 1;
 		if ((l[i].act == FACET_ACT_SIGMOID || l[i].act == FACET_ACT_SOFTMAX) && !last_dense)
 			return fail(&ps->ctx,

@@ -15,9 +15,10 @@ static const char *gap_setup(facet_layer *l)
 static void gap_forward(facet_layer *l, const float *x, int train)
 {
 	(void)train;
-	int planes = l->n * l->ic, HW = l->ih * l->iw;
+	long planes = (long)l->n * l->ic;
+	int HW = l->ih * l->iw;
 #pragma omp parallel for schedule(static)
-	for (int p = 0; p < planes; p++) {
+	for (long p = 0; p < planes; p++) {
 		double s = 0;
 		for (int i = 0; i < HW; i++)
 			s += x[(size_t)p * HW + i];
@@ -31,9 +32,10 @@ static void gap_backward(facet_layer *l, const float *x, float *dx)
 	(void)x;
 	if (!dx)
 		return;
-	int planes = l->n * l->ic, HW = l->ih * l->iw;
+	long planes = (long)l->n * l->ic;
+	int HW = l->ih * l->iw;
 #pragma omp parallel for schedule(static)
-	for (int p = 0; p < planes; p++) {
+	for (long p = 0; p < planes; p++) {
 		float g = l->dy[p] / (float)HW;
 		for (int i = 0; i < HW; i++)
 			dx[(size_t)p * HW + i] = g;

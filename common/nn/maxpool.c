@@ -35,9 +35,10 @@ static void pool_forward(facet_layer *l, const float *x, int train)
 		facet_fast_pool_forward(l->fast, x, l->y);
 		return;
 	}
-	int planes = l->n * l->ic, H = l->ih, W = l->iw, OH = l->oh, OW = l->ow;
+	long planes = (long)l->n * l->ic;
+	int H = l->ih, W = l->iw, OH = l->oh, OW = l->ow;
 #pragma omp parallel for schedule(static)
-	for (int p = 0; p < planes; p++) {
+	for (long p = 0; p < planes; p++) {
 		const float *xi = x + (size_t)p * H * W;
 		float *yo = l->y + (size_t)p * OH * OW;
 		int32_t *ao = l->arg + (size_t)p * OH * OW;
@@ -70,9 +71,10 @@ static void pool_backward(facet_layer *l, const float *x, float *dx)
 		facet_fast_pool_backward(l->fast, l->dy, dx);
 		return;
 	}
-	int planes = l->n * l->ic, HW = l->ih * l->iw, OHW = l->oh * l->ow;
+	long planes = (long)l->n * l->ic;
+	int HW = l->ih * l->iw, OHW = l->oh * l->ow;
 #pragma omp parallel for schedule(static)
-	for (int p = 0; p < planes; p++) {
+	for (long p = 0; p < planes; p++) {
 		float *xo = dx + (size_t)p * HW;
 		const float *g = l->dy + (size_t)p * OHW;
 		const int32_t *a = l->arg + (size_t)p * OHW;

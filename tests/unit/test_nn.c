@@ -635,6 +635,25 @@ static void test_config(void)
 	expect_error("[input] width=4 height=4\n[conv] filters=2 size=5 pad=valid\n[gap]\n[head "
 	             "age]\n[dense] units=1\n",
 	             "t.cfg:2: [conv] on a 4x4x1 input: the input is smaller");
+	/* the values per face out of a layer are capped, so shape products cannot overflow int
+	 * (a fuzzer's find: 256 filters on 4092x4092 overflowed [flatten]'s C*H*W) */
+	expect_error("[input] width=4092 height=4092\n[conv] filters=256\n[flatten]\n[head "
+	             "age]\n[dense] units=1\n",
+	             "t.cfg:2: [conv] on a 4092x4092x1 input gives 4286582784 values per face, "
+	             "past the limit of 67108864");
+	expect_error("[input] width=4096 height=4096 channels=3\n[conv] filters=5 size=1\n[gap]\n"
+	             "[head age]\n[dense] units=1\n",
+	             "t.cfg:2: [conv] on a 4096x4096x3 input gives 83886080 values");
+	{
+		char e[256] = "";
+		facet_net *edge =
+		    facet_net_parse("[input] width=4096 height=4096 channels=3\n[conv] "
+		                    "filters=4 size=1\n[gap]\n[head age]\n[dense] "
+		                    "units=1\n",
+		                    "t.cfg", e, sizeof e);
+		result(edge != NULL, "a layer of exactly 2^26 values per face is allowed (%s)", e);
+		facet_net_free(edge);
+	}
 	expect_error("[gap]\n[head age]\n[dense] units=1\n[head age]\n",
 	             "t.cfg:4: [head age] given twice");
 	expect_error("[gap] lr=3\n", "unknown key 'lr': [gap] takes no keys");
