@@ -4,7 +4,7 @@
  *   make build/libfacet.a && cc -O2 -march=native -fopenmp -Icommon bench/fastops_bench.c \
  *       build/libfacet.a $(pkg-config --libs msgpack) -ldnnl -lm -o build/fastops_bench
  *   build/fastops_bench [fp32|bf16] [N C H W K R S stride pad relu]...
- *   build/fastops_bench fp32 bnpool      # batch norm and max pooling only
+ *   build/fastops_bench fp32 bnpool      # batch norm (+ ReLU, two layers and fused), max pooling
  *
  * Prints, per convolution, the median time of forward and backward (data + weights) over 20 runs
  * and the GFLOP/s they reach (2*N*K*C*R*S*OH*OW per pass), reorders at the plan boundary
@@ -82,42 +82,81 @@ static void bench_conv(const int *a, int prec)
 		free(all[i]);
 }
 
-/* Batch norm (train forward + backward) and max pooling on x [N,C,H,W]: time and GB/s of x. */
+/* out = max(in, 0) and dx = dy where y > 0, as the separate [relu] layer runs them (relu.c). */
+static void relu_pass(const float *in, float *out, size_t count)
+{
+#pragma omp parallel for simd schedule(static)
+	for (size_t i = 0; i < count; i++)
+		out[i] = in[i] > 0 ? in[i] : 0.0f;
+}
+
+static void relu_grad(const float *y, const float *dy, float *dx, size_t count)
+{
+#pragma omp parallel for simd schedule(static)
+	for (size_t i = 0; i < count; i++) {
+		float d = dy[i]; /* loaded unconditionally: a conditional load vectorizes to a
+		                  * masked load, slow on this machine's AMD cores */
+		dx[i] = y[i] > 0 ? d : 0.0f;
+	}
+}
+
+/* Batch norm (train forward + backward), batch norm + ReLU (as two layers, and fused into the
+ * batch norm as the fast path runs a [batchnorm][relu] pair) and max pooling on x [N,C,H,W]:
+ * median time and GB/s of x. The variants run interleaved, so a machine's drift hits each alike. */
 static void bench_bn_pool(int N, int C, int H, int W)
 {
 	size_t nx = (size_t)N * C * H * W;
 	float *x = buf(nx), *y = buf(nx), *dy = buf(nx), *dx = buf(nx), *g = buf(C), *b = buf(C),
-	      *m = buf(C), *v = buf(C), *dg = buf(C), *db = buf(C);
-	facet_fast_bn *bn = facet_fast_bn_new(N, C, H, W, 1e-3f, FACET_PREC_F32);
+	      *m = buf(C), *v = buf(C), *dg = buf(C), *db = buf(C), *r = buf(nx), *dr = buf(nx);
+	facet_fast_bn *bn = facet_fast_bn_new(N, C, H, W, 1e-3f, 0, FACET_PREC_F32);
+	facet_fast_bn *bnr = facet_fast_bn_new(N, C, H, W, 1e-3f, 1, FACET_PREC_F32);
 	facet_fast_pool *pl = facet_fast_pool_new(N, C, H, W, 2, 2, FACET_PREC_F32);
-	enum { RUNS = 10 };
-	double t[4][RUNS];
+	enum { RUNS = 15, K = 8 };
+	double t[K][RUNS];
 	for (int i = -2; i < RUNS; i++) {
 		double t0 = now();
 		facet_fast_bn_forward_train(bn, x, g, b, y, m, v);
 		double t1 = now();
 		facet_fast_bn_backward(bn, x, g, m, v, dy, dx, dg, db);
 		double t2 = now();
-		facet_fast_pool_forward(pl, x, y);
+		facet_fast_bn_forward_train(bn, x, g, b, y, m, v);
+		relu_pass(y, r, nx);
 		double t3 = now();
-		facet_fast_pool_backward(pl, y, dx); /* y as dy [N,C,H/2,W/2] */
+		relu_grad(r, dy, dr, nx);
+		facet_fast_bn_backward(bn, x, g, m, v, dr, dx, dg, db);
 		double t4 = now();
+		facet_fast_bn_forward_train(bnr, x, g, b, y, m, v);
+		double t5 = now();
+		facet_fast_bn_backward(bnr, x, g, m, v, dy, dx, dg, db);
+		double t6 = now();
+		facet_fast_pool_forward(pl, x, y);
+		double t7 = now();
+		facet_fast_pool_backward(pl, y, dx); /* y as dy [N,C,H/2,W/2] */
+		double t8 = now();
 		if (i >= 0) {
-			t[0][i] = t1 - t0;
-			t[1][i] = t2 - t1;
-			t[2][i] = t3 - t2;
-			t[3][i] = t4 - t3;
+			double e[K] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3,
+			               t5 - t4, t6 - t5, t7 - t6, t8 - t7};
+			for (int k = 0; k < K; k++)
+				t[k][i] = e[k];
 		}
 	}
-	const char *name[4] = {"bn fwd", "bn bwd", "pool fwd", "pool bwd"};
-	for (int k = 0; k < 4; k++) {
+	const char *name[K] = {"bn fwd",
+	                       "bn bwd",
+	                       "bn+relu fwd (2 layers)",
+	                       "bn+relu bwd (2 layers)",
+	                       "bn+relu fwd (fused)",
+	                       "bn+relu bwd (fused)",
+	                       "pool fwd",
+	                       "pool bwd"};
+	for (int k = 0; k < K; k++) {
 		qsort(t[k], RUNS, sizeof **t, cmp);
-		printf("%-8s N%-3d %3dx%-3dx%-3d: %7.2f ms (%.1f GB/s of x)\n", name[k], N, C, H, W,
-		       t[k][RUNS / 2] * 1e3, nx * 4.0 / t[k][RUNS / 2] * 1e-9);
+		printf("%-22s N%-3d %3dx%-3dx%-3d: %7.2f ms (%.1f GB/s of x)\n", name[k], N, C, H,
+		       W, t[k][RUNS / 2] * 1e3, nx * 4.0 / t[k][RUNS / 2] * 1e-9);
 	}
-		facet_fast_bn_free(bn);
+	facet_fast_bn_free(bn);
+	facet_fast_bn_free(bnr);
 	facet_fast_pool_free(pl);
-	float *all[] = {x, y, dy, dx, g, b, m, v, dg, db};
+	float *all[] = {x, y, dy, dx, g, b, m, v, dg, db, r, dr};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		free(all[i]);
 }
@@ -130,8 +169,11 @@ int main(int argc, char **argv)
 	printf("precision %s (native bf16: %s)\n", prec ? "bf16" : "fp32",
 	       facet_fast_has_bf16() ? "yes" : "no");
 	if (argc > 2 && !strcmp(argv[2], "bnpool")) {
-		bench_bn_pool(64, 32, 64, 64);
-		bench_bn_pool(64, 128, 16, 16);
+		/* the 80x80 read-out net's four blocks (multitask-light-readout80.cfg) */
+		bench_bn_pool(64, 32, 80, 80);
+		bench_bn_pool(64, 64, 40, 40);
+		bench_bn_pool(64, 128, 20, 20);
+		bench_bn_pool(64, 256, 10, 10);
 		return 0;
 	}
 	if (argc > 2) {

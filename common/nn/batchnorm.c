@@ -3,6 +3,7 @@
  * a flatten), then scale by gamma and shift by beta. Training uses the batch statistics and
  * updates the running ones: running = momentum * running + (1 - momentum) * batch (Keras'
  * convention: momentum 0.99), the running variance unbiased. Inference uses the running ones.
+ * On the fast path a [relu] right after it is fused into its passes (l->fused; see net.c).
  */
 #include <math.h>
 #include <string.h>
@@ -42,7 +43,8 @@ static void bn_alloc(facet_layer *l)
 {
 	l->save = xmalloc(sizeof(float) * 2 * l->ic);
 	if (l->use_fast)
-		l->fast = facet_fast_bn_new(l->n, l->ic, l->ih, l->iw, l->eps, l->precision);
+		l->fast =
+		    facet_fast_bn_new(l->n, l->ic, l->ih, l->iw, l->eps, l->fused, l->precision);
 }
 
 /* x [N,C,H,W] -> mean, var [C] (biased): sums in double, one thread per channel. */
@@ -119,7 +121,7 @@ static void bn_backward(facet_layer *l, const float *x, float *dx)
 {
 	const float *mean = l->save, *var = l->save + l->ic, *gamma = l->param[0].data;
 	float *dgamma = l->param[0].grad, *dbeta = l->param[1].grad;
-	if (l->fast && dx) {
+	if (l->fast) {
 		facet_fast_bn_backward(l->fast, x, gamma, mean, var, l->dy, dx, dgamma, dbeta);
 		return;
 	}

@@ -48,16 +48,18 @@ void facet_fast_pool_free(facet_fast_pool *p);
 
 /* ---- batch norm over N,H,W per channel C (training: batch statistics; inference: running)
  * forward_train writes y and the batch mean/var [C] (biased var, as used for normalising);
- * backward gives dx, dgamma, dbeta from the saved mean/var. */
+ * backward gives dx (unless NULL), dgamma, dbeta from the saved mean/var and the last
+ * forward_train. relu: y is max(batch norm, 0) and dy is the gradient of that y (a [relu] after
+ * the batch norm, fused into its passes). */
 typedef struct facet_fast_bn facet_fast_bn;
-facet_fast_bn *facet_fast_bn_new(int N, int C, int H, int W, float eps, int precision);
+facet_fast_bn *facet_fast_bn_new(int N, int C, int H, int W, float eps, int relu, int precision);
 void facet_fast_bn_forward_train(facet_fast_bn *p, const float *x, const float *gamma,
                                  const float *beta, float *y, float *mean, float *var);
 void facet_fast_bn_forward_infer(facet_fast_bn *p, const float *x, const float *gamma,
                                  const float *beta, const float *mean, const float *var, float *y);
-void facet_fast_bn_backward(facet_fast_bn *p, const float *x, const float *gamma,
-                            const float *mean, const float *var, const float *dy, float *dx,
-                            float *dgamma, float *dbeta);
+void facet_fast_bn_backward(facet_fast_bn *p, const float *x, const float *gamma, const float *mean,
+                            const float *var, const float *dy, float *dx, float *dgamma,
+                            float *dbeta);
 void facet_fast_bn_free(facet_fast_bn *p);
 
 /* ---- dense: x [N,I], w [O,I], b [O] -> y [N,O] */
@@ -65,8 +67,8 @@ typedef struct facet_fast_dense facet_fast_dense;
 facet_fast_dense *facet_fast_dense_new(int N, int I, int O, int precision);
 void facet_fast_dense_forward(facet_fast_dense *p, const float *x, const float *w, const float *b,
                               float *y);
-void facet_fast_dense_backward(facet_fast_dense *p, const float *x, const float *w,
-                               const float *dy, float *dx, float *dw, float *db);
+void facet_fast_dense_backward(facet_fast_dense *p, const float *x, const float *w, const float *dy,
+                               float *dx, float *dw, float *db);
 void facet_fast_dense_free(facet_fast_dense *p);
 
 #endif

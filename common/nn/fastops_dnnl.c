@@ -540,18 +540,27 @@ void facet_fast_pool_free(facet_fast_pool *p)
  * and its fast kernels want the blocked layout (two reorders at this interface). Forward reads x
  * twice and writes y once; backward reads x and dy twice and writes dx once. Statistics are
  * summed per plane in float, across planes in double, around a per-channel shift (the channel's
- * first value) so that the variance does not cancel. */
+ * first value) so that the variance does not cancel.
+ *
+ * With relu set, the [relu] after the batch norm is applied in the same pass: y = max(t, 0) with
+ * t = x * scale + offset, and backward takes dy as the gradient of that y, masking it where
+ * t <= 0. The mask is recomputed from x with the scale and offset the forward pass used (kept per
+ * channel, and the same expression, bn_affine), so it is the forward's y > 0 exactly; the
+ * separate ReLU pass each way is gone. */
 struct facet_fast_bn {
-	int N, C, H, W;
+	int N, C, H, W, relu;
 	float eps;
+	float *scale, *offset; /* of the last forward pass, per channel */
 };
 
-facet_fast_bn *facet_fast_bn_new(int N, int C, int H, int W, float eps, int precision)
+facet_fast_bn *facet_fast_bn_new(int N, int C, int H, int W, float eps, int relu, int precision)
 {
 	facet_fast_bn *p = xcalloc(1, sizeof *p);
 
 	(void)precision;
-	*p = (facet_fast_bn){N, C, H, W, eps};
+	*p = (facet_fast_bn){N, C, H, W, relu, eps, NULL, NULL};
+	p->scale = xcalloc((size_t)C, sizeof(float));
+	p->offset = xcalloc((size_t)C, sizeof(float));
 	return p;
 }
 
@@ -578,7 +587,14 @@ static void bn_stats(const facet_fast_bn *p, const float *x, int c, double *mean
 	*var = ss / m - d * d > 0 ? ss / m - d * d : 0;
 }
 
-/* y = x * scale + offset over channel c. */
+/* The normalised value before the ReLU: one expression for the forward pass and the backward
+ * pass's mask, so both round alike. */
+static inline float bn_affine(float x, float scale, float offset)
+{
+	return x * scale + offset;
+}
+
+/* y = x * scale + offset over channel c, then max(y, 0) with p->relu. */
 static void bn_apply(const facet_fast_bn *p, const float *x, float *y, int c, float scale,
                      float offset)
 {
@@ -586,9 +602,17 @@ static void bn_apply(const facet_fast_bn *p, const float *x, float *y, int c, fl
 	for (int n = 0; n < p->N; n++) {
 		const float *xp = x + ((size_t)n * p->C + c) * hw;
 		float *yp = y + ((size_t)n * p->C + c) * hw;
+		if (p->relu) {
 #pragma omp simd
-		for (size_t i = 0; i < hw; i++)
-			yp[i] = xp[i] * scale + offset;
+			for (size_t i = 0; i < hw; i++) {
+				float t = bn_affine(xp[i], scale, offset);
+				yp[i] = t > 0 ? t : 0.0f;
+			}
+		} else {
+#pragma omp simd
+			for (size_t i = 0; i < hw; i++)
+				yp[i] = bn_affine(xp[i], scale, offset);
+		}
 	}
 }
 
@@ -602,8 +626,9 @@ void facet_fast_bn_forward_train(facet_fast_bn *p, const float *x, const float *
 		mean[c] = (float)m;
 		var[c] = (float)v;
 		double inv = 1.0 / sqrt(v + p->eps);
-		bn_apply(p, x, y, c, (float)(gamma[c] * inv),
-		         (float)(beta[c] - m * gamma[c] * inv));
+		p->scale[c] = (float)(gamma[c] * inv);
+		p->offset[c] = (float)(beta[c] - m * gamma[c] * inv);
+		bn_apply(p, x, y, c, p->scale[c], p->offset[c]);
 	}
 }
 
@@ -618,8 +643,9 @@ void facet_fast_bn_forward_infer(facet_fast_bn *p, const float *x, const float *
 	}
 }
 
-/* With xhat = (x - mean) * inv, M = N*H*W: dbeta = sum dy, dgamma = sum dy * xhat,
- * dx = gamma * inv * (dy - dbeta / M - xhat * dgamma / M). */
+/* With xhat = (x - mean) * inv, M = N*H*W, g = dy (masked by the ReLU with p->relu):
+ * dbeta = sum g, dgamma = sum g * xhat, dx = gamma * inv * (g - dbeta / M - xhat * dgamma / M).
+ * dx may be NULL (the parameter gradients only). */
 void facet_fast_bn_backward(facet_fast_bn *p, const float *x, const float *gamma, const float *mean,
                             const float *var, const float *dy, float *dx, float *dgamma,
                             float *dbeta)
@@ -628,36 +654,61 @@ void facet_fast_bn_backward(facet_fast_bn *p, const float *x, const float *gamma
 	double m = (double)p->N * hw;
 #pragma omp parallel for schedule(static)
 	for (int c = 0; c < p->C; c++) {
-		const float mu = mean[c];
+		const float mu = mean[c], sc = p->scale[c], of = p->offset[c];
 		double inv = 1.0 / sqrt((double)var[c] + p->eps), sdy = 0, sdyx = 0;
 		for (int n = 0; n < p->N; n++) {
 			size_t off = ((size_t)n * p->C + c) * hw;
 			float a = 0, b = 0;
+			if (p->relu) {
 #pragma omp simd reduction(+ : a, b)
-			for (size_t i = 0; i < hw; i++) {
-				a += dy[off + i];
-				b += dy[off + i] * (x[off + i] - mu);
+				for (size_t i = 0; i < hw; i++) {
+					float d = dy[off + i], xi = x[off + i];
+					float g = bn_affine(xi, sc, of) > 0 ? d : 0.0f;
+					a += g;
+					b += g * (xi - mu);
+				}
+			} else {
+#pragma omp simd reduction(+ : a, b)
+				for (size_t i = 0; i < hw; i++) {
+					a += dy[off + i];
+					b += dy[off + i] * (x[off + i] - mu);
+				}
 			}
 			sdy += a;
 			sdyx += b;
 		}
 		dbeta[c] = (float)sdy;
 		dgamma[c] = (float)(sdyx * inv);
-		/* dx = k * dy + k1 * (x - mu) + k0 */
+		if (!dx)
+			continue;
+		/* dx = k * g + k1 * (x - mu) + k0 */
 		float k = (float)(gamma[c] * inv),
 		      k1 = (float)(-gamma[c] * inv * inv * inv * sdyx / m),
 		      k0 = (float)(-gamma[c] * inv * sdy / m);
 		for (int n = 0; n < p->N; n++) {
 			size_t off = ((size_t)n * p->C + c) * hw;
+			if (p->relu) {
 #pragma omp simd
-			for (size_t i = 0; i < hw; i++)
-				dx[off + i] = k * dy[off + i] + k1 * (x[off + i] - mu) + k0;
+				for (size_t i = 0; i < hw; i++) {
+					float d = dy[off + i], xi = x[off + i];
+					float g = bn_affine(xi, sc, of) > 0 ? d : 0.0f;
+					dx[off + i] = k * g + k1 * (xi - mu) + k0;
+				}
+			} else {
+#pragma omp simd
+				for (size_t i = 0; i < hw; i++)
+					dx[off + i] = k * dy[off + i] + k1 * (x[off + i] - mu) + k0;
+			}
 		}
 	}
 }
 
 void facet_fast_bn_free(facet_fast_bn *p)
 {
+	if (!p)
+		return;
+	free(p->scale);
+	free(p->offset);
 	free(p);
 }
 

@@ -13,8 +13,10 @@ static void free_layers(facet_layer *l, int n)
 	for (int i = 0; i < n; i++) {
 		if (l[i].ops->release)
 			l[i].ops->release(&l[i]);
-		free(l[i].y);
-		free(l[i].dy);
+		if (!(l[i].kind == FACET_RELU && l[i].fused)) {
+			free(l[i].y);
+			free(l[i].dy);
+		}
 		for (int j = 0; j < l[i].nparam; j++) {
 			free(l[i].param[j].data);
 			free(l[i].param[j].grad);
@@ -111,13 +113,22 @@ static size_t trunk_out(const facet_net *net)
 	return (size_t)net->input.channels * net->input.height * net->input.width;
 }
 
+/* On the fast path a [relu] right after a [batchnorm] is fused into it: the batch norm applies
+ * it in its own passes (one pass over the tensor fewer each way) and the relu shares its buffers.
+ * The reference path keeps every layer separate. */
 static void alloc_layers(facet_net *net, facet_layer *l, int count, int n)
 {
 	for (int i = 0; i < count; i++) {
 		if (l[i].ops->release)
 			l[i].ops->release(&l[i]);
-		free(l[i].y);
-		free(l[i].dy);
+		if (!(l[i].kind == FACET_RELU && l[i].fused)) {
+			free(l[i].y);
+			free(l[i].dy);
+		}
+		l[i].y = l[i].dy = NULL;
+		l[i].fused = 0;
+	}
+	for (int i = 0; i < count; i++) {
 		l[i].n = n;
 		l[i].use_fast = net->fast;
 		l[i].precision = net->precision;
@@ -125,6 +136,15 @@ static void alloc_layers(facet_net *net, facet_layer *l, int count, int n)
 		l[i].y = l[i].dy = NULL;
 		if (l[i].skip)
 			continue;
+		if (l[i].kind == FACET_RELU && i > 0 && l[i - 1].kind == FACET_BATCHNORM &&
+		    l[i - 1].fused) {
+			l[i].fused = 1;
+			l[i].y = l[i - 1].y;
+			l[i].dy = l[i - 1].dy;
+			continue;
+		}
+		l[i].fused = l[i].kind == FACET_BATCHNORM && net->fast && i + 1 < count &&
+		             l[i + 1].kind == FACET_RELU && !l[i + 1].skip;
 		l[i].y = xcalloc((size_t)n * out_size(&l[i]), sizeof(float));
 		l[i].dy = xcalloc((size_t)n * out_size(&l[i]), sizeof(float));
 		if (l[i].ops->alloc)

@@ -101,7 +101,10 @@ struct facet_layer {
 	int32_t *arg;  /* maxpool: argmax per output */
 	void *fast;    /* the fastops plan, when the net runs the fast path */
 	int use_fast, precision;
-	int skip;       /* folded away by facet_net_fold: forward passes its input through */
+	int skip; /* folded away by facet_net_fold: forward passes its input through */
+	/* Fast path only, set per allocation: a [batchnorm] applies the [relu] right after it; that
+	 * [relu] does nothing and its y, dy are the batch norm's (see alloc_layers in net.c). */
+	int fused;
 	facet_rng *rng; /* dropout: the net's step stream */
 };
 

@@ -220,20 +220,31 @@ static void test_pool(int N, int C, int H, int W, int k, int s, int prec, double
 
 /* ---------------------------------------------------------------- batch norm */
 
-/* x ~ 3 * U(-1, 1) + offset: a large offset tests the variance against cancellation */
-static void test_bn(int N, int C, int H, int W, float offset, int prec, double tol)
+/* x ~ 3 * U(-1, 1) + offset: a large offset tests the variance against cancellation. With relu,
+ * the fused batch norm + ReLU against the reference batch norm followed by ReLU: y = max(bn, 0),
+ * and the gradient reaching the batch norm is dy where that y > 0. */
+static void test_bn(int N, int C, int H, int W, float offset, int relu, int prec, double tol)
 {
 	size_t nx = (size_t)N * C * H * W, hw = (size_t)H * W;
 	float eps = 1e-3f;
 	float *x = rnd(nx), *dy = rnd(nx), *g = rnd(C), *be = rnd(C);
-	float *y = zeros(nx), *yr = zeros(nx), *dx = zeros(nx), *dxr = zeros(nx);
+	float *y = zeros(nx), *yr = zeros(nx), *dx = zeros(nx), *dxr = zeros(nx), *gm = zeros(nx);
 	float *mean = zeros(C), *var = zeros(C), *meanr = zeros(C), *varr = zeros(C);
 	float *dg = zeros(C), *dgr = zeros(C), *db = zeros(C), *dbr = zeros(C);
+	float *dg2 = zeros(C), *db2 = zeros(C);
 	char name[160], sub[200];
-	facet_fast_bn *p = facet_fast_bn_new(N, C, H, W, eps, prec);
+	facet_fast_bn *p = facet_fast_bn_new(N, C, H, W, eps, relu, prec);
 
 	for (size_t i = 0; i < nx; i++) /* a channel mean away from 0 */
 		x[i] = 3.0f * x[i] + offset;
+	snprintf(name, sizeof name, "batchnorm%s %s N%d C%d %dx%d +%g", relu ? "+relu" : "",
+	         prec ? "bf16" : "fp32", N, C, H, W, offset);
+	facet_fast_bn_forward_train(p, dy, g, be, y, mean, var); /* a first run on other data */
+	facet_fast_bn_forward_train(p, x, g, be, y, mean, var);
+	/* the gradient through the ReLU, masked by the forward pass's own output (a value within
+	 * rounding of 0 may fall either side of it in the double-precision reference) */
+	for (size_t i = 0; i < nx; i++)
+		gm[i] = !relu || y[i] > 0 ? dy[i] : 0.0f;
 	double m_count = (double)N * hw;
 	for (int c = 0; c < C; c++) {
 		double s = 0, ss = 0;
@@ -253,10 +264,10 @@ static void test_bn(int N, int C, int H, int W, float offset, int prec, double t
 		for (int n = 0; n < N; n++)
 			for (size_t i = 0; i < hw; i++) {
 				size_t j = (n * C + c) * hw + i;
-				double xh = (x[j] - mu) * inv;
-				yr[j] = (float)(g[c] * xh + be[c]);
-				sdy += dy[j];
-				sdyx += dy[j] * xh;
+				double xh = (x[j] - mu) * inv, t = g[c] * xh + be[c];
+				yr[j] = (float)(relu && t < 0 ? 0 : t);
+				sdy += gm[j];
+				sdyx += gm[j] * xh;
 			}
 		dbr[c] = (float)sdy;
 		dgr[c] = (float)sdyx;
@@ -265,13 +276,9 @@ static void test_bn(int N, int C, int H, int W, float offset, int prec, double t
 				size_t j = (n * C + c) * hw + i;
 				double xh = (x[j] - mu) * inv;
 				dxr[j] = (float)(g[c] * inv *
-				                 (dy[j] - sdy / m_count - xh * sdyx / m_count));
+				                 (gm[j] - sdy / m_count - xh * sdyx / m_count));
 			}
 	}
-	snprintf(name, sizeof name, "batchnorm %s N%d C%d %dx%d +%g", prec ? "bf16" : "fp32", N, C,
-	         H, W, offset);
-	facet_fast_bn_forward_train(p, dy, g, be, y, mean, var); /* a first run on other data */
-	facet_fast_bn_forward_train(p, x, g, be, y, mean, var);
 	snprintf(sub, sizeof sub, "%s train y", name);
 	check(sub, y, yr, nx, tol);
 	snprintf(sub, sizeof sub, "%s train mean", name);
@@ -285,6 +292,12 @@ static void test_bn(int N, int C, int H, int W, float offset, int prec, double t
 	check(sub, dg, dgr, C, tol);
 	snprintf(sub, sizeof sub, "%s bwd dbeta", name);
 	check(sub, db, dbr, C, tol);
+	/* without dx (a batch norm first in the net): the same parameter gradients */
+	facet_fast_bn_backward(p, x, g, mean, var, dy, NULL, dg2, db2);
+	snprintf(sub, sizeof sub, "%s bwd no dx: dgamma", name);
+	check(sub, dg2, dgr, C, tol);
+	snprintf(sub, sizeof sub, "%s bwd no dx: dbeta", name);
+	check(sub, db2, dbr, C, tol);
 	/* inference with given statistics: made-up running mean/var */
 	for (int c = 0; c < C; c++) {
 		meanr[c] = frand();
@@ -294,14 +307,15 @@ static void test_bn(int N, int C, int H, int W, float offset, int prec, double t
 		for (int n = 0; n < N; n++)
 			for (size_t i = 0; i < hw; i++) {
 				size_t j = (n * C + c) * hw + i;
-				yr[j] =
-				    (float)(g[c] * (x[j] - meanr[c]) / sqrt(varr[c] + eps) + be[c]);
+				double t = g[c] * (x[j] - meanr[c]) / sqrt(varr[c] + eps) + be[c];
+				yr[j] = (float)(relu && t < 0 ? 0 : t);
 			}
 	facet_fast_bn_forward_infer(p, x, g, be, meanr, varr, y);
 	snprintf(sub, sizeof sub, "%s infer y", name);
 	check(sub, y, yr, nx, tol);
 	facet_fast_bn_free(p);
-	float *all[] = {x, dy, g, be, y, yr, dx, dxr, mean, var, meanr, varr, dg, dgr, db, dbr};
+	float *all[] = {x,   dy,    g,    be, y,   yr, dx,  dxr, gm, mean,
+	                var, meanr, varr, dg, dgr, db, dbr, dg2, db2};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		free(all[i]);
 }
@@ -370,10 +384,12 @@ int main(void)
 		test_pool(2, 16, 9, 7, 2, 2, prec, tol); /* odd sizes: the last row/col dropped */
 		test_pool(1, 4, 9, 9, 3, 2, prec, tol);  /* overlapping windows */
 		test_pool(2, 5, 6, 7, 2, 1, prec, tol);  /* stride 1 */
-		test_bn(4, 3, 5, 5, 0.5f, prec, tol);
-		test_bn(8, 16, 6, 6, 0.5f, prec, tol);
-		test_bn(64, 8, 1, 1, 0.5f, prec, tol); /* after a dense layer */
-		test_bn(16, 4, 32, 32, 100.0f, prec, tol);
+		for (int relu = 0; relu <= 1; relu++) {
+			test_bn(4, 3, 5, 5, 0.5f, relu, prec, tol);
+			test_bn(8, 16, 6, 6, 0.5f, relu, prec, tol);
+			test_bn(64, 8, 1, 1, 0.5f, relu, prec, tol); /* after a dense layer */
+			test_bn(16, 4, 32, 32, 100.0f, relu, prec, tol);
+		}
 		test_dense(4, 30, 7, prec, tol);
 		test_dense(64, 512, 10, prec, tol);
 		test_dense(3, 1, 1, prec, tol);

@@ -1065,6 +1065,92 @@ static float *fold_run(int fold, int fast, int n, int *skipped)
 	return out;
 }
 
+/* One training step of the same net on both paths: the same losses and parameter gradients. On
+ * the fast path each [relu] right after a [batchnorm] is fused into it (buffers shared, one pass
+ * each way); this net has such pairs first in the net (no dx), after convs, before a pool, at
+ * the trunk's end and in a head. */
+static void test_fused_step(void)
+{
+	static const char *cfg = "[input] width=10 height=10 channels=3\n"
+	                         "[batchnorm]\n[relu]\n"
+	                         "[conv] filters=6 activation=linear\n[batchnorm]\n[relu]\n"
+	                         "[maxpool]\n"
+	                         "[conv] filters=8 activation=linear\n[batchnorm]\n[relu]\n"
+	                         "[gap]\n"
+	                         "[head age] loss=mse\n"
+	                         "[dense] units=8 activation=linear\n[batchnorm]\n[relu]\n"
+	                         "[dense] units=1\n"
+	                         "[head gender]\n[dense] units=1 activation=sigmoid\n"
+	                         "[head ethnicity]\n[dense] units=5 activation=softmax\n";
+	const int n = 12;
+	facet_net *net[2];
+	double loss[2], ph[2][FACET_HEADS];
+	char err[256] = "";
+	facet_rng r;
+	for (int fast = 0; fast <= 1; fast++) {
+		net[fast] = facet_net_parse(cfg, "fused.cfg", err, sizeof err);
+		if (!net[fast]) {
+			result(0, "fused-step config parses (%s)", err);
+			return;
+		}
+		facet_net_init_params(net[fast], 5);
+		facet_net_set_path(net[fast], fast, FACET_PREC_F32);
+		facet_net_alloc(net[fast], n);
+		facet_rng_seed(&r, 99);
+		for (int i = 0; i < n * 300; i++)
+			net[fast]->x[i] = (float)facet_rng_uniform(&r);
+		for (int i = 0; i < n; i++) {
+			net[fast]->target[FACET_HEAD_AGE][i] = (float)facet_rng_normal(&r);
+			net[fast]->target[FACET_HEAD_GENDER][i] = (float)(i % 2);
+			net[fast]->target[FACET_HEAD_ETHNICITY][i] = (float)(i % 5);
+			for (int h = 0; h < FACET_HEADS; h++)
+				net[fast]->have[h][i] = 1;
+		}
+		facet_net_forward(net[fast], 1);
+		loss[fast] = facet_net_loss_backward(net[fast], 1, ph[fast], NULL);
+	}
+	facet_net *ref = net[0], *fst = net[1];
+	int fused = 0, unfused = 0;
+	for (int i = 0; i < fst->ntrunk; i++) {
+		fused += fst->trunk[i].fused;
+		unfused += ref->trunk[i].fused;
+	}
+	for (int i = 0; i < fst->head[FACET_HEAD_AGE].nlayer; i++) {
+		fused += fst->head[FACET_HEAD_AGE].layer[i].fused;
+		unfused += ref->head[FACET_HEAD_AGE].layer[i].fused;
+	}
+	result(
+	    fused == 8 && unfused == 0,
+	    "fast path fuses the 4 [batchnorm][relu] pairs (%d layers marked), the reference none "
+	    "(%d)",
+	    fused, unfused);
+	double worst = 0, mag = 0;
+	for (int i = 0; i < ref->nparam; i++) {
+		const facet_param *a = ref->param[i], *b = fst->param[i];
+		const float *va = a->grad ? a->grad : a->data, *vb = b->grad ? b->grad : b->data;
+		for (size_t j = 0; j < a->n; j++) {
+			double d = fabs((double)va[j] - vb[j]);
+			worst = d > worst ? d : worst;
+			mag = fabs(va[j]) > mag ? fabs(va[j]) : mag;
+		}
+	}
+	result(fabs(loss[0] - loss[1]) <= 1e-5 * fabs(loss[0]) && mag > 1e-3 && worst <= 1e-4 * mag,
+	       "one training step, fast (fused) against reference: loss %.6f / %.6f, gradients and "
+	       "running statistics within %.2g of %.3g",
+	       loss[0], loss[1], worst, mag);
+	/* evaluation mode (running statistics) on the fused net: the same outputs */
+	facet_net_forward(ref, 0);
+	facet_net_forward(fst, 0);
+	worst = 0;
+	const float *za = facet_net_head_output(ref, FACET_HEAD_ETHNICITY),
+	            *zb = facet_net_head_output(fst, FACET_HEAD_ETHNICITY);
+	for (int i = 0; i < 5 * n; i++)
+		worst = fabs((double)za[i] - zb[i]) > worst ? fabs((double)za[i] - zb[i]) : worst;
+	result(worst < 1e-4, "inference on the fused net matches the reference (%.2g)", worst);
+	facet_net_free(ref);
+	facet_net_free(fst);
+}
+
 static void test_fold(void)
 {
 	const int n = 7;
@@ -1103,6 +1189,7 @@ int main(int argc, char **argv)
 		printf("skip bf16 fast path: this CPU has no native bf16\n");
 	test_config();
 	test_fold();
+	test_fused_step();
 	test_training();
 	test_training_dldl();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
