@@ -24,7 +24,8 @@ void facet_fast_set_threads(int n);
 
 /* ---- convolution: x [N,C,H,W], w [K,C,R,S], b [K] -> y [N,K,OH,OW]
  * OH = (H + 2*pad_h - R) / stride + 1, likewise OW. relu != 0 fuses ReLU into the forward
- * output (and then backward takes dy already masked by the caller: y > 0). */
+ * output (and then backward takes dy already masked by the caller: y > 0). A kernel that covers
+ * the whole unpadded input (R = H, S = W: a read-out to 1x1) runs as an inner product. */
 typedef struct facet_fast_conv facet_fast_conv;
 facet_fast_conv *facet_fast_conv_new(int N, int C, int H, int W, int K, int R, int S, int stride,
                                      int pad_h, int pad_w, int relu, int precision);

@@ -380,6 +380,9 @@ int main(void)
 		test_conv(3, 5, 9, 7, 6, 3, 3, 2, 1, 0, prec, tol);    /* odd channels, stride 2 */
 		test_conv(2, 16, 8, 8, 32, 5, 5, 1, 2, 1, prec, tol);  /* 5x5 same */
 		test_conv(2, 32, 6, 6, 16, 1, 1, 1, 0, 0, prec, tol);  /* 1x1 */
+		/* a kernel over the whole input (a read-out): run as an inner product */
+		test_conv(3, 16, 4, 4, 8, 4, 4, 1, 0, 0, prec, tol);
+		test_conv(2, 4, 3, 5, 6, 3, 5, 2, 0, 1, prec, tol);
 		test_pool(2, 3, 8, 8, 2, 2, prec, tol);
 		test_pool(2, 16, 9, 7, 2, 2, prec, tol); /* odd sizes: the last row/col dropped */
 		test_pool(1, 4, 9, 9, 3, 2, prec, tol);  /* overlapping windows */
