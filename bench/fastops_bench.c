@@ -18,6 +18,7 @@
 
 #include "facet.h"
 #include "nn/fastops.h"
+#include "nn/nn.h"
 
 static double now(void)
 {
@@ -82,24 +83,6 @@ static void bench_conv(const int *a, int prec)
 		free(all[i]);
 }
 
-/* out = max(in, 0) and dx = dy where y > 0, as the separate [relu] layer runs them (relu.c). */
-static void relu_pass(const float *in, float *out, size_t count)
-{
-#pragma omp parallel for simd schedule(static)
-	for (size_t i = 0; i < count; i++)
-		out[i] = in[i] > 0 ? in[i] : 0.0f;
-}
-
-static void relu_grad(const float *y, const float *dy, float *dx, size_t count)
-{
-#pragma omp parallel for simd schedule(static)
-	for (size_t i = 0; i < count; i++) {
-		float d = dy[i]; /* loaded unconditionally: a conditional load vectorizes to a
-		                  * masked load, slow on this machine's AMD cores */
-		dx[i] = y[i] > 0 ? d : 0.0f;
-	}
-}
-
 /* Batch norm (train forward + backward), batch norm + ReLU (as two layers, and fused into the
  * batch norm as the fast path runs a [batchnorm][relu] pair) and max pooling on x [N,C,H,W]:
  * median time and GB/s of x. The variants run interleaved, so a machine's drift hits each alike. */
@@ -107,7 +90,7 @@ static void bench_bn_pool(int N, int C, int H, int W)
 {
 	size_t nx = (size_t)N * C * H * W;
 	float *x = buf(nx), *y = buf(nx), *dy = buf(nx), *dx = buf(nx), *g = buf(C), *b = buf(C),
-	      *m = buf(C), *v = buf(C), *dg = buf(C), *db = buf(C), *r = buf(nx), *dr = buf(nx);
+	      *m = buf(C), *v = buf(C), *dg = buf(C), *db = buf(C), *dr = buf(nx);
 	facet_fast_bn *bn = facet_fast_bn_new(N, C, H, W, 1e-3f, 0, FACET_PREC_F32);
 	facet_fast_bn *bnr = facet_fast_bn_new(N, C, H, W, 1e-3f, 1, FACET_PREC_F32);
 	facet_fast_pool *pl = facet_fast_pool_new(N, C, H, W, 2, 2, FACET_PREC_F32);
@@ -119,10 +102,11 @@ static void bench_bn_pool(int N, int C, int H, int W)
 		double t1 = now();
 		facet_fast_bn_backward(bn, x, g, m, v, dy, dx, dg, db);
 		double t2 = now();
+		/* the [relu] layer's passes (relu.c), in place: the same reads and writes */
 		facet_fast_bn_forward_train(bn, x, g, b, y, m, v);
-		relu_pass(y, r, nx);
+		facet_act_forward(FACET_ACT_RELU, y, nx);
 		double t3 = now();
-		relu_grad(r, dy, dr, nx);
+		facet_act_backward(FACET_ACT_RELU, y, dr, nx);
 		facet_fast_bn_backward(bn, x, g, m, v, dr, dx, dg, db);
 		double t4 = now();
 		facet_fast_bn_forward_train(bnr, x, g, b, y, m, v);
@@ -156,7 +140,7 @@ static void bench_bn_pool(int N, int C, int H, int W)
 	facet_fast_bn_free(bn);
 	facet_fast_bn_free(bnr);
 	facet_fast_pool_free(pl);
-	float *all[] = {x, y, dy, dx, g, b, m, v, dg, db, r, dr};
+	float *all[] = {x, y, dy, dx, g, b, m, v, dg, db, dr};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		free(all[i]);
 }
