@@ -205,8 +205,8 @@ typedef struct {
 /* 2^28 floats: 1 GiB of weights, as much again for gradients and each Adam moment. */
 #define MAX_SCALARS ((size_t)1 << 28)
 /* 2^26 values (256 MiB) per face out of any one layer: a 4096x4096 RGB input fits, and the
- * shape products the layers take in int (C*H*W, and batch*C with batch <= 65536) cannot
- * overflow. */
+ * per-face shape products the layers take in int (C*H*W) cannot overflow. Products with the
+ * batch size are taken in long or size_t. */
 #define MAX_ACTIVATIONS ((size_t)1 << 26)
 
 static facet_layer *add_layer(parser *ps, facet_layer_kind kind)

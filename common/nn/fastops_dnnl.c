@@ -91,17 +91,24 @@ typedef struct {
 	dnnl_memory_t scratch; /* NULL when none is needed */
 } fast_op;
 
-/* Returns 0, or -1 when oneDNN has no implementation for desc (then op is left empty). */
-static int op_make(fast_op *op, const_dnnl_op_desc_t desc, dnnl_post_ops_t post_ops,
+/* relu: a ReLU post-op on the output (forward primitives only). Returns 0, or -1 when oneDNN has
+ * no implementation for desc (then op is left empty). */
+static int op_make(fast_op *op, const_dnnl_op_desc_t desc, int relu,
                    const_dnnl_primitive_desc_t hint)
 {
 	dnnl_primitive_attr_t attr;
+	dnnl_post_ops_t po = NULL;
 	DNNL(dnnl_primitive_attr_create(&attr));
 	DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-	if (post_ops)
-		DNNL(dnnl_primitive_attr_set_post_ops(attr, post_ops));
+	if (relu) {
+		DNNL(dnnl_post_ops_create(&po));
+		DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+		DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
+	}
 	dnnl_status_t st = dnnl_primitive_desc_create(&op->pd, desc, attr, fast_engine, hint);
 	DNNL(dnnl_primitive_attr_destroy(attr));
+	if (po)
+		DNNL(dnnl_post_ops_destroy(po));
 	if (st == dnnl_unimplemented) {
 		op->pd = NULL;
 		return -1;
@@ -238,10 +245,10 @@ struct facet_fast_conv {
 	 * convolution primitives (oneDNN's direct convolution reached a quarter of its speed on
 	 * the 80x80 net's 5x5 read-out). */
 	facet_fast_dense *whole;
-	int N, K, relu;
 };
 
 static void conv_release(facet_fast_conv *p);
+static facet_fast_dense *dense_new(int N, int I, int O, int relu, int precision);
 
 /* Build p's primitives and ports computing in dt. Returns -1 when oneDNN has no implementation
  * (p then holds what was made, for conv_release). */
@@ -254,8 +261,6 @@ static int conv_build(facet_fast_conv *p, const int *d, int relu, dnnl_data_type
 	dnnl_dims_t strides = {stride, stride}, pad = {pad_h, pad_w};
 	dnnl_memory_desc_t x_u, w_u, b_u, y_u, x_a, w_a, y_a, dx_a, dw_a, dy_a, x_p;
 	dnnl_convolution_desc_t cd;
-	dnnl_post_ops_t po = NULL;
-	int bad;
 
 	md_plain(&x_u, 4, xd, dnnl_nchw);
 	md_plain(&w_u, 4, wd, dnnl_oihw);
@@ -271,14 +276,7 @@ static int conv_build(facet_fast_conv *p, const int *d, int relu, dnnl_data_type
 
 	DNNL(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
 	                                        &x_a, &w_a, &b_u, &y_a, strides, pad, pad));
-	if (relu) {
-		DNNL(dnnl_post_ops_create(&po));
-		DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
-	}
-	bad = op_make(&p->fwd, &cd, po, NULL);
-	if (po)
-		DNNL(dnnl_post_ops_destroy(po));
-	if (bad)
+	if (op_make(&p->fwd, &cd, relu, NULL))
 		return -1;
 	port_init(&p->x, &x_u, op_md(&p->fwd, dnnl_query_src_md, 0), 0);
 	port_init(&p->w, &w_u, op_md(&p->fwd, dnnl_query_weights_md, 0), 0);
@@ -287,7 +285,7 @@ static int conv_build(facet_fast_conv *p, const int *d, int relu, dnnl_data_type
 
 	DNNL(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &dx_a, &w_a,
 	                                              &dy_a, strides, pad, pad));
-	if (op_make(&p->bwd_data, &cd, NULL, p->fwd.pd))
+	if (op_make(&p->bwd_data, &cd, 0, p->fwd.pd))
 		return -1;
 	port_init(&p->dy_d, &y_u, op_md(&p->bwd_data, dnnl_query_diff_dst_md, 0), 0);
 	port_init(&p->w_d, &w_u, op_md(&p->bwd_data, dnnl_query_weights_md, 0), 0);
@@ -298,7 +296,7 @@ static int conv_build(facet_fast_conv *p, const int *d, int relu, dnnl_data_type
 	DNNL(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct,
 	                                                 C < 8 ? &x_p : &x_a, &dw_a, &b_u, &dy_a,
 	                                                 strides, pad, pad));
-	if (op_make(&p->bwd_weights, &cd, NULL, p->fwd.pd))
+	if (op_make(&p->bwd_weights, &cd, 0, p->fwd.pd))
 		return -1;
 	port_init(&p->x_w, &x_u, op_md(&p->bwd_weights, dnnl_query_src_md, 0), 0);
 	port_init(&p->dy_w, &y_u, op_md(&p->bwd_weights, dnnl_query_diff_dst_md, 0), 0);
@@ -320,10 +318,7 @@ facet_fast_conv *facet_fast_conv_new(int N, int C, int H, int W, int K, int R, i
 
 	fast_init();
 	if (R == H && S == W && pad_h == 0 && pad_w == 0) {
-		p->whole = facet_fast_dense_new(N, C * H * W, K, precision);
-		p->N = N;
-		p->K = K;
-		p->relu = relu;
+		p->whole = dense_new(N, C * H * W, K, relu, precision);
 		return p;
 	}
 	if (compute_type(precision) == dnnl_bf16) {
@@ -342,9 +337,6 @@ void facet_fast_conv_forward(facet_fast_conv *p, const float *x, const float *w,
 {
 	if (p->whole) {
 		facet_fast_dense_forward(p->whole, x, w, b, y);
-		if (p->relu)
-			for (size_t i = 0; i < (size_t)p->N * p->K; i++)
-				y[i] = y[i] > 0 ? y[i] : 0.0f;
 		return;
 	}
 	port_in(&p->x, x);
@@ -750,7 +742,7 @@ struct facet_fast_dense {
 static void dense_release(facet_fast_dense *p);
 
 /* Build p's primitives and ports computing in dt; -1 when oneDNN has no implementation. */
-static int dense_build(facet_fast_dense *p, int N, int I, int O, dnnl_data_type_t dt)
+static int dense_build(facet_fast_dense *p, int N, int I, int O, int relu, dnnl_data_type_t dt)
 {
 	dnnl_dims_t xd = {N, I}, wd = {O, I}, bd = {O}, yd = {N, O};
 	dnnl_memory_desc_t x_u, w_u, b_u, y_u, x_a, w_a, y_a, dy_a, dx_a, dw_a;
@@ -769,7 +761,7 @@ static int dense_build(facet_fast_dense *p, int N, int I, int O, dnnl_data_type_
 
 	DNNL(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_training, &x_a, &w_a, &b_u,
 	                                          &y_a));
-	if (op_make(&p->fwd, &ipd, NULL, NULL))
+	if (op_make(&p->fwd, &ipd, relu, NULL))
 		return -1;
 	port_init(&p->x, &x_u, op_md(&p->fwd, dnnl_query_src_md, 0), 0);
 	port_init(&p->w, &w_u, op_md(&p->fwd, dnnl_query_weights_md, 0), 0);
@@ -777,14 +769,14 @@ static int dense_build(facet_fast_dense *p, int N, int I, int O, dnnl_data_type_
 	port_init(&p->y, &y_u, op_md(&p->fwd, dnnl_query_dst_md, 0), 1);
 
 	DNNL(dnnl_inner_product_backward_data_desc_init(&ipd, &dx_a, &w_a, &dy_a));
-	if (op_make(&p->bwd_data, &ipd, NULL, p->fwd.pd))
+	if (op_make(&p->bwd_data, &ipd, 0, p->fwd.pd))
 		return -1;
 	port_init(&p->dy_d, &y_u, op_md(&p->bwd_data, dnnl_query_diff_dst_md, 0), 0);
 	port_init(&p->w_d, &w_u, op_md(&p->bwd_data, dnnl_query_weights_md, 0), 0);
 	port_init(&p->dx, &x_u, op_md(&p->bwd_data, dnnl_query_diff_src_md, 0), 1);
 
 	DNNL(dnnl_inner_product_backward_weights_desc_init(&ipd, &x_a, &dw_a, &b_u, &dy_a));
-	if (op_make(&p->bwd_weights, &ipd, NULL, p->fwd.pd))
+	if (op_make(&p->bwd_weights, &ipd, 0, p->fwd.pd))
 		return -1;
 	port_init(&p->x_w, &x_u, op_md(&p->bwd_weights, dnnl_query_src_md, 0), 0);
 	port_init(&p->dy_w, &y_u, op_md(&p->bwd_weights, dnnl_query_diff_dst_md, 0), 0);
@@ -793,20 +785,26 @@ static int dense_build(facet_fast_dense *p, int N, int I, int O, dnnl_data_type_
 	return 0;
 }
 
-facet_fast_dense *facet_fast_dense_new(int N, int I, int O, int precision)
+/* relu: ReLU on the output, as the convolution's (backward then takes dy already masked). */
+static facet_fast_dense *dense_new(int N, int I, int O, int relu, int precision)
 {
 	facet_fast_dense *p = xcalloc(1, sizeof *p);
 
 	fast_init();
 	if (compute_type(precision) == dnnl_bf16) {
-		if (dense_build(p, N, I, O, dnnl_bf16) == 0)
+		if (dense_build(p, N, I, O, relu, dnnl_bf16) == 0)
 			return p;
 		dense_release(p);
 		bf16_fallback("inner product");
 	}
-	if (dense_build(p, N, I, O, dnnl_f32))
+	if (dense_build(p, N, I, O, relu, dnnl_f32))
 		die("oneDNN has no fp32 inner product for %d -> %d", I, O);
 	return p;
+}
+
+facet_fast_dense *facet_fast_dense_new(int N, int I, int O, int precision)
+{
+	return dense_new(N, I, O, 0, precision);
 }
 
 void facet_fast_dense_forward(facet_fast_dense *p, const float *x, const float *w, const float *b,

@@ -8,15 +8,24 @@
 #include "nn/nn.h"
 #include "nn/fastops.h"
 
+/* Free what a layer holds for a batch (its y and dy unless they are the batch norm's it is fused
+ * into), and empty it. */
+static void free_layer_batch(facet_layer *l)
+{
+	if (l->ops->release)
+		l->ops->release(l);
+	if (!(l->kind == FACET_RELU && l->fused)) {
+		free(l->y);
+		free(l->dy);
+	}
+	l->y = l->dy = NULL;
+	l->fused = 0;
+}
+
 static void free_layers(facet_layer *l, int n)
 {
 	for (int i = 0; i < n; i++) {
-		if (l[i].ops->release)
-			l[i].ops->release(&l[i]);
-		if (!(l[i].kind == FACET_RELU && l[i].fused)) {
-			free(l[i].y);
-			free(l[i].dy);
-		}
+		free_layer_batch(&l[i]);
 		for (int j = 0; j < l[i].nparam; j++) {
 			free(l[i].param[j].data);
 			free(l[i].param[j].grad);
@@ -118,22 +127,13 @@ static size_t trunk_out(const facet_net *net)
  * The reference path keeps every layer separate. */
 static void alloc_layers(facet_net *net, facet_layer *l, int count, int n)
 {
-	for (int i = 0; i < count; i++) {
-		if (l[i].ops->release)
-			l[i].ops->release(&l[i]);
-		if (!(l[i].kind == FACET_RELU && l[i].fused)) {
-			free(l[i].y);
-			free(l[i].dy);
-		}
-		l[i].y = l[i].dy = NULL;
-		l[i].fused = 0;
-	}
+	for (int i = 0; i < count; i++)
+		free_layer_batch(&l[i]);
 	for (int i = 0; i < count; i++) {
 		l[i].n = n;
 		l[i].use_fast = net->fast;
 		l[i].precision = net->precision;
 		l[i].rng = &net->rng;
-		l[i].y = l[i].dy = NULL;
 		if (l[i].skip)
 			continue;
 		if (l[i].kind == FACET_RELU && i > 0 && l[i - 1].kind == FACET_BATCHNORM &&
