@@ -174,13 +174,18 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int S, int st, i
 
 /* ---------------------------------------------------------------- max pooling */
 
-static void test_pool(int N, int C, int H, int W, int k, int s, int prec, double tol)
+/* ties: x takes only three values, so most windows hold equal maxima and the first one in
+ * row-major window order must win (forward value and where backward puts the gradient) */
+static void test_pool(int N, int C, int H, int W, int k, int s, int ties, int prec, double tol)
 {
 	int OH = (H - k) / s + 1, OW = (W - k) / s + 1;
 	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * OH * OW;
 	float *x = rnd(nx), *dy = rnd(ny), *y = zeros(ny), *yr = zeros(ny);
 	float *dx = zeros(nx), *dxr = zeros(nx);
 	char name[160];
+	if (ties)
+		for (size_t i = 0; i < nx; i++)
+			x[i] = roundf(x[i]);
 	facet_fast_pool *p = facet_fast_pool_new(N, C, H, W, k, s, prec);
 
 	facet_fast_pool_forward(p, dxr, y); /* a first run on other data (zeros) */
@@ -203,8 +208,8 @@ static void test_pool(int N, int C, int H, int W, int k, int s, int prec, double
 				yr[yi] = m;
 				dxr[best] += dy[yi];
 			}
-	snprintf(name, sizeof name, "maxpool %s N%d C%d %dx%d k%d s%d fwd", prec ? "bf16" : "fp32",
-	         N, C, H, W, k, s);
+	snprintf(name, sizeof name, "maxpool %s N%d C%d %dx%d k%d s%d%s fwd",
+	         prec ? "bf16" : "fp32", N, C, H, W, k, s, ties ? " ties" : "");
 	check(name, y, yr, ny, tol);
 	for (size_t i = 0; i < nx; i++) /* stale content must be overwritten */
 		dx[i] = 7.0f;
@@ -383,10 +388,19 @@ int main(void)
 		/* a kernel over the whole input (a read-out): run as an inner product */
 		test_conv(3, 16, 4, 4, 8, 4, 4, 1, 0, 0, prec, tol);
 		test_conv(2, 4, 3, 5, 6, 3, 5, 2, 0, 1, prec, tol);
-		test_pool(2, 3, 8, 8, 2, 2, prec, tol);
-		test_pool(2, 16, 9, 7, 2, 2, prec, tol); /* odd sizes: the last row/col dropped */
-		test_pool(1, 4, 9, 9, 3, 2, prec, tol);  /* overlapping windows */
-		test_pool(2, 5, 6, 7, 2, 1, prec, tol);  /* stride 1 */
+		test_pool(2, 3, 8, 8, 2, 2, 0, prec, tol);
+		test_pool(2, 16, 9, 7, 2, 2, 0, prec,
+		          tol);                            /* odd sizes: the last row/col dropped */
+		test_pool(1, 4, 9, 9, 3, 2, 0, prec, tol); /* overlapping windows */
+		test_pool(2, 5, 6, 7, 2, 1, 0, prec, tol); /* stride 1 */
+		/* 2x2 rows of 8 windows and more (the vector loop) with a tail, an odd last column
+		 */
+		test_pool(2, 3, 6, 37, 2, 2, 0, prec, tol);
+		test_pool(1, 2, 4, 16, 2, 2, 0, prec, tol);
+		test_pool(2, 3, 10, 10, 2, 2, 0, prec, tol); /* 5 a row: four and one */
+		test_pool(2, 3, 9, 27, 2, 2, 1, prec, tol);  /* 13: eight, four, one */
+		test_pool(2, 3, 7, 40, 2, 2, 1, prec, tol);
+		test_pool(2, 3, 8, 8, 2, 2, 1, prec, tol);
 		for (int relu = 0; relu <= 1; relu++) {
 			test_bn(4, 3, 5, 5, 0.5f, relu, prec, tol);
 			test_bn(8, 16, 6, 6, 0.5f, relu, prec, tol);
