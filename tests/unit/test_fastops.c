@@ -393,13 +393,14 @@ int main(void)
 		          tol);                            /* odd sizes: the last row/col dropped */
 		test_pool(1, 4, 9, 9, 3, 2, 0, prec, tol); /* overlapping windows */
 		test_pool(2, 5, 6, 7, 2, 1, 0, prec, tol); /* stride 1 */
-		/* 2x2 rows of 8 windows and more (the vector loop) with a tail, an odd last column
-		 */
-		test_pool(2, 3, 6, 37, 2, 2, 0, prec, tol);
-		test_pool(1, 2, 4, 16, 2, 2, 0, prec, tol);
-		test_pool(2, 3, 10, 10, 2, 2, 0, prec, tol); /* 5 a row: four and one */
-		test_pool(2, 3, 9, 27, 2, 2, 1, prec, tol);  /* 13: eight, four, one */
-		test_pool(2, 3, 7, 40, 2, 2, 1, prec, tol);
+		/* 2x2 rows that the vector loop (four windows at a time) takes whole or with a
+		 * tail of one to three, odd last columns; then inputs full of ties */
+		test_pool(2, 3, 6, 37, 2, 2, 0, prec, tol);  /* 18 windows a row: 4 x 4 + 2 */
+		test_pool(1, 2, 4, 16, 2, 2, 0, prec, tol);  /* 8: 2 x 4 */
+		test_pool(2, 3, 10, 10, 2, 2, 0, prec, tol); /* 5: 4 + 1 */
+		test_pool(2, 3, 9, 27, 2, 2, 1, prec, tol);  /* 13: 3 x 4 + 1 */
+		test_pool(2, 3, 7, 40, 2, 2, 1, prec, tol);  /* 20: 5 x 4 */
+		test_pool(2, 3, 6, 15, 2, 2, 1, prec, tol);  /* 7: 4 + 3 */
 		test_pool(2, 3, 8, 8, 2, 2, 1, prec, tol);
 		for (int relu = 0; relu <= 1; relu++) {
 			test_bn(4, 3, 5, 5, 0.5f, relu, prec, tol);
