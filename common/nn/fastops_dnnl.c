@@ -446,11 +446,12 @@ facet_fast_pool *facet_fast_pool_new(int N, int C, int H, int W, int k, int s, i
 }
 
 /* The 2x2 stride-2 window, the common case. Window order a b / c d; strict comparisons keep the
- * first maximum (a NaN never wins a comparison, so a window holding one gives as the reference
- * kernel does). On real activations the comparisons are coin flips, so a branching loop
- * mispredicts about every other window: the loop is written branch-free, four windows at a
- * time with SSE4.1 where the compiler targets it (eight at a time with AVX2 measured no faster:
- * the loop waits on memory), then one at a time with selects. */
+ * first maximum, as the reference kernel does (a NaN fails every comparison: it is kept when it
+ * stands first in its pair, where the reference skips it; a NaN ends training either way). On
+ * real activations the comparisons are coin flips, so a branching loop mispredicts about every
+ * other window: the loop is written branch-free, four windows at a time with SSE4.1 where the
+ * compiler targets it (eight at a time with AVX2 measured no faster: the loop waits on memory),
+ * then one at a time with selects. */
 static inline void pool_2x2_one(const float *r0, const float *r1, float *y, uint16_t *arg)
 {
 	float a = r0[0], b = r0[1], c = r1[0], d = r1[1];

@@ -389,8 +389,8 @@ int main(void)
 		test_conv(3, 16, 4, 4, 8, 4, 4, 1, 0, 0, prec, tol);
 		test_conv(2, 4, 3, 5, 6, 3, 5, 2, 0, 1, prec, tol);
 		test_pool(2, 3, 8, 8, 2, 2, 0, prec, tol);
-		test_pool(2, 16, 9, 7, 2, 2, 0, prec,
-		          tol);                            /* odd sizes: the last row/col dropped */
+		/* odd sizes: the last row/col dropped */
+		test_pool(2, 16, 9, 7, 2, 2, 0, prec, tol);
 		test_pool(1, 4, 9, 9, 3, 2, 0, prec, tol); /* overlapping windows */
 		test_pool(2, 5, 6, 7, 2, 1, 0, prec, tol); /* stride 1 */
 		/* 2x2 rows that the vector loop (four windows at a time) takes whole or with a
