@@ -16,7 +16,7 @@ mkdir -p "$out"
 	echo "split seed: ${FACET_SEED:-7} ratios: ${FACET_RATIOS:-80:10:10}"
 	echo "config: ${FACET_CONFIG:-examples/models/multitask.cfg} (copied to model.cfg; member K's to model.memberK.cfg)"
 	echo "train seed: ${FACET_TRAIN_SEED:-1} epochs: ${FACET_EPOCHS:-from config}" \
-		"parts: ${FACET_TRAIN_PARTS:-train}" \
+		"parts: ${FACET_TRAIN_PARTS:-train} teacher views: ${FACET_TEACHER_ARGS---flip}" \
 		"members: $((1 + $(find "$out" -maxdepth 1 -name 'model.member*.cfg' | wc -l)))"
 	echo "facet: $(facet-dump --version)"
 } > "$tmp/recipe.txt"

@@ -12,7 +12,9 @@
 #   write them into model.facet one after the other: an ensemble, whose predictions facet-score
 #   averages (facet-model(5)). model.facet.metrics and model.cfg are then the first net's,
 #   model.facet.memberK.metrics and model.memberK.cfg the K-th's (those of an earlier run with
-#   more members are removed).
+#   more members are removed). A net whose config has a head with distill= (facet-config(5))
+#   learns from the nets trained before it: their ensemble scores the training faces
+#   (facet-score FACET_TEACHER_ARGS, default --flip) on the way into facet-train.
 . "$(dirname "$0")/lib.sh"
 [ $# -eq 2 ] || { echo "usage: $prog FACES.facet OUTDIR" >&2; exit 2; }
 faces=$1 out=$2
@@ -46,8 +48,17 @@ if [ "$validate" = 1 ]; then
 	stage take-val facet-take -q val < "$faces" > "$tmp/val.facet"
 	extra+=(--val "$tmp/val.facet")
 fi
+read -r -a tviews <<< "${FACET_TEACHER_ARGS---flip}"
 for k in $(seq 1 "$members"); do
 	config=${configs[(k - 1) % ${#configs[@]}]}
+	teacher=(cat) tname="pass (no teacher)"
+	if grep -Eq '^[[:space:]]*\[head [a-z]+\].*[[:space:]]distill=[0-9.]*[1-9]' "$config"; then
+		[ "$k" -gt 1 ] ||
+			fail "$config learns from a teacher (distill=), but no net is trained before it"
+		for j in $(seq 1 $((k - 1))); do cat "$tmp/member$j.facet"; done > "$tmp/teacher.facet"
+		teacher=(facet-score -q "${tviews[@]}" --model "$tmp/teacher.facet")
+		tname="teacher (nets 1-$((k - 1)) score the training faces)"
+	fi
 	ep=()
 	if [ ${#epochs[@]} -gt 0 ]; then
 		i=$((k - 1 < ${#epochs[@]} ? k - 1 : ${#epochs[@]} - 1))
@@ -57,6 +68,7 @@ for k in $(seq 1 "$members"); do
 	[ "$members" -gt 1 ] &&
 		name="train (member $k of $members, seed $((seed + k - 1)), ${config##*/})"
 	stage take-train facet-take -q "${parts[@]}" < "$faces" |
+		stage "$tname" "${teacher[@]}" |
 		stage "$name" facet-train --config "$config" --seed "$((seed + k - 1))" \
 			--out "$tmp/member$k.facet" --metrics "$tmp/member$k.metrics" "${ep[@]}" "${extra[@]}"
 	rm -f "$tmp/member$k.facet.ckpt"

@@ -140,6 +140,41 @@ setup() {
 	[ "$stderr" = "facet-train: bad.cfg:16: [head age] smoothing applies to loss=bce and loss=ce only" ]
 }
 
+@test "distillation: a head with distill= learns from the teacher's pred in its stream" {
+	sed 's/^\[head ethnicity\] loss=ce$/& distill=1/' "$TINY" > kd.cfg
+	[ "$(grep -c 'distill=1$' kd.cfg)" -eq 1 ]
+	facet-train -q --config "$TINY" --epochs 6 --seed 3 --out t.facet < train.facet
+	# the teacher's ethnicity probabilities, each moved one class on: a student that learns
+	# them alone (distill=1) names class e + 1 where the teacher names e
+	facet-score -q --model t.facet < train.facet | $PY -c '
+import sys, msgpack
+out = sys.stdout.buffer
+for r in msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_size=1 << 30):
+    e = r["pred"]["ethnicity"]
+    r["pred"]["ethnicity"] = e[-1:] + e[:-1]
+    out.write(msgpack.packb(r, use_bin_type=True))' > moved.facet
+	run --separate-stderr facet-train --config kd.cfg --val val.facet --epochs 6 --seed 3 \
+		--out s.facet < moved.facet
+	assert_success
+	[[ "$stderr" == *'[head ethnicity] learns 1 of its target from the teacher'* ]]
+	MT get s.facet config | jq -r . |
+		grep -q '^\[head ethnicity\] loss=ce weight=1 smoothing=0 distill=1$'
+	MT get s.facet config | jq -r . | grep -q '^\[head gender\] loss=bce weight=1 smoothing=0$'
+	facet-score -q --model s.facet < val.facet | facet-dump -q | jq -s -e '
+		[.[] | (.pred.ethnicity | index(max)) == ((.ethnicity + 1) % 5)] |
+		(map(select(.)) | length) / length > 0.6' || fail "the student did not learn the moved classes"
+	# a stream without the teacher's predictions is refused, and no model is written
+	run --separate-stderr facet-train -q --config kd.cfg --out n.facet < train.facet
+	assert_failure 1
+	[[ "$stderr" == "facet-train: record 1 has no 'pred', the teacher's predictions that distill= learns from"* ]]
+	[ ! -e n.facet ]
+	# distill on the age head is a config error
+	sed 's/^\[head age\] loss=mse$/& distill=0.5/' "$TINY" > bad.cfg
+	run --separate-stderr facet-train -q --config bad.cfg < moved.facet
+	assert_failure 1
+	[ "$stderr" = "facet-train: bad.cfg:16: [head age] distill applies to loss=bce and loss=ce only" ]
+}
+
 @test "bad input: a stream without labels" {
 	facet-synth -q -n 50 --size 32x32 --missing 1 > nolabels.facet
 	run --separate-stderr facet-train -q --config "$TINY" < nolabels.facet

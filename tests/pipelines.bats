@@ -153,3 +153,27 @@ for m in u:
 	[[ "$stderr" == *"no such config: nope.cfg"* ]]
 	[ ! -e out3 ]
 }
+
+@test "train.sh: a net whose config has distill= learns from the nets trained before it" {
+	facet-synth -q -n 300 --seed 2 --size 32x32 | facet-split -q --seed 7 > faces.facet
+	tiny=$REPO/examples/models/tiny.cfg
+	sed 's/^\[head ethnicity\] loss=ce$/& distill=0.5/' "$tiny" > kd.cfg
+	run --separate-stderr env FACET_CONFIG="$tiny:kd.cfg" FACET_EPOCHS=1 \
+		"$REPO/pipelines/train.sh" faces.facet out
+	assert_success
+	# member 2 only, with the scores of member 1 in its stream
+	assert_equal "$(grep -c 'learns 0.5 of its target from the teacher' <<< "$stderr")" 1
+	cmp out/model.member2.cfg kd.cfg
+	[ -s out/model.facet ]
+	# no net before it: refused before anything is trained
+	run --separate-stderr env FACET_CONFIG=kd.cfg "$REPO/pipelines/train.sh" faces.facet out2
+	assert_failure 1
+	[[ "$stderr" == *"kd.cfg learns from a teacher (distill=), but no net is trained before it"* ]]
+	[ ! -e out2/model.facet ]
+	# a teacher stage that fails fails the pipeline, by name
+	run --separate-stderr env FACET_CONFIG="$tiny:kd.cfg" FACET_EPOCHS=1 \
+		FACET_TEACHER_ARGS=--shift=-1 "$REPO/pipelines/train.sh" faces.facet out3
+	assert_failure
+	[[ "$stderr" == *"stage 'teacher (nets 1-1 score the training faces)' failed"* ]]
+	[ ! -e out3/model.facet ]
+}

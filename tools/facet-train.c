@@ -22,7 +22,9 @@ static const char usage[] =
     "checkpoint_steps steps); --resume continues from one exactly. SIGINT/SIGTERM finish the "
     "step,\n"
     "save a checkpoint and exit 128+signal. One metrics record per epoch goes to the metrics file\n"
-    "(facet-metrics(5)); progress goes to stderr.\n"
+    "(facet-metrics(5)); progress goes to stderr. A config whose heads have distill= learns\n"
+    "them against a teacher's predictions too: the \"pred\" facet-score adds to each record\n"
+    "(facet-score --model TEACHER < TRAIN | facet-train --config CFG).\n"
     "\n"
     "  -c, --config CFG         network and training config\n"
     "  -v, --val FILE           validation stream (metrics, early stopping, best weights)\n"
@@ -205,8 +207,10 @@ static facet_net *open_net(struct opts *o, facet_train_state *st)
 	return net;
 }
 
-/* Read a stream into d in the net's input geometry. */
-static void read_data(const char *path, const char *what, const facet_net *net, facet_dataset *d)
+/* Read a stream into d in the net's input geometry; with teacher, also the "pred" of each record
+ * as the soft targets of the heads that learn against them (distill > 0). */
+static void read_data(const char *path, const char *what, const facet_net *net, int teacher,
+                      facet_dataset *d)
 {
 	const facet_input_cfg *in = &net->input;
 	facet_reader *rd = facet_reader_open_path(path);
@@ -218,6 +222,9 @@ static void read_data(const char *path, const char *what, const facet_net *net, 
 	const char *keys[FACET_HEADS] = {"age", "gender", "ethnicity"};
 
 	facet_dataset_init(d, in->height, in->width, in->channels);
+	for (int h = FACET_HEAD_GENDER; teacher && h < FACET_HEADS; h++)
+		if (net->head[h].present && net->head[h].distill > 0)
+			d->soft_units[h] = facet_head_units(h);
 	while (facet_reader_next(rd, &r)) {
 		unsigned long long k = (unsigned long long)facet_reader_count(rd);
 		facet_tensor t;
@@ -249,7 +256,26 @@ static void read_data(const char *path, const char *what, const facet_net *net, 
 			int64_t v;
 			lab[h] = facet_record_int(r, keys[h], &v) ? (int)v : -1;
 		}
-		facet_dataset_add(d, buf, lab);
+		float sg[1], se[FACET_N_ETHNICITY];
+		const float *soft[FACET_HEADS] = {NULL, sg, se};
+		if (teacher) {
+			facet_pred p;
+			if (!facet_record_pred(r, &p))
+				die("record %llu has no 'pred', the teacher's predictions that "
+				    "distill= learns from (add them with facet-score --model "
+				    "TEACHER) (%s)",
+				    k, name);
+			for (int h = FACET_HEAD_GENDER; h < FACET_HEADS; h++)
+				if (d->soft_units[h] &&
+				    !(h == FACET_HEAD_GENDER ? p.has_gender : p.has_ethnicity))
+					die("record %llu: 'pred' has no '%s', which [head %s] "
+					    "distill= learns from (%s)",
+					    k, facet_head_names[h], facet_head_names[h], name);
+			sg[0] = (float)p.gender[1];
+			for (int j = 0; j < FACET_N_ETHNICITY; j++)
+				se[j] = (float)p.ethnicity[j];
+		}
+		facet_dataset_add(d, buf, lab, soft);
 	}
 	free(buf);
 	if (d->n == 0)
@@ -303,6 +329,12 @@ static void prepare(facet_net *net, facet_train_state *st, const facet_dataset *
 	           train->n, nval, facet_net_param_count(net), batch, train->n / batch,
 	           o->fast ? "oneDNN" : "reference",
 	           o->precision == FACET_PREC_BF16 ? "bf16" : "fp32");
+	for (int h = 0; h < FACET_HEADS; h++)
+		if (net->head[h].present && net->head[h].distill > 0)
+			facet_info("[head %s] learns %g of its target from the teacher's \"pred\", "
+			           "%g from the labels",
+			           facet_head_names[h], net->head[h].distill,
+			           1 - net->head[h].distill);
 }
 
 static void on_signal(int sig)
@@ -577,9 +609,9 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, &o);
 	setup_threads(&o);
 	net = open_net(&o, &st);
-	read_data("-", "training", net, &data);
+	read_data("-", "training", net, facet_net_distills(net), &data);
 	if (o.val)
-		read_data(o.val, "validation", net, &val);
+		read_data(o.val, "validation", net, 0, &val);
 	else
 		facet_dataset_init(&val, 0, 0, 0);
 	prepare(net, &st, &data, &val, &o);

@@ -75,14 +75,17 @@ static const cfg_key head_keys[] = {{"loss", K_ENUM, HD(loss), "", 0, 0, facet_l
                                     {"smoothing", K_FLOAT, HD(smoothing), "0", 0, 0.99, NULL},
                                     {"sigma", K_FLOAT, HD(sigma), "2", 0.1, 100, NULL},
                                     {"l1", K_FLOAT, HD(l1), "1", 0, 1e6, NULL},
+                                    {"distill", K_FLOAT, HD(distill), "0", 0, 1, NULL},
                                     {NULL, 0, 0, NULL, 0, 0, NULL}};
 /* Which head_keys a head's loss takes, as bits of their index: loss and weight always,
- * smoothing with bce and ce, sigma and l1 with dldl. */
-enum { HEAD_ANY = 3u, HEAD_SMOOTHING = 1u << 2, HEAD_DLDL = 3u << 3 };
+ * smoothing and distill with bce and ce, sigma and l1 with dldl. */
+enum { HEAD_ANY = 3u, HEAD_SMOOTHING = 1u << 2, HEAD_DLDL = 3u << 3, HEAD_DISTILL = 1u << 5 };
 
 static unsigned head_key_mask(facet_loss_kind loss)
 {
-	return HEAD_ANY | (loss == FACET_LOSS_BCE || loss == FACET_LOSS_CE ? HEAD_SMOOTHING : 0) |
+	return HEAD_ANY |
+	       (loss == FACET_LOSS_BCE || loss == FACET_LOSS_CE ? HEAD_SMOOTHING | HEAD_DISTILL
+	                                                        : 0) |
 	       (loss == FACET_LOSS_DLDL ? HEAD_DLDL : 0);
 }
 
@@ -472,9 +475,9 @@ static int check_head(parser *ps, int h)
 	if (stray & HEAD_DLDL)
 		return fail(&ps->ctx, "[head %s] sigma and l1 apply to loss=dldl only",
 		            facet_head_names[h]);
-	if (stray & HEAD_SMOOTHING)
-		return fail(&ps->ctx, "[head %s] smoothing applies to loss=bce and loss=ce only",
-		            facet_head_names[h]);
+	if (stray & (HEAD_SMOOTHING | HEAD_DISTILL))
+		return fail(&ps->ctx, "[head %s] %s applies to loss=bce and loss=ce only",
+		            facet_head_names[h], stray & HEAD_SMOOTHING ? "smoothing" : "distill");
 	facet_layer *last = hd->nlayer ? &hd->layer[hd->nlayer - 1] : NULL;
 	if (dldl) {
 		/* one output per year of age, 0 .. units-1 */
@@ -691,8 +694,9 @@ void facet_net_write_config(const facet_net *net, FILE *f, int defaults_only)
 			continue;
 		char title[32];
 		snprintf(title, sizeof title, "[head %s]", facet_head_names[h]);
-		write_section(f, title, hd->line, head_keys, head_key_mask(hd->loss), hd, hd->given,
-		              defaults_only);
+		/* distill only where it is on: configs and models without it read as they did */
+		unsigned mask = head_key_mask(hd->loss) & ~(hd->distill > 0 ? 0 : HEAD_DISTILL);
+		write_section(f, title, hd->line, head_keys, mask, hd, hd->given, defaults_only);
 		write_layers(f, hd->layer, hd->nlayer, defaults_only);
 	}
 	write_section(f, "[train]", net->train.line, train_keys, ~0u, &net->train, net->train.given,

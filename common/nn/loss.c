@@ -4,7 +4,8 @@
  *              dldl: softmax over one output per year of age (label-distribution learning)
  *   gender     bce: binary cross-entropy on sigmoid(z), z the logit of "female"
  *   ethnicity  ce:  categorical cross-entropy on softmax(z) over the 5 classes
- * bce and ce optionally against smoothed labels (facet_loss_args.smoothing).
+ * bce and ce optionally against smoothed labels (facet_loss_args.smoothing), and mixed with a
+ * teacher's probabilities (distillation: facet_loss_args.distill, .soft).
  * Only samples with a label count; the loss is their mean, and a batch without one adds nothing.
  * Computed from logits in the numerically stable forms (log-sum-exp, softplus), in double.
  */
@@ -68,11 +69,14 @@ static double dldl_loss(const facet_loss_args *a, const float *z, double age, do
 	return kl + a->l1 * fabs(e - age) / a->age_std;
 }
 
-/* One sample: loss and d loss / d z_j for j < units (p, q: scratch for dldl). */
-static double sample_loss(const facet_loss_args *a, const float *z, float t, double *g, double *p,
-                          double *q)
+/* One sample: loss and d loss / d z_j for j < units (p, q: scratch for dldl); soft: the
+ * teacher's row for bce and ce, or NULL. */
+static double sample_loss(const facet_loss_args *a, const float *z, float t, const float *soft,
+                          double *g, double *p, double *q)
 {
-	double d, e, s;
+	double d, e, s, keep = 1;
+	if (soft) /* the label's share of the target; the teacher's is distill */
+		keep = 1 - (double)a->distill;
 	switch (a->kind) {
 	case FACET_LOSS_MSE:
 		d = z[0] - t;
@@ -90,20 +94,25 @@ static double sample_loss(const facet_loss_args *a, const float *z, float t, dou
 		}
 		g[0] = d > 0 ? 1 : -1;
 		return fabs(d) - 0.5;
-	case FACET_LOSS_BCE: /* softplus(z) - t' z, t' the smoothed label */
+	case FACET_LOSS_BCE: /* softplus(z) - t' z, t' the smoothed label (mixed with soft) */
 		d = z[0];
 		e = 1 / (1 + exp(-d));
 		s = t * (1 - (double)a->smoothing) + 0.5 * a->smoothing;
+		if (soft)
+			s = keep * s + (double)a->distill * soft[0];
 		g[0] = e - s;
 		return (d > 0 ? d : 0) + log1p(exp(-fabs(d))) - s * d;
-	case FACET_LOSS_CE: { /* log-sum-exp - sum_j q_j z_j, q the smoothed one-hot row */
-		double lse = facet_softmax(z, a->units, g), u = (double)a->smoothing / a->units;
-		double keep = 1 - (double)a->smoothing, qz = keep * z[(int)t];
+	case FACET_LOSS_CE: { /* log-sum-exp - sum_j q_j z_j, q the smoothed one-hot row (mixed
+		               with soft; q sums to 1) */
+		double lse = facet_softmax(z, a->units, g);
+		double u = keep * a->smoothing / a->units, one = keep * (1 - (double)a->smoothing);
+		double qz = one * z[(int)t];
 		for (int j = 0; j < a->units; j++) {
-			qz += u * z[j];
-			g[j] -= u;
+			double qj = u + (soft ? (double)a->distill * soft[j] : 0);
+			qz += qj * z[j];
+			g[j] -= qj;
 		}
-		g[(int)t] -= keep;
+		g[(int)t] -= one;
 		return lse - qz;
 	}
 	case FACET_LOSS_DLDL:
@@ -128,7 +137,9 @@ double facet_loss(const facet_loss_args *a, const float *z, const float *t,
 	for (int i = 0; i < n; i++) {
 		if (!have[i])
 			continue;
-		sum += sample_loss(a, z + (size_t)i * units, t[i], g, g + units, g + 2 * units);
+		const float *soft = a->soft ? a->soft + (size_t)i * units : NULL;
+		sum +=
+		    sample_loss(a, z + (size_t)i * units, t[i], soft, g, g + units, g + 2 * units);
 		if (dz)
 			for (int j = 0; j < units; j++)
 				dz[(size_t)i * units + j] = (float)(a->scale * g[j] / c);

@@ -44,9 +44,12 @@ static void free_batch(facet_net *net)
 	for (int h = 0; h < FACET_HEADS; h++) {
 		free(net->target[h]);
 		free(net->have[h]);
+		free(net->soft[h]);
 		net->target[h] = NULL;
 		net->have[h] = NULL;
+		net->soft[h] = NULL;
 	}
+	net->soft_on = 0;
 }
 
 void facet_net_free(facet_net *net)
@@ -162,6 +165,8 @@ void facet_net_alloc(facet_net *net, int n)
 	for (int h = 0; h < FACET_HEADS; h++) {
 		net->target[h] = xcalloc(n, sizeof(float));
 		net->have[h] = xcalloc(n, 1);
+		if (net->head[h].present && net->head[h].distill > 0)
+			net->soft[h] = xcalloc((size_t)n * facet_head_units(h), sizeof(float));
 	}
 	alloc_layers(net, net->trunk, net->ntrunk, n);
 	for (int h = 0; h < FACET_HEADS; h++)
@@ -305,7 +310,9 @@ double facet_net_loss_backward(facet_net *net, int backward, double per_head[FAC
 		                      .l1 = hd->l1,
 		                      .age_mean = net->age_mean,
 		                      .age_std = net->age_std,
-		                      .smoothing = hd->smoothing};
+		                      .smoothing = hd->smoothing,
+		                      .distill = hd->distill,
+		                      .soft = net->soft_on ? net->soft[h] : NULL};
 		double loss =
 		    facet_loss(&la, facet_net_head_output(net, (facet_head_kind)h), net->target[h],
 		               net->have[h], net->n, backward ? last->dy : NULL, &count[h]);

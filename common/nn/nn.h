@@ -159,7 +159,9 @@ int facet_head_units(facet_head_kind h);                /* 1, 1, 5 (dldl: any, s
  * normalised target back to years (dldl only). smoothing (bce, ce; label smoothing): the target
  * is (1 - smoothing) * the label + smoothing spread evenly over the classes (bce: t becomes
  * t (1 - smoothing) + smoothing / 2; ce: the one-hot row becomes it times 1 - smoothing plus
- * smoothing / units). */
+ * smoothing / units). distill (bce, ce; distillation): with soft != NULL the target is
+ * (1 - distill) * that (smoothed) label + distill * the teacher's probabilities soft [n, units]
+ * (bce: the probability of class 1). */
 typedef struct {
 	facet_loss_kind kind;
 	int units;
@@ -167,6 +169,8 @@ typedef struct {
 	float sigma, l1;
 	float age_mean, age_std;
 	float smoothing;
+	float distill;
+	const float *soft;
 } facet_loss_args;
 
 /* The most outputs a head's last layer may have (a dldl age head's K; ce has 5). */
@@ -190,6 +194,7 @@ typedef struct {
 	facet_loss_kind loss;
 	float weight;
 	float smoothing; /* bce and ce only (facet_loss_args) */
+	float distill;   /* bce and ce only (facet_loss_args): the teacher's share of the target */
 	float sigma, l1; /* dldl only (facet_loss_args) */
 	int line;
 	unsigned given;
@@ -246,7 +251,11 @@ typedef struct {
 	float *x;                         /* [n, C, H, W]: the input batch */
 	float *target[FACET_HEADS];       /* [n] */
 	unsigned char *have[FACET_HEADS]; /* [n] */
-	float *trunk_dy;                  /* [n, trunk out]: the heads' gradients summed */
+	/* [n, units] a teacher's probabilities for the heads with distill > 0 (gender: p_female,
+	 * ethnicity: the 5 classes), filled with the batch when its data set has them; NULL else */
+	float *soft[FACET_HEADS];
+	int soft_on;     /* the batch in x has soft targets (training on a set with them) */
+	float *trunk_dy; /* [n, trunk out]: the heads' gradients summed */
 	int fast, precision;
 	int folded;    /* facet_net_fold ran: inference only */
 	facet_rng rng; /* the current step's stream (dropout) */
@@ -307,16 +316,24 @@ float facet_schedule_lr(const facet_train_cfg *c, int epoch, int epochs, float p
 
 /* ---------------------------------------------------------------- data */
 
-/* Images held as uint8 [n, H, W, C] in the net's input geometry, labels -1 when unknown. */
+/* Images held as uint8 [n, H, W, C] in the net's input geometry, labels -1 when unknown, and
+ * optionally a teacher's probabilities (soft[h] [n, soft_units[h]], for distillation: set
+ * soft_units before the first facet_dataset_add; 0 keeps none for that head). */
 typedef struct {
 	int h, w, c;
 	size_t n, cap;
 	uint8_t *pix;
 	int16_t *label[FACET_HEADS];
+	int soft_units[FACET_HEADS];
+	float *soft[FACET_HEADS];
 } facet_dataset;
 
 void facet_dataset_init(facet_dataset *d, int h, int w, int c);
-void facet_dataset_add(facet_dataset *d, const uint8_t *img, const int label[FACET_HEADS]);
+/* Add one sample; soft[h] (soft_units[h] values) for each head that keeps them (NULL if none). */
+void facet_dataset_add(facet_dataset *d, const uint8_t *img, const int label[FACET_HEADS],
+                       const float *const soft[FACET_HEADS]);
+/* Whether the net learns any head against a teacher (a head with distill > 0). */
+int facet_net_distills(const facet_net *net);
 void facet_dataset_free(facet_dataset *d);
 uint64_t facet_dataset_checksum(const facet_dataset *d);
 /* Convert an image [H, W, C] uint8 of any geometry to the net's input (resize, grey/RGB) into

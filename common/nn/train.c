@@ -17,30 +17,49 @@ void facet_dataset_init(facet_dataset *d, int h, int w, int c)
 	d->c = c;
 }
 
-void facet_dataset_add(facet_dataset *d, const uint8_t *img, const int label[FACET_HEADS])
+void facet_dataset_add(facet_dataset *d, const uint8_t *img, const int label[FACET_HEADS],
+                       const float *const soft[FACET_HEADS])
 {
 	size_t px = (size_t)d->h * d->w * d->c;
 	if (d->n == d->cap) {
 		d->cap = d->cap ? 2 * d->cap : 256;
 		d->pix = xrealloc(d->pix, d->cap * px);
-		for (int h = 0; h < FACET_HEADS; h++)
+		for (int h = 0; h < FACET_HEADS; h++) {
 			d->label[h] = xrealloc(d->label[h], d->cap * sizeof(int16_t));
+			if (d->soft_units[h])
+				d->soft[h] =
+				    xrealloc(d->soft[h], d->cap * d->soft_units[h] * sizeof(float));
+		}
 	}
 	memcpy(d->pix + d->n * px, img, px);
-	for (int h = 0; h < FACET_HEADS; h++)
+	for (int h = 0; h < FACET_HEADS; h++) {
 		d->label[h][d->n] = (int16_t)label[h];
+		if (d->soft_units[h])
+			memcpy(d->soft[h] + d->n * d->soft_units[h], soft[h],
+			       sizeof(float) * d->soft_units[h]);
+	}
 	d->n++;
 }
 
 void facet_dataset_free(facet_dataset *d)
 {
 	free(d->pix);
-	for (int h = 0; h < FACET_HEADS; h++)
+	for (int h = 0; h < FACET_HEADS; h++) {
 		free(d->label[h]);
+		free(d->soft[h]);
+	}
 	memset(d, 0, sizeof *d);
 }
 
-/* FNV-1a over the geometry, the pixels and the labels. */
+int facet_net_distills(const facet_net *net)
+{
+	for (int h = 0; h < FACET_HEADS; h++)
+		if (net->head[h].present && net->head[h].distill > 0)
+			return 1;
+	return 0;
+}
+
+/* FNV-1a over the geometry, the pixels, the labels and the soft targets. */
 uint64_t facet_dataset_checksum(const facet_dataset *d)
 {
 	uint64_t x = 0xcbf29ce484222325ULL;
@@ -56,6 +75,11 @@ uint64_t facet_dataset_checksum(const facet_dataset *d)
 			MIX(d->label[h][i]);
 			MIX(d->label[h][i] >> 8);
 		}
+	for (int h = 0; h < FACET_HEADS; h++) {
+		const uint8_t *b = (const uint8_t *)d->soft[h];
+		for (size_t i = 0; b && i < d->n * d->soft_units[h] * sizeof(float); i++)
+			MIX(b[i]);
+	}
 #undef MIX
 	return x;
 }
@@ -127,6 +151,18 @@ void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *
 	}
 	if (k < net->n)
 		memset(net->x + (size_t)k * in, 0, sizeof(float) * (net->n - k) * in);
+	/* soft targets when every head that learns against them has them in d */
+	net->soft_on = facet_net_distills(net);
+	for (int h = 0; h < FACET_HEADS; h++)
+		if (net->soft[h] && (!d->soft[h] || d->soft_units[h] != facet_head_units(h)))
+			net->soft_on = 0;
+	for (int h = 0; h < FACET_HEADS; h++) {
+		int u = facet_head_units(h);
+		for (int i = 0; net->soft_on && net->soft[h] && i < net->n; i++)
+			for (int j = 0; j < u; j++)
+				net->soft[h][(size_t)i * u + j] =
+				    i < k ? d->soft[h][idx[i] * u + j] : 0;
+	}
 	for (int h = 0; h < FACET_HEADS; h++)
 		for (int i = 0; i < net->n; i++) {
 			int v = i < k ? d->label[h][idx[i]] : -1;

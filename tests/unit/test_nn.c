@@ -262,13 +262,25 @@ static void test_layer_grads(void)
 
 /* ---------------------------------------------------------------- losses */
 
-static void loss_check(facet_loss_kind k, int units, float smoothing)
+static void loss_check(facet_loss_kind k, int units, float smoothing, float distill)
 {
 	enum { N = 6, MAXU = 12 };
-	float z[N * MAXU], dz[N * MAXU], t[N];
+	float z[N * MAXU], dz[N * MAXU], t[N], soft[N * MAXU];
 	unsigned char have[N] = {1, 0, 1, 1, 0, 1};
 	/* dldl: ages 0..11 years, targets normalised with mean 5 and std 3 */
-	facet_loss_args a = {k, units, 0.7f, 1.5f, 0.8f, 5, 3, smoothing};
+	facet_loss_args a = {k, units, 0.7f, 1.5f, 0.8f, 5, 3, smoothing, distill, NULL};
+	if (distill > 0) { /* a teacher's probabilities: rows that sum to 1 (bce: p of class 1) */
+		for (int i = 0; i < N; i++) {
+			double s = 0;
+			for (int j = 0; j < units; j++)
+				s += soft[i * units + j] = 0.05f + (float)frand();
+			for (int j = 0; units > 1 && j < units; j++)
+				soft[i * units + j] /= (float)s;
+			if (units == 1)
+				soft[i] = 0.05f + 0.9f * (float)frand();
+		}
+		a.soft = soft;
+	}
 	for (int i = 0; i < N * units; i++)
 		z[i] = 1.5f * frand();
 	for (int i = 0; i < N; i++)
@@ -300,8 +312,9 @@ static void loss_check(facet_loss_kind k, int units, float smoothing)
 			unl_zero = 0;
 	}
 	result(worst / big < 1e-3 && count == 4 && unl_zero,
-	       "grad loss %-8s%s (2 of 6 unlabelled: zero gradient) worst %.2e",
-	       facet_loss_names[k], smoothing > 0 ? " smoothed" : "", worst / big);
+	       "grad loss %-8s%s%s (2 of 6 unlabelled: zero gradient) worst %.2e",
+	       facet_loss_names[k], smoothing > 0 ? " smoothed" : "",
+	       distill > 0 ? " distilled" : "", worst / big);
 }
 
 /* Label smoothing written out plainly: a smoothed label is a mixture of targets, so the loss is
@@ -316,7 +329,7 @@ static void test_smoothing(void)
 		z[i] = 2 * frand();
 	int c;
 	double worst = 0;
-	facet_loss_args ce = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1, 0}, ces = ce;
+	facet_loss_args ce = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1, 0, 0, NULL}, ces = ce;
 	ces.smoothing = 0.15f;
 	for (int i = 0; i < N; i++) {
 		double want = 0;
@@ -329,7 +342,7 @@ static void test_smoothing(void)
 		worst =
 		    fmax(worst, fabs(facet_loss(&ces, z + i * K, one, yes, 1, NULL, &c) - want));
 	}
-	facet_loss_args bce = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1, 0}, bces = bce;
+	facet_loss_args bce = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1, 0, 0, NULL}, bces = bce;
 	bces.smoothing = 0.2f;
 	for (int i = 0; i < N; i++) {
 		float zero[1] = {0}, unit[1] = {1};
@@ -374,6 +387,77 @@ static void test_smoothing(void)
 	result(gmax < 1e-6, "smoothed ce (0.3): no gradient at the smoothed target (%.1e)", gmax);
 }
 
+/* Distillation written out plainly: the target (1 - d) * label + d * q is a mixture, so the loss
+ * is the same mixture of the plain losses (ce: 1 - d of the (smoothed) label's loss, d q_j of
+ * class j's; bce: 1 - d of the label's, d q of class 1's and d (1 - q) of class 0's); without
+ * soft targets distill changes nothing; at the mixed target the gradient is zero. */
+static void test_distill(void)
+{
+	enum { N = 5, K = 5 };
+	float z[N * K], q[N * K], one[1];
+	unsigned char yes[1] = {1};
+	for (int i = 0; i < N * K; i++)
+		z[i] = 2 * frand();
+	for (int i = 0; i < N; i++) {
+		double s = 0;
+		for (int j = 0; j < K; j++)
+			s += q[i * K + j] = (float)frand() + 0.01f;
+		for (int j = 0; j < K; j++)
+			q[i * K + j] /= (float)s;
+	}
+	int c;
+	double worst = 0, plain_worst = 0;
+	facet_loss_args ce = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1, 0.1f, 0, NULL}, ced = ce;
+	ced.distill = 0.4f;
+	for (int i = 0; i < N; i++) {
+		one[0] = (float)(i % K);
+		double want = 0.6 * facet_loss(&ce, z + i * K, one, yes, 1, NULL, &c);
+		facet_loss_args hard = ce;
+		hard.smoothing = 0;
+		for (int j = 0; j < K; j++) {
+			float cls[1] = {(float)j};
+			want += 0.4 * q[i * K + j] *
+			        facet_loss(&hard, z + i * K, cls, yes, 1, NULL, &c);
+		}
+		ced.soft = q + i * K;
+		worst =
+		    fmax(worst, fabs(facet_loss(&ced, z + i * K, one, yes, 1, NULL, &c) - want));
+		ced.soft = NULL; /* no teacher: the smoothed label alone */
+		plain_worst =
+		    fmax(plain_worst, fabs(facet_loss(&ced, z + i * K, one, yes, 1, NULL, &c) -
+		                           facet_loss(&ce, z + i * K, one, yes, 1, NULL, &c)));
+	}
+	facet_loss_args bce = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1, 0, 0, NULL}, bced = bce;
+	bced.distill = 0.7f;
+	for (int i = 0; i < N; i++) {
+		float zero[1] = {0}, unit[1] = {1}, lab[1] = {(float)(i % 2)}, p1[1] = {q[i]};
+		double l0 = facet_loss(&bce, z + i, zero, yes, 1, NULL, &c);
+		double l1 = facet_loss(&bce, z + i, unit, yes, 1, NULL, &c);
+		double want = 0.3 * (i % 2 ? l1 : l0) + 0.7 * (q[i] * l1 + (1 - q[i]) * l0);
+		bced.soft = p1;
+		worst = fmax(worst, fabs(facet_loss(&bced, z + i, lab, yes, 1, NULL, &c) - want));
+	}
+	result(
+	    worst < 1e-6 && plain_worst == 0,
+	    "distillation: the mixture of the plain losses (ce 0.4 with smoothing 0.1, bce 0.7), "
+	    "and nothing without soft targets: worst %.1e, %.1e",
+	    worst, plain_worst);
+	/* at logits log m, m the mixed target, a distilled ce has no gradient */
+	float zm[K], dz[K];
+	double m[K];
+	one[0] = 3;
+	for (int j = 0; j < K; j++) {
+		m[j] = 0.5 * (j == 3) + 0.5 * q[j];
+		zm[j] = (float)log(m[j]);
+	}
+	facet_loss_args cem = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1, 0, 0.5f, q};
+	facet_loss(&cem, zm, one, yes, 1, dz, &c);
+	double gmax = 0;
+	for (int j = 0; j < K; j++)
+		gmax = fmax(gmax, fabs(dz[j]));
+	result(gmax < 1e-6, "distilled ce (0.5): no gradient at the mixed target (%.1e)", gmax);
+}
+
 /* dldl written out plainly: probabilities, Gaussian weights, KL and the L1 of the expectation. */
 static double dldl_plain(const float *z, int K, double age, double sigma, double l1, double std)
 {
@@ -402,7 +486,7 @@ static void test_dldl(void)
 	double worst = 0;
 	for (int r = 0; r < 5; r++) {
 		float age = 3.3f + 7 * r, t = (age - 20) / 12;
-		facet_loss_args a = {FACET_LOSS_DLDL, K, 1, 2.5f, 0.6f, 20, 12, 0};
+		facet_loss_args a = {FACET_LOSS_DLDL, K, 1, 2.5f, 0.6f, 20, 12, 0, 0, NULL};
 		double got = facet_loss(&a, z, &t, have, 1, NULL, &c);
 		worst = fmax(worst, fabs(got - dldl_plain(z, K, age, 2.5, 0.6, 12)));
 	}
@@ -413,8 +497,8 @@ static void test_dldl(void)
 	result(fabs(e - (K - 1) / 2.0) < 1e-9, "dldl: equal logits expect age (K-1)/2 (%.6f)", e);
 	/* a narrow label on a whole year is the class's cross-entropy plus the L1 term */
 	float t = (7 - 20) / 12.0f;
-	facet_loss_args narrow = {FACET_LOSS_DLDL, K, 1, 0.1f, 0, 20, 12, 0};
-	facet_loss_args ce = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1, 0};
+	facet_loss_args narrow = {FACET_LOSS_DLDL, K, 1, 0.1f, 0, 20, 12, 0, 0, NULL};
+	facet_loss_args ce = {FACET_LOSS_CE, K, 1, 0, 0, 0, 1, 0, 0, NULL};
 	float t7 = 7;
 	double dl = facet_loss(&narrow, z, &t, have, 1, NULL, &c);
 	double cl = facet_loss(&ce, z, &t7, have, 1, NULL, &c);
@@ -424,28 +508,32 @@ static void test_dldl(void)
 
 static void test_losses(void)
 {
-	loss_check(FACET_LOSS_MSE, 1, 0);
-	loss_check(FACET_LOSS_L1, 1, 0);
-	loss_check(FACET_LOSS_SMOOTHL1, 1, 0);
-	loss_check(FACET_LOSS_BCE, 1, 0);
-	loss_check(FACET_LOSS_BCE, 1, 0.2f);
-	loss_check(FACET_LOSS_CE, 5, 0);
-	loss_check(FACET_LOSS_CE, 5, 0.1f);
-	loss_check(FACET_LOSS_DLDL, 12, 0);
+	loss_check(FACET_LOSS_MSE, 1, 0, 0);
+	loss_check(FACET_LOSS_L1, 1, 0, 0);
+	loss_check(FACET_LOSS_SMOOTHL1, 1, 0, 0);
+	loss_check(FACET_LOSS_BCE, 1, 0, 0);
+	loss_check(FACET_LOSS_BCE, 1, 0.2f, 0);
+	loss_check(FACET_LOSS_BCE, 1, 0.2f, 0.6f);
+	loss_check(FACET_LOSS_CE, 5, 0, 0);
+	loss_check(FACET_LOSS_CE, 5, 0.1f, 0);
+	loss_check(FACET_LOSS_CE, 5, 0, 0.5f);
+	loss_check(FACET_LOSS_CE, 5, 0.1f, 0.7f);
+	loss_check(FACET_LOSS_DLDL, 12, 0, 0);
 	test_dldl();
 	test_smoothing();
+	test_distill();
 	/* known values */
 	float z[2] = {0, 0}, t[2] = {1, 0};
 	unsigned char have[2] = {1, 1}, none[2] = {0, 0};
 	int c;
-	facet_loss_args bce_a = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1, 0};
+	facet_loss_args bce_a = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1, 0, 0, NULL};
 	double bce = facet_loss(&bce_a, z, t, have, 2, NULL, &c);
 	result(fabs(bce - log(2.0)) < 1e-9, "bce of logit 0 is log 2 (%.9f)", bce);
 	float z5[5] = {0, 0, 0, 0, 0}, t5[1] = {3};
-	facet_loss_args ce_a = {FACET_LOSS_CE, 5, 1, 0, 0, 0, 1, 0};
+	facet_loss_args ce_a = {FACET_LOSS_CE, 5, 1, 0, 0, 0, 1, 0, 0, NULL};
 	double ce = facet_loss(&ce_a, z5, t5, have, 1, NULL, &c);
 	result(fabs(ce - log(5.0)) < 1e-9, "ce of equal logits is log 5 (%.9f)", ce);
-	facet_loss_args mse_a = {FACET_LOSS_MSE, 1, 1, 0, 0, 0, 1, 0};
+	facet_loss_args mse_a = {FACET_LOSS_MSE, 1, 1, 0, 0, 0, 1, 0, 0, NULL};
 	double empty = facet_loss(&mse_a, z, t, none, 2, NULL, &c);
 	result(empty == 0 && c == 0, "no labels: loss 0, count 0");
 }
@@ -712,6 +800,28 @@ static void test_config(void)
 	facet_net_free(again);
 	facet_net_free(net);
 
+	/* distill: in the canonical config only where it is on (configs without it read as before)
+	 */
+	expect_error("[gap]\n[head age] loss=dldl distill=0.5\n[dense] units=9\n",
+	             "t.cfg:2: [head age] distill applies to loss=bce and loss=ce only");
+	expect_error("[gap]\n[head gender] loss=bce distill=1.5\n[dense] units=1\n",
+	             "t.cfg:2: [gender] distill=1.5: out of range");
+	net = facet_net_parse("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
+	                      "[head gender]\n[dense] units=1\n"
+	                      "[head ethnicity] distill=0.5\n[dense] units=5\n",
+	                      "k.cfg", err, sizeof err);
+	canon = net ? facet_net_config_string(net) : NULL;
+	again = canon ? facet_net_parse(canon, "canon", err, sizeof err) : NULL;
+	result(canon &&
+	           strstr(canon, "[head ethnicity] loss=ce weight=1 smoothing=0 distill=0.5\n") &&
+	           strstr(canon, "[head gender] loss=bce weight=1 smoothing=0\n") && again &&
+	           again->head[FACET_HEAD_ETHNICITY].distill == 0.5f && facet_net_distills(again),
+	       "distill: in the canonical config of the head that has it (not the others), parsed "
+	       "back");
+	free(canon);
+	facet_net_free(again);
+	facet_net_free(net);
+
 	/* the shipped examples; where given, forward MFLOP per image (within tol) and parameters:
 	 * DESIGN.md quotes the notebook's age CNN, models/README.md and the configs' comments the
 	 * multi-task recipes */
@@ -752,6 +862,10 @@ static void test_config(void)
 
 /* ---------------------------------------------------------------- data and training */
 
+/* What synth gives as a teacher's soft targets for gender and ethnicity: none, the labels' own
+ * one-hot rows, or even probabilities. */
+static enum { SOFT_NONE, SOFT_LABELS, SOFT_EVEN } synth_soft;
+
 /* Synthetic 12x12 grey images: the age sets the brightness of the left half, gender puts a bar at
  * the top or the bottom, ethnicity a dot in one of 5 columns; some labels are missing. */
 static void synth(facet_dataset *d, int n, uint64_t seed)
@@ -759,6 +873,10 @@ static void synth(facet_dataset *d, int n, uint64_t seed)
 	facet_rng r;
 	facet_rng_seed(&r, seed);
 	facet_dataset_init(d, 12, 12, 1);
+	if (synth_soft != SOFT_NONE) {
+		d->soft_units[FACET_HEAD_GENDER] = 1;
+		d->soft_units[FACET_HEAD_ETHNICITY] = FACET_N_ETHNICITY;
+	}
 	uint8_t img[144];
 	for (int i = 0; i < n; i++) {
 		int age = 1 + (int)facet_rng_below(&r, 80), g = (int)facet_rng_below(&r, 2),
@@ -777,7 +895,11 @@ static void synth(facet_dataset *d, int n, uint64_t seed)
 			lab[1] = -1;
 		if (i % 11 == 5)
 			lab[0] = -1;
-		facet_dataset_add(d, img, lab);
+		float sg[1] = {synth_soft == SOFT_EVEN ? 0.5f : (float)g}, se[FACET_N_ETHNICITY];
+		for (int j = 0; j < FACET_N_ETHNICITY; j++)
+			se[j] = synth_soft == SOFT_EVEN ? 0.2f : j == e;
+		const float *soft[FACET_HEADS] = {NULL, sg, se};
+		facet_dataset_add(d, img, lab, soft);
 	}
 }
 
@@ -821,6 +943,48 @@ static void train_tiny(int fast, int steps, uint64_t seed, double *first, double
                        facet_net **out)
 {
 	train_cfg(tiny_cfg, fast, steps, seed, first, last, out);
+}
+
+/* The largest difference between two nets' parameters (same config). */
+static double param_diff(const facet_net *a, const facet_net *b)
+{
+	double worst = 0;
+	for (int i = 0; i < a->nparam; i++)
+		for (size_t j = 0; j < a->param[i]->n; j++)
+			worst = fmax(worst, fabs(a->param[i]->data[j] - b->param[i]->data[j]));
+	return worst;
+}
+
+/* Distillation through the data path (data set -> batch -> loss): a teacher whose probabilities
+ * are the labels themselves, at distill=1, trains exactly as the labels do; a data set without
+ * soft targets leaves them off; even probabilities pull the classes apart less. */
+static void test_training_distill(void)
+{
+	char cfg[1024];
+	const char *at = strstr(tiny_cfg, "[head gender]\n"),
+	           *eth = strstr(tiny_cfg, "[head ethnicity]");
+	snprintf(cfg, sizeof cfg, "%.*s[head gender] distill=1\n%.*s[head ethnicity] distill=1 %s",
+	         (int)(at - tiny_cfg), tiny_cfg, (int)(eth - at - 14), at + 14, eth + 17);
+	facet_net *plain, *labels, *none, *even;
+	double f, l, fe, le;
+	train_cfg(tiny_cfg, 0, 16, 3, &f, &l, &plain);
+	synth_soft = SOFT_LABELS;
+	train_cfg(cfg, 0, 16, 3, &f, &l, &labels);
+	synth_soft = SOFT_NONE;
+	train_cfg(cfg, 0, 16, 3, &f, &l, &none);
+	synth_soft = SOFT_EVEN;
+	train_cfg(cfg, 0, 16, 3, &fe, &le, &even);
+	synth_soft = SOFT_NONE;
+	result(
+	    labels->head[FACET_HEAD_ETHNICITY].distill == 1 && param_diff(plain, labels) == 0 &&
+	        param_diff(plain, none) == 0 && param_diff(plain, even) > 1e-3,
+	    "distill=1: the labels as the teacher train bit for bit as the labels (%.1e), no soft "
+	    "targets as the labels (%.1e), even ones otherwise (%.1e)",
+	    param_diff(plain, labels), param_diff(plain, none), param_diff(plain, even));
+	facet_net_free(plain);
+	facet_net_free(labels);
+	facet_net_free(none);
+	facet_net_free(even);
 }
 
 /* The tiny net with a dldl age head (one output per year 0..89) learns age, and a model file
@@ -1192,6 +1356,7 @@ int main(int argc, char **argv)
 	test_fused_step();
 	test_training();
 	test_training_dldl();
+	test_training_distill();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
