@@ -168,6 +168,18 @@ for r in msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_size=1 << 30):
 	assert_failure 1
 	[[ "$stderr" == "facet-train: record 1 has no 'pred', the teacher's predictions that distill= learns from"* ]]
 	[ ! -e n.facet ]
+	# a teacher's row that is not a distribution is refused, naming the record
+	facet-score -q --model t.facet < train.facet | $PY -c '
+import sys, msgpack
+out = sys.stdout.buffer
+for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_size=1 << 30)):
+    if i == 4:
+        r["pred"]["ethnicity"] = [0.5] * 5
+    out.write(msgpack.packb(r, use_bin_type=True))' > bad.facet
+	run --separate-stderr facet-train -q --config kd.cfg --out n.facet < bad.facet
+	assert_failure 1
+	[ "$stderr" = "facet-train: record 5: 'pred.ethnicity' sums to 2.5, not 1 (stdin)" ]
+	[ ! -e n.facet ]
 	# distill on the age head is a config error
 	sed 's/^\[head age\] loss=mse$/& distill=0.5/' "$TINY" > bad.cfg
 	run --separate-stderr facet-train -q --config bad.cfg < moved.facet

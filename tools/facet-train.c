@@ -271,9 +271,18 @@ static void read_data(const char *path, const char *what, const facet_net *net, 
 					die("record %llu: 'pred' has no '%s', which [head %s] "
 					    "distill= learns from (%s)",
 					    k, facet_head_names[h], facet_head_names[h], name);
-			sg[0] = (float)p.gender[1];
+			double sum = 0;
 			for (int j = 0; j < FACET_N_ETHNICITY; j++)
-				se[j] = (float)p.ethnicity[j];
+				sum += se[j] = (float)p.ethnicity[j];
+			sg[0] = (float)p.gender[1];
+			/* the teacher's rows are distributions (facet-score writes them rounded) */
+			if (d->soft_units[FACET_HEAD_GENDER] &&
+			    fabs(p.gender[0] + p.gender[1] - 1) > 0.01)
+				die("record %llu: 'pred.gender' sums to %g, not 1 (%s)", k,
+				    p.gender[0] + p.gender[1], name);
+			if (d->soft_units[FACET_HEAD_ETHNICITY] && fabs(sum - 1) > 0.01)
+				die("record %llu: 'pred.ethnicity' sums to %g, not 1 (%s)", k, sum,
+				    name);
 		}
 		facet_dataset_add(d, buf, lab, soft);
 	}
