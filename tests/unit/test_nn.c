@@ -653,6 +653,18 @@ static void expect_error(const char *text, const char *want)
 	facet_net_free(net);
 }
 
+/* The canonical config of a net given as text (NULL if it does not parse), and in *again that
+ * config parsed back (NULL if it does not). */
+static char *canonical(const char *text, facet_net **again)
+{
+	char err[256];
+	facet_net *net = facet_net_parse(text, "c.cfg", err, sizeof err);
+	char *canon = net ? facet_net_config_string(net) : NULL;
+	*again = canon ? facet_net_parse(canon, "canon", err, sizeof err) : NULL;
+	facet_net_free(net);
+	return canon;
+}
+
 static double forward_mflop(const facet_net *net)
 {
 	double f = 0;
@@ -766,39 +778,32 @@ static void test_config(void)
 	             "t.cfg:2: [ethnicity] smoothing=1: out of range");
 
 	/* a dldl age head: its keys are kept in the canonical config (and only there) */
-	net =
-	    facet_net_parse("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
-	                    "[head age] loss=dldl sigma=3.5\n[dense] units=40 activation=softmax\n"
-	                    "[head gender] loss=bce\n[dense] units=1\n",
-	                    "d.cfg", err, sizeof err);
-	canon = net ? facet_net_config_string(net) : NULL;
+	canon = canonical("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
+	                  "[head age] loss=dldl sigma=3.5\n[dense] units=40 activation=softmax\n"
+	                  "[head gender] loss=bce\n[dense] units=1\n",
+	                  &again);
 	result(canon && strstr(canon, "[head age] loss=dldl weight=1 sigma=3.5 l1=1\n") &&
 	           strstr(canon, "[head gender] loss=bce weight=0.5") == NULL &&
 	           strstr(canon, "[head gender] loss=bce weight=1 smoothing=0\n"),
 	       "dldl head: sigma and l1 in the canonical config, not on the other heads "
 	       "(which keep their smoothing)");
-	again = canon ? facet_net_parse(canon, "canon", err, sizeof err) : NULL;
 	result(again && again->head[FACET_HEAD_AGE].sigma == 3.5f &&
 	           again->head[FACET_HEAD_AGE].loss == FACET_LOSS_DLDL,
 	       "dldl head: the canonical config parses back with its sigma");
 	free(canon);
 	facet_net_free(again);
-	facet_net_free(net);
 
 	/* label smoothing: kept in the canonical config of bce and ce heads, and parsed back */
-	net = facet_net_parse("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
-	                      "[head age] loss=l1\n[dense] units=1\n"
-	                      "[head ethnicity] smoothing=0.1\n[dense] units=5\n",
-	                      "s.cfg", err, sizeof err);
-	canon = net ? facet_net_config_string(net) : NULL;
-	again = canon ? facet_net_parse(canon, "canon", err, sizeof err) : NULL;
+	canon = canonical("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
+	                  "[head age] loss=l1\n[dense] units=1\n"
+	                  "[head ethnicity] smoothing=0.1\n[dense] units=5\n",
+	                  &again);
 	result(canon && strstr(canon, "[head ethnicity] loss=ce weight=1 smoothing=0.1\n") &&
 	           strstr(canon, "[head age] loss=l1 weight=1\n") && again &&
 	           again->head[FACET_HEAD_ETHNICITY].smoothing == 0.1f,
 	       "smoothing: in the canonical config of a ce head (not the age head's), parsed back");
 	free(canon);
 	facet_net_free(again);
-	facet_net_free(net);
 
 	/* distill: in the canonical config only where it is on (configs without it read as before)
 	 */
@@ -806,12 +811,10 @@ static void test_config(void)
 	             "t.cfg:2: [head age] distill applies to loss=bce and loss=ce only");
 	expect_error("[gap]\n[head gender] loss=bce distill=1.5\n[dense] units=1\n",
 	             "t.cfg:2: [gender] distill=1.5: out of range");
-	net = facet_net_parse("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
-	                      "[head gender]\n[dense] units=1\n"
-	                      "[head ethnicity] distill=0.5\n[dense] units=5\n",
-	                      "k.cfg", err, sizeof err);
-	canon = net ? facet_net_config_string(net) : NULL;
-	again = canon ? facet_net_parse(canon, "canon", err, sizeof err) : NULL;
+	canon = canonical("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
+	                  "[head gender]\n[dense] units=1\n"
+	                  "[head ethnicity] distill=0.5\n[dense] units=5\n",
+	                  &again);
 	result(canon &&
 	           strstr(canon, "[head ethnicity] loss=ce weight=1 smoothing=0 distill=0.5\n") &&
 	           strstr(canon, "[head gender] loss=bce weight=1 smoothing=0\n") && again &&
@@ -820,7 +823,6 @@ static void test_config(void)
 	       "back");
 	free(canon);
 	facet_net_free(again);
-	facet_net_free(net);
 
 	/* the shipped examples; where given, forward MFLOP per image (within tol) and parameters:
 	 * DESIGN.md quotes the notebook's age CNN, models/README.md and the configs' comments the
