@@ -20,7 +20,7 @@ mkdir -p "$work"
 export FACET_SIZE=80x80 FACET_SEED=7 FACET_RATIOS=80:10:10 FACET_TRAIN_SEED=1
 export FACET_CONFIG=$repo/examples/models/multitask-light-readout80.cfg:$repo/examples/models/multitask-light-readout.cfg
 # the recipe, not the caller's
-unset FACET_GRAY FACET_EPOCHS FACET_MEMBERS FACET_TRAIN_ARGS FACET_TRAIN_PARTS FACET_SCORE_ARGS
+unset FACET_GRAY FACET_EPOCHS FACET_MEMBERS FACET_TRAIN_ARGS FACET_TRAIN_PARTS FACET_SCORE_ARGS FACET_TEACHER_ARGS
 start=$(date +%s)
 "$here/prepare.sh" "$data" "$work/faces.facet"
 "$here/train.sh" "$work/faces.facet" "$work"
