@@ -49,16 +49,15 @@ if [ "$validate" = 1 ]; then
 	extra+=(--val "$tmp/val.facet")
 fi
 read -r -a tviews <<< "${FACET_TEACHER_ARGS---flip}"
+# member k's training part, and its training (config, k, name and ep are the loop's)
+take_train() { stage take-train facet-take -q "${parts[@]}" < "$faces"; }
+fit() {
+	stage "$name" facet-train --config "$config" --seed "$((seed + k - 1))" \
+		--out "$tmp/member$k.facet" --metrics "$tmp/member$k.metrics" "${ep[@]}" "${extra[@]}"
+}
+: > "$tmp/model.facet" # the nets trained so far, in order: the teacher of a net that distills
 for k in $(seq 1 "$members"); do
 	config=${configs[(k - 1) % ${#configs[@]}]}
-	teacher=(cat) tname="pass (no teacher)"
-	if grep -Eq '^[[:space:]]*\[head [a-z]+\].*[[:space:]]distill=[0-9.]*[1-9]' "$config"; then
-		[ "$k" -gt 1 ] ||
-			fail "$config learns from a teacher (distill=), but no net is trained before it"
-		for j in $(seq 1 $((k - 1))); do cat "$tmp/member$j.facet"; done > "$tmp/teacher.facet"
-		teacher=(facet-score -q "${tviews[@]}" --model "$tmp/teacher.facet")
-		tname="teacher (nets 1-$((k - 1)) score the training faces)"
-	fi
 	ep=()
 	if [ ${#epochs[@]} -gt 0 ]; then
 		i=$((k - 1 < ${#epochs[@]} ? k - 1 : ${#epochs[@]} - 1))
@@ -67,14 +66,19 @@ for k in $(seq 1 "$members"); do
 	name=train
 	[ "$members" -gt 1 ] &&
 		name="train (member $k of $members, seed $((seed + k - 1)), ${config##*/})"
-	stage take-train facet-take -q "${parts[@]}" < "$faces" |
-		stage "$tname" "${teacher[@]}" |
-		stage "$name" facet-train --config "$config" --seed "$((seed + k - 1))" \
-			--out "$tmp/member$k.facet" --metrics "$tmp/member$k.metrics" "${ep[@]}" "${extra[@]}"
+	if grep -Eq '^[[:space:]]*\[head [a-z]+\].*[[:space:]]distill=[0-9.]*[1-9]' "$config"; then
+		[ "$k" -gt 1 ] ||
+			fail "$config learns from a teacher (distill=), but no net is trained before it"
+		take_train |
+			stage "teacher (nets 1-$((k - 1)) score the training faces)" \
+				facet-score -q "${tviews[@]}" --model "$tmp/model.facet" | fit
+	else
+		take_train | fit
+	fi
 	rm -f "$tmp/member$k.facet.ckpt"
 	cp "$config" "$tmp/member$k.cfg"
+	cat "$tmp/member$k.facet" >> "$tmp/model.facet"
 done
-for k in $(seq 1 "$members"); do cat "$tmp/member$k.facet"; done > "$tmp/model.facet"
 rm -f "$out"/model.facet.member*.metrics "$out"/model.member*.cfg # an earlier run's members
 publish "$tmp/member1.metrics" "$out/model.facet.metrics"
 publish "$tmp/member1.cfg" "$out/model.cfg"

@@ -144,15 +144,20 @@ setup() {
 	sed 's/^\[head ethnicity\] loss=ce$/& distill=1/' "$TINY" > kd.cfg
 	[ "$(grep -c 'distill=1$' kd.cfg)" -eq 1 ]
 	facet-train -q --config "$TINY" --epochs 6 --seed 3 --out t.facet < train.facet
-	# the teacher's ethnicity probabilities, each moved one class on: a student that learns
-	# them alone (distill=1) names class e + 1 where the teacher names e
-	facet-score -q --model t.facet < train.facet | $PY -c '
+	facet-score -q --model t.facet < train.facet > taught.facet
+	# edit_pred STATEMENT: the taught stream with STATEMENT (Python, over record r, index i) run
+	# on every record
+	edit_pred() {
+		$PY -c '
 import sys, msgpack
 out = sys.stdout.buffer
-for r in msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_size=1 << 30):
-    e = r["pred"]["ethnicity"]
-    r["pred"]["ethnicity"] = e[-1:] + e[:-1]
-    out.write(msgpack.packb(r, use_bin_type=True))' > moved.facet
+for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_size=1 << 30)):
+    '"$1"'
+    out.write(msgpack.packb(r, use_bin_type=True))' < taught.facet
+	}
+	# the teacher's ethnicity probabilities, each moved one class on: a student that learns
+	# them alone (distill=1) names class e + 1 where the teacher names e
+	edit_pred 'e = r["pred"]["ethnicity"]; r["pred"]["ethnicity"] = e[-1:] + e[:-1]' > moved.facet
 	run --separate-stderr facet-train --config kd.cfg --val val.facet --epochs 6 --seed 3 \
 		--out s.facet < moved.facet
 	assert_success
@@ -169,13 +174,7 @@ for r in msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_size=1 << 30):
 	[[ "$stderr" == "facet-train: record 1 has no 'pred', the teacher's predictions that distill= learns from"* ]]
 	[ ! -e n.facet ]
 	# a teacher's row that is not a distribution is refused, naming the record
-	facet-score -q --model t.facet < train.facet | $PY -c '
-import sys, msgpack
-out = sys.stdout.buffer
-for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_size=1 << 30)):
-    if i == 4:
-        r["pred"]["ethnicity"] = [0.5] * 5
-    out.write(msgpack.packb(r, use_bin_type=True))' > bad.facet
+	edit_pred 'if i == 4: r["pred"]["ethnicity"] = [0.5] * 5' > bad.facet
 	run --separate-stderr facet-train -q --config kd.cfg --out n.facet < bad.facet
 	assert_failure 1
 	[ "$stderr" = "facet-train: record 5: 'pred.ethnicity' sums to 2.5, not 1 (stdin)" ]

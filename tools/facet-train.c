@@ -207,6 +207,43 @@ static facet_net *open_net(struct opts *o, facet_train_state *st)
 	return net;
 }
 
+/* Record k's "pred" as the soft targets of the heads d keeps them for (gender: p_female;
+ * ethnicity: the 5 probabilities), checked to be there and to be distributions (facet-score
+ * writes them rounded). */
+static void teacher_rows(const facet_record *r, unsigned long long k, const char *name,
+                         const facet_dataset *d, float *gender, float *ethnicity)
+{
+	facet_pred p;
+	if (!facet_record_pred(r, &p))
+		die("record %llu has no 'pred', the teacher's predictions that distill= learns "
+		    "from "
+		    "(add them with facet-score --model TEACHER) (%s)",
+		    k, name);
+	const struct {
+		int has, n;
+		const double *v;
+	} row[FACET_HEADS] = {
+	    [FACET_HEAD_GENDER] = {p.has_gender, FACET_N_GENDER, p.gender},
+	    [FACET_HEAD_ETHNICITY] = {p.has_ethnicity, FACET_N_ETHNICITY, p.ethnicity}};
+	for (int h = FACET_HEAD_GENDER; h < FACET_HEADS; h++) {
+		if (!d->soft_units[h])
+			continue;
+		if (!row[h].has)
+			die("record %llu: 'pred' has no '%s', which [head %s] distill= learns from "
+			    "(%s)",
+			    k, facet_head_names[h], facet_head_names[h], name);
+		double sum = 0;
+		for (int j = 0; j < row[h].n; j++)
+			sum += row[h].v[j];
+		if (fabs(sum - 1) > 0.01)
+			die("record %llu: 'pred.%s' sums to %g, not 1 (%s)", k, facet_head_names[h],
+			    sum, name);
+	}
+	gender[0] = (float)p.gender[1];
+	for (int j = 0; j < FACET_N_ETHNICITY; j++)
+		ethnicity[j] = (float)p.ethnicity[j];
+}
+
 /* Read a stream into d in the net's input geometry; with teacher, also the "pred" of each record
  * as the soft targets of the heads that learn against them (distill > 0). */
 static void read_data(const char *path, const char *what, const facet_net *net, int teacher,
@@ -258,32 +295,8 @@ static void read_data(const char *path, const char *what, const facet_net *net, 
 		}
 		float sg[1], se[FACET_N_ETHNICITY];
 		const float *soft[FACET_HEADS] = {NULL, sg, se};
-		if (teacher) {
-			facet_pred p;
-			if (!facet_record_pred(r, &p))
-				die("record %llu has no 'pred', the teacher's predictions that "
-				    "distill= learns from (add them with facet-score --model "
-				    "TEACHER) (%s)",
-				    k, name);
-			for (int h = FACET_HEAD_GENDER; h < FACET_HEADS; h++)
-				if (d->soft_units[h] &&
-				    !(h == FACET_HEAD_GENDER ? p.has_gender : p.has_ethnicity))
-					die("record %llu: 'pred' has no '%s', which [head %s] "
-					    "distill= learns from (%s)",
-					    k, facet_head_names[h], facet_head_names[h], name);
-			double sum = 0;
-			for (int j = 0; j < FACET_N_ETHNICITY; j++)
-				sum += se[j] = (float)p.ethnicity[j];
-			sg[0] = (float)p.gender[1];
-			/* the teacher's rows are distributions (facet-score writes them rounded) */
-			if (d->soft_units[FACET_HEAD_GENDER] &&
-			    fabs(p.gender[0] + p.gender[1] - 1) > 0.01)
-				die("record %llu: 'pred.gender' sums to %g, not 1 (%s)", k,
-				    p.gender[0] + p.gender[1], name);
-			if (d->soft_units[FACET_HEAD_ETHNICITY] && fabs(sum - 1) > 0.01)
-				die("record %llu: 'pred.ethnicity' sums to %g, not 1 (%s)", k, sum,
-				    name);
-		}
+		if (teacher)
+			teacher_rows(r, k, name, d, sg, se);
 		facet_dataset_add(d, buf, lab, soft);
 	}
 	free(buf);

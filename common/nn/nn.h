@@ -301,6 +301,8 @@ void facet_net_forward(facet_net *net, int train);
  * the labelled samples; either may be NULL. */
 double facet_net_loss_backward(facet_net *net, int backward, double per_head[FACET_HEADS],
                                int count[FACET_HEADS]);
+/* Whether the net learns any head against a teacher (a head with distill > 0). */
+int facet_net_distills(const facet_net *net);
 /* The age in years the age head's outputs z (of the last forward) give for sample i. */
 double facet_net_age(const facet_net *net, const float *z, int i);
 /* Predictions of sample i of the last forward: age in years, probabilities. */
@@ -332,8 +334,6 @@ void facet_dataset_init(facet_dataset *d, int h, int w, int c);
 /* Add one sample; soft[h] (soft_units[h] values) for each head that keeps them (NULL if none). */
 void facet_dataset_add(facet_dataset *d, const uint8_t *img, const int label[FACET_HEADS],
                        const float *const soft[FACET_HEADS]);
-/* Whether the net learns any head against a teacher (a head with distill > 0). */
-int facet_net_distills(const facet_net *net);
 void facet_dataset_free(facet_dataset *d);
 uint64_t facet_dataset_checksum(const facet_dataset *d);
 /* Convert an image [H, W, C] uint8 of any geometry to the net's input (resize, grey/RGB) into

@@ -151,17 +151,15 @@ void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *
 	}
 	if (k < net->n)
 		memset(net->x + (size_t)k * in, 0, sizeof(float) * (net->n - k) * in);
-	/* soft targets when every head that learns against them has them in d */
+	/* soft targets when every head that learns against them has them in d (training sets) */
 	net->soft_on = facet_net_distills(net);
 	for (int h = 0; h < FACET_HEADS; h++)
-		if (net->soft[h] && (!d->soft[h] || d->soft_units[h] != facet_head_units(h)))
+		if (net->soft[h] && !d->soft[h])
 			net->soft_on = 0;
-	for (int h = 0; h < FACET_HEADS; h++) {
-		int u = facet_head_units(h);
-		for (int i = 0; net->soft_on && net->soft[h] && i < net->n; i++)
-			for (int j = 0; j < u; j++)
-				net->soft[h][(size_t)i * u + j] =
-				    i < k ? d->soft[h][idx[i] * u + j] : 0;
+	for (int h = 0; net->soft_on && h < FACET_HEADS; h++) {
+		size_t u = (size_t)facet_head_units(h);
+		for (int i = 0; net->soft[h] && i < k; i++)
+			memcpy(net->soft[h] + i * u, d->soft[h] + idx[i] * u, sizeof(float) * u);
 	}
 	for (int h = 0; h < FACET_HEADS; h++)
 		for (int i = 0; i < net->n; i++) {

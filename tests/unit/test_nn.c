@@ -957,25 +957,32 @@ static double param_diff(const facet_net *a, const facet_net *b)
 	return worst;
 }
 
+/* text into buf with add inserted right after the first "after" (which text must contain). */
+static const char *insert_after(char *buf, size_t n, const char *text, const char *after,
+                                const char *add)
+{
+	const char *at = strstr(text, after) + strlen(after);
+	snprintf(buf, n, "%.*s%s%s", (int)(at - text), text, add, at);
+	return buf;
+}
+
 /* Distillation through the data path (data set -> batch -> loss): a teacher whose probabilities
  * are the labels themselves, at distill=1, trains exactly as the labels do; a data set without
- * soft targets leaves them off; even probabilities pull the classes apart less. */
+ * soft targets leaves them off; even probabilities train otherwise. */
 static void test_training_distill(void)
 {
-	char cfg[1024];
-	const char *at = strstr(tiny_cfg, "[head gender]\n"),
-	           *eth = strstr(tiny_cfg, "[head ethnicity]");
-	snprintf(cfg, sizeof cfg, "%.*s[head gender] distill=1\n%.*s[head ethnicity] distill=1 %s",
-	         (int)(at - tiny_cfg), tiny_cfg, (int)(eth - at - 14), at + 14, eth + 17);
+	char once[1024], cfg[1024];
+	insert_after(once, sizeof once, tiny_cfg, "[head gender]", " distill=1");
+	insert_after(cfg, sizeof cfg, once, "[head ethnicity]", " distill=1");
 	facet_net *plain, *labels, *none, *even;
-	double f, l, fe, le;
+	double f, l;
 	train_cfg(tiny_cfg, 0, 16, 3, &f, &l, &plain);
 	synth_soft = SOFT_LABELS;
 	train_cfg(cfg, 0, 16, 3, &f, &l, &labels);
 	synth_soft = SOFT_NONE;
 	train_cfg(cfg, 0, 16, 3, &f, &l, &none);
 	synth_soft = SOFT_EVEN;
-	train_cfg(cfg, 0, 16, 3, &fe, &le, &even);
+	train_cfg(cfg, 0, 16, 3, &f, &l, &even);
 	synth_soft = SOFT_NONE;
 	result(
 	    labels->head[FACET_HEAD_ETHNICITY].distill == 1 && param_diff(plain, labels) == 0 &&
