@@ -66,8 +66,18 @@ static const cfg_key train_keys[] = {
     {"shift", K_INT, TR(shift), "0", 0, 64, NULL},
     {"brightness", K_FLOAT, TR(brightness), "0", 0, 1, NULL},
     {"contrast", K_FLOAT, TR(contrast), "0", 0, 1, NULL},
+    {"rotate", K_FLOAT, TR(rotate), "0", 0, 180, NULL},
+    {"scale", K_FLOAT, TR(scale), "0", 0, 0.9, NULL},
     {"checkpoint_steps", K_INT, TR(checkpoint_steps), "0", 0, 1000000000, NULL},
     {NULL, 0, 0, NULL, 0, 0, NULL}};
+
+static int train_key_index(const char *key)
+{
+	int i = 0;
+	while (strcmp(train_keys[i].key, key))
+		i++;
+	return i;
+}
 
 #define HD(f) offsetof(facet_head, f)
 static const cfg_key head_keys[] = {{"loss", K_ENUM, HD(loss), "", 0, 0, facet_loss_names},
@@ -627,14 +637,18 @@ static void write_value(FILE *f, const cfg_key *k, const void *base)
 		fprintf(f, "%s=%d", k->key, *(const int *)p);
 		break;
 	case K_FLOAT: {
-		/* the shortest text that reads back as the same float */
+		/* whole numbers as such (rotate=20, not 2e+01), else the shortest text that reads
+		 * back as the same float */
 		float v = *(const float *)p;
 		char num[32];
-		for (int prec = 1; prec <= 9; prec++) {
-			snprintf(num, sizeof num, "%.*g", prec, v);
-			if (strtof(num, NULL) == v)
-				break;
-		}
+		if (v == truncf(v) && fabsf(v) < 1e9f)
+			snprintf(num, sizeof num, "%.0f", v);
+		else
+			for (int prec = 1; prec <= 9; prec++) {
+				snprintf(num, sizeof num, "%.*g", prec, v);
+				if (strtof(num, NULL) == v)
+					break;
+			}
 		fprintf(f, "%s=%s", k->key, num);
 		break;
 	}
@@ -699,8 +713,12 @@ void facet_net_write_config(const facet_net *net, FILE *f, int defaults_only)
 		write_section(f, title, hd->line, head_keys, mask, hd, hd->given, defaults_only);
 		write_layers(f, hd->layer, hd->nlayer, defaults_only);
 	}
-	write_section(f, "[train]", net->train.line, train_keys, ~0u, &net->train, net->train.given,
-	              defaults_only);
+	/* rotate and scale only where they are on: models made before them read and write as they
+	 * did */
+	const facet_train_cfg *tc = &net->train;
+	unsigned mask = ~(tc->rotate > 0 ? 0 : 1u << train_key_index("rotate")) &
+	                ~(tc->scale > 0 ? 0 : 1u << train_key_index("scale"));
+	write_section(f, "[train]", tc->line, train_keys, mask, tc, tc->given, defaults_only);
 }
 
 char *facet_net_config_string(const facet_net *net)

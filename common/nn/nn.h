@@ -231,6 +231,7 @@ typedef struct {
 	int patience, restore_best;
 	int flip, shift;
 	float brightness, contrast;
+	float rotate, scale; /* degrees; fraction of zoom (1 +- scale) */
 	int checkpoint_steps;
 	int line;
 	unsigned given;
@@ -351,6 +352,17 @@ typedef struct {
 } facet_view;
 /* Fill net->x row i from view v of an image in the net's geometry (no photometric change). */
 void facet_net_set_input_view(facet_net *net, int i, const uint8_t *img, facet_view v);
+/* A turn (radians, counter-clockwise as the image is shown) and a zoom (magnification: 1 none,
+ * 2 shows the central half) about the image centre, (H-1)/2, (W-1)/2. Training's rotate and
+ * scale augmentation draws one. */
+typedef struct {
+	float turn, zoom;
+} facet_warp;
+/* Fill net->x row i from view v of an image warped by w: out(y, x) = in at
+ * c + R(turn) (p - c) / zoom + (dy, dx), p = (y, x') with x' flipped as in facet_view,
+ * sampled bilinearly with coordinates clamped to the image. */
+void facet_net_set_input_warp(facet_net *net, int i, const uint8_t *img, facet_view v,
+                              facet_warp w);
 /* Fill the batch from samples idx[0..k) of d (rows k..n-1 are zero and unlabelled). */
 void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *idx, int k,
                           uint64_t seed, uint64_t epoch, uint64_t step, int augment);

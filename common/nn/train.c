@@ -86,28 +86,70 @@ uint64_t facet_dataset_checksum(const facet_dataset *d)
 
 /* ---------------------------------------------------------------- batches */
 
-/* net->x row i = normalised view v of img, with brightness/contrast (gain, bias) when not 1, 0 */
-static void set_input(facet_net *net, int i, const uint8_t *img, facet_view v, float gain,
-                      float bias)
+/* One input value from a pixel value: brightness/contrast (gain, bias) when photometric, then
+ * the net's normalisation (a, b). */
+static inline float input_value(float val, int photometric, float gain, float bias, float a,
+                                float b)
+{
+	if (photometric) {
+		val = ((val / 255.0f - 0.5f) * gain + 0.5f + bias) * 255.0f;
+		val = val < 0 ? 0 : val > 255 ? 255 : val;
+	}
+	return val * a + b;
+}
+
+/* Bilinear sample of channel c of img [H, W, C] at (sy, sx), coordinates clamped to the image
+ * (the edge replicated). */
+static float sample_bilinear(const uint8_t *img, int H, int W, int C, int c, float sy, float sx)
+{
+	sy = sy < 0 ? 0 : sy > H - 1 ? (float)(H - 1) : sy;
+	sx = sx < 0 ? 0 : sx > W - 1 ? (float)(W - 1) : sx;
+	int y0 = (int)sy, x0 = (int)sx;
+	int y1 = y0 + 1 < H ? y0 + 1 : y0, x1 = x0 + 1 < W ? x0 + 1 : x0;
+	float fy = sy - (float)y0, fx = sx - (float)x0;
+	float top =
+	    (1 - fx) * img[((size_t)y0 * W + x0) * C + c] + fx * img[((size_t)y0 * W + x1) * C + c];
+	float bot =
+	    (1 - fx) * img[((size_t)y1 * W + x0) * C + c] + fx * img[((size_t)y1 * W + x1) * C + c];
+	return (1 - fy) * top + fy * bot;
+}
+
+/* net->x row i = normalised view v of img, with brightness/contrast (gain, bias) when not 1, 0,
+ * and when warp is not NULL turned and zoomed about the image centre (facet_net_warp_view). */
+static void set_input(facet_net *net, int i, const uint8_t *img, facet_view v,
+                      const facet_warp *warp, float gain, float bias)
 {
 	const facet_input_cfg *in = &net->input;
 	int H = in->height, W = in->width, C = in->channels;
 	float *x = net->x + (size_t)i * C * H * W;
 	int photometric = gain != 1 || bias != 0;
+	float cy = 0.5f * (float)(H - 1), cx = 0.5f * (float)(W - 1), cs = 1, sn = 0;
+	if (warp) {
+		cs = cosf(warp->turn) / warp->zoom;
+		sn = sinf(warp->turn) / warp->zoom;
+	}
 	for (int c = 0; c < C; c++) {
 		float a = 1.0f / (255.0f * in->std[c]), b = -in->mean[c] / in->std[c];
 		for (int y = 0; y < H; y++) {
+			float *row = x + ((size_t)c * H + y) * W;
+			if (warp) {
+				float py = (float)y - cy;
+				for (int xx = 0; xx < W; xx++) {
+					float px = (float)(v.flip ? W - 1 - xx : xx) - cx;
+					float sx = cx + cs * px - sn * py + (float)v.dx;
+					float sy = cy + sn * px + cs * py + (float)v.dy;
+					float val = sample_bilinear(img, H, W, C, c, sy, sx);
+					row[xx] = input_value(val, photometric, gain, bias, a, b);
+				}
+				continue;
+			}
 			int yy = y + v.dy;
 			yy = yy < 0 ? 0 : yy >= H ? H - 1 : yy; /* shifts replicate the edge */
 			for (int xx = 0; xx < W; xx++) {
 				int xs = (v.flip ? W - 1 - xx : xx) + v.dx;
 				xs = xs < 0 ? 0 : xs >= W ? W - 1 : xs;
 				float val = img[((size_t)yy * W + xs) * C + c];
-				if (photometric) {
-					val = ((val / 255.0f - 0.5f) * gain + 0.5f + bias) * 255.0f;
-					val = val < 0 ? 0 : val > 255 ? 255 : val;
-				}
-				x[((size_t)c * H + y) * W + xx] = val * a + b;
+				row[xx] = input_value(val, photometric, gain, bias, a, b);
 			}
 		}
 	}
@@ -115,14 +157,21 @@ static void set_input(facet_net *net, int i, const uint8_t *img, facet_view v, f
 
 void facet_net_set_input_view(facet_net *net, int i, const uint8_t *img, facet_view v)
 {
-	set_input(net, i, img, v, 1, 0);
+	set_input(net, i, img, v, NULL, 1, 0);
+}
+
+void facet_net_set_input_warp(facet_net *net, int i, const uint8_t *img, facet_view v, facet_warp w)
+{
+	set_input(net, i, img, v, &w, 1, 0);
 }
 
 void facet_net_set_input(facet_net *net, int i, const uint8_t *img, uint64_t aug_seed)
 {
 	const facet_train_cfg *tc = &net->train;
 	facet_view v = {0, 0, 0};
+	facet_warp w = {0, 1};
 	float gain = 1, bias = 0;
+	int warp = 0;
 	if (aug_seed) {
 		facet_rng rng;
 		facet_rng_seed(&rng, aug_seed);
@@ -135,8 +184,18 @@ void facet_net_set_input(facet_net *net, int i, const uint8_t *img, uint64_t aug
 			gain = 1 + tc->contrast * (float)(2 * facet_rng_uniform(&rng) - 1);
 		if (tc->brightness > 0)
 			bias = tc->brightness * (float)(2 * facet_rng_uniform(&rng) - 1);
+		/* drawn last, so that configs without them draw (and train) as before */
+		if (tc->rotate > 0) {
+			w.turn =
+			    (float)(tc->rotate * (M_PI / 180) * (2 * facet_rng_uniform(&rng) - 1));
+			warp = 1;
+		}
+		if (tc->scale > 0) {
+			w.zoom = 1 + tc->scale * (float)(2 * facet_rng_uniform(&rng) - 1);
+			warp = 1;
+		}
 	}
-	set_input(net, i, img, v, gain, bias);
+	set_input(net, i, img, v, warp ? &w : NULL, gain, bias);
 }
 
 void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *idx, int k,

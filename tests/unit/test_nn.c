@@ -1348,6 +1348,115 @@ static void test_fold(void)
 	}
 }
 
+/* ---------------------------------------------------------------- input views and warps */
+
+/* One channel of net->x row 0 back in pixel units (normalise=unit: x = pixel / 255). */
+static float px_at(const facet_net *net, int y, int x)
+{
+	return 255.0f * net->x[(size_t)y * net->input.width + x];
+}
+
+/* A ramp image [S, S, 1]: in(y, x) = 10 x + 3 y + 20, which bilinear sampling reproduces exactly
+ * anywhere inside the image. */
+static void ramp(uint8_t *img, int S)
+{
+	for (int y = 0; y < S; y++)
+		for (int x = 0; x < S; x++)
+			img[y * S + x] = (uint8_t)(10 * x + 3 * y + 20);
+}
+
+static void test_views(void)
+{
+	enum { S = 12 };
+	char err[256] = "";
+	facet_net *net = facet_net_parse("[input] width=12 height=12 channels=1\n[conv] filters=2\n"
+	                                 "[gap]\n[head gender] loss=bce\n[dense] units=1 "
+	                                 "activation=sigmoid\n[train] rotate=20 scale=0.2\n",
+	                                 "views", err, sizeof err);
+	result(net != NULL, "a config with rotate and scale parses (%s)", net ? "ok" : err);
+	if (!net)
+		return;
+	facet_net_alloc(net, 2);
+	uint8_t img[S * S];
+	for (int i = 0; i < S * S; i++)
+		img[i] = (uint8_t)(facet_rng_below(&trng, 256));
+	size_t row = S * S;
+
+	/* no turn, no zoom: the integer views exactly */
+	int same = 1;
+	const facet_view views[] = {{0, 0, 0}, {1, 0, 0}, {0, 2, -1}, {1, -3, 2}};
+	for (int v = 0; v < 4; v++) {
+		facet_net_set_input_view(net, 0, img, views[v]);
+		facet_net_set_input_warp(net, 1, img, views[v], (facet_warp){0, 1});
+		same &= !memcmp(net->x, net->x + row, sizeof(float) * row);
+	}
+	result(same,
+	       "a warp with no turn and no zoom is the plain view, flips and shifts included");
+
+	/* a quarter turn counter-clockwise: out(y, x) = in(x, S-1-y) */
+	facet_net_set_input_warp(net, 0, img, (facet_view){0, 0, 0},
+	                         (facet_warp){(float)M_PI / 2, 1});
+	double worst = 0;
+	for (int y = 0; y < S; y++)
+		for (int x = 0; x < S; x++)
+			worst = fmax(worst, fabs(px_at(net, y, x) - img[x * S + (S - 1 - y)]));
+	result(worst < 1e-3, "a quarter turn moves the right edge to the top (worst %.2g)", worst);
+
+	/* zoom 2 shifted by (dy, dx) = (1, -1): out = in(c + (p - c) / 2 + d), exact on a ramp */
+	ramp(img, S);
+	facet_net_set_input_warp(net, 0, img, (facet_view){0, -1, 1}, (facet_warp){0, 2});
+	worst = 0;
+	float c = 0.5f * (S - 1);
+	for (int y = 0; y < S; y++)
+		for (int x = 0; x < S; x++) {
+			double sx = c + (x - c) / 2 - 1, sy = c + (y - c) / 2 + 1;
+			worst = fmax(worst, fabs(px_at(net, y, x) - (10 * sx + 3 * sy + 20)));
+		}
+	result(worst < 1e-3, "zoom 2 with a shift samples between pixels, bilinear (worst %.2g)",
+	       worst);
+	/* zoom 0.5: the corners sample outside the image and get its edge */
+	facet_net_set_input_warp(net, 0, img, (facet_view){1, 0, 0}, (facet_warp){0, 0.5f});
+	result(fabsf(px_at(net, 0, 0) - img[S - 1]) < 1e-3f &&
+	           fabsf(px_at(net, S - 1, S - 1) - img[(S - 1) * S]) < 1e-3f,
+	       "zooming out replicates the edge (flipped: %.0f, %.0f)", px_at(net, 0, 0),
+	       px_at(net, S - 1, S - 1));
+
+	/* training draws: the turn and zoom read back from the ramp's slopes at the centre lie in
+	 * rotate=20 (degrees) and scale=0.2, and cover most of those ranges */
+	double tmin = 1e9, tmax = -1e9, zmin = 1e9, zmax = -1e9;
+	int inside = 1;
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		facet_net_set_input(net, 0, img, seed * 2 + 1);
+		int m = S / 2;
+		double gx = px_at(net, m, m + 1) - px_at(net, m, m),
+		       gy = px_at(net, m + 1, m) - px_at(net, m, m);
+		/* gx = 10 cs + 3 sn, gy = -10 sn + 3 cs, with (cs, sn) = (cos t, sin t) / zoom */
+		double cs = (10 * gx + 3 * gy) / 109, sn = (3 * gx - 10 * gy) / 109;
+		double t = atan2(sn, cs) * 180 / M_PI, z = 1 / hypot(cs, sn);
+		inside &= fabs(t) <= 20.001 && fabs(z - 1) <= 0.2001;
+		tmin = fmin(tmin, t), tmax = fmax(tmax, t), zmin = fmin(zmin, z),
+		zmax = fmax(zmax, z);
+	}
+	result(inside && tmin < -16 && tmax > 16 && zmin < 0.84 && zmax > 1.16,
+	       "augmentation turns by %.1f..%.1f degrees and zooms by %.2f..%.2f (rotate=20 "
+	       "scale=0.2)",
+	       tmin, tmax, zmin, zmax);
+
+	/* the keys are written only when on, so models made before them keep their config text */
+	char *canon = facet_net_config_string(net);
+	result(strstr(canon, " rotate=20 scale=0.2") != NULL, "rotate and scale are written");
+	free(canon);
+	facet_net_free(net);
+	net = facet_net_parse(tiny_cfg, "tiny", err, sizeof err);
+	canon = net ? facet_net_config_string(net) : NULL;
+	result(canon && !strstr(canon, "rotate") && !strstr(canon, "scale"),
+	       "rotate and scale at 0 are not written");
+	free(canon);
+	facet_net_free(net);
+	expect_error("[train] scale=0.95\n", "t.cfg:1: [train] scale=0.95: out of range");
+	expect_error("[train] rotate=-5\n", "t.cfg:1: [train] rotate=-5: out of range");
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1361,6 +1470,7 @@ int main(int argc, char **argv)
 	else
 		printf("skip bf16 fast path: this CPU has no native bf16\n");
 	test_config();
+	test_views();
 	test_fold();
 	test_fused_step();
 	test_training();
