@@ -105,6 +105,21 @@ double facet_reg_bias(const facet_reg *r)
 	return r->n ? r->sum_err / (double)r->n : NAN;
 }
 
+int facet_reg_mae_ci(const facet_reg *r, double z, double *lo, double *hi)
+{
+	if (r->n < 2) {
+		*lo = *hi = NAN;
+		return -1;
+	}
+	double n = (double)r->n, mae = r->sum_abs / n;
+	/* sum (|e| - mae)^2 = sum e^2 - n mae^2; rounding can take it just below 0. */
+	double var = fmax(0, (r->sum_sq - n * mae * mae) / (n - 1));
+	double half = z * sqrt(var / n);
+	*lo = fmax(0, mae - half);
+	*hi = mae + half;
+	return 0;
+}
+
 const char *const facet_age_band_names[FACET_N_AGE_BANDS] = {
     "0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80+",
 };
@@ -141,18 +156,17 @@ uint64_t facet_confusion_total(const facet_confusion *c)
 void facet_confusion_report(const facet_confusion *c, facet_class_report *out)
 {
 	memset(out, 0, sizeof *out);
-	uint64_t correct = 0;
 	for (int t = 0; t < c->k; t++)
 		for (int p = 0; p < c->k; p++) {
 			out->n += c->m[t][p];
 			out->support[t] += c->m[t][p];
 			out->predicted[p] += c->m[t][p];
 			if (t == p)
-				correct += c->m[t][p];
+				out->correct += c->m[t][p];
 		}
-	out->accuracy = out->n ? (double)correct / (double)out->n : NAN;
+	out->accuracy = out->n ? (double)out->correct / (double)out->n : NAN;
 	for (int i = 0; i < c->k; i++) {
-		uint64_t tp = c->m[i][i];
+		uint64_t tp = out->tp[i] = c->m[i][i];
 		out->precision[i] = out->predicted[i] ? (double)tp / (double)out->predicted[i] : 0;
 		out->recall[i] = out->support[i] ? (double)tp / (double)out->support[i] : 0;
 		double pr = out->precision[i] + out->recall[i];
@@ -172,6 +186,22 @@ void facet_confusion_report(const facet_confusion *c, facet_class_report *out)
 	} else {
 		out->macro_precision = out->macro_recall = out->macro_f1 = NAN;
 	}
+}
+
+int facet_wilson(uint64_t k, uint64_t n, double z, double *lo, double *hi)
+{
+	if (n == 0 || k > n) {
+		*lo = *hi = NAN;
+		return -1;
+	}
+	double nn = (double)n, p = (double)k / nn, z2 = z * z;
+	double denom = 1 + z2 / nn;
+	double centre = (p + z2 / (2 * nn)) / denom;
+	double half = z / denom * sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
+	/* The ends touch 0 and 1 exactly in theory; keep rounding from moving them past p. */
+	*lo = k == 0 ? 0 : fmin(p, fmax(0, centre - half));
+	*hi = k == n ? 1 : fmax(p, fmin(1, centre + half));
+	return 0;
 }
 
 int facet_argmax(const double *p, int k)

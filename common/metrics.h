@@ -9,6 +9,10 @@
  * tests: a class's precision is 0 when nothing was predicted as it (zero_division=0), macro
  * averages are over the classes seen in the truth or the predictions, and AUC counts ties as
  * half (the trapezoidal ROC area).
+ *
+ * Confidence intervals are two-sided at z (FACET_Z95 for 95 %): Wilson score intervals for
+ * proportions (accuracy, precision, recall), as scipy.stats.binomtest(k, n).proportion_ci(
+ * method="wilson") gives them, and the normal approximation for the MAE.
  */
 #ifndef FACET_METRICS_H
 #define FACET_METRICS_H
@@ -55,6 +59,12 @@ double facet_reg_mse(const facet_reg *r);
 double facet_reg_rmse(const facet_reg *r);
 double facet_reg_bias(const facet_reg *r); /* mean signed error: > 0 predicts too old */
 
+/* Interval of the MAE by the normal approximation: mae +- z * s / sqrt(n), s the sample standard
+ * deviation (n - 1 in the denominator) of |pred - actual|, from sum_abs and sum_sq. The lower end
+ * is clamped at 0 (an MAE is never negative). Returns 0; with n < 2 (no spread to measure) sets
+ * *lo and *hi to NAN and returns -1. */
+int facet_reg_mae_ci(const facet_reg *r, double z, double *lo, double *hi);
+
 /* Age bands 0-9, 10-19, ..., 70-79, 80+. */
 #define FACET_N_AGE_BANDS 9
 extern const char *const facet_age_band_names[FACET_N_AGE_BANDS];
@@ -76,7 +86,9 @@ uint64_t facet_confusion_total(const facet_confusion *c);
 
 typedef struct {
 	uint64_t n;
+	uint64_t correct;                      /* the diagonal: accuracy = correct / n */
 	double accuracy;                       /* NAN when n = 0 */
+	uint64_t tp[FACET_MAX_CLASSES];        /* true positives per class */
 	uint64_t support[FACET_MAX_CLASSES];   /* true count per class */
 	uint64_t predicted[FACET_MAX_CLASSES]; /* predicted count per class */
 	double precision[FACET_MAX_CLASSES], recall[FACET_MAX_CLASSES], f1[FACET_MAX_CLASSES];
@@ -86,6 +98,18 @@ typedef struct {
 } facet_class_report;
 
 void facet_confusion_report(const facet_confusion *c, facet_class_report *out);
+
+/* ---------------------------------------------------------------- confidence intervals */
+
+/* z of a two-sided 95 % interval: the 0.975 quantile of the standard normal. */
+#define FACET_Z95 1.959963984540054
+
+/* Wilson score interval of the proportion p = k / n at z:
+ *   centre = (p + z^2 / 2n) / (1 + z^2 / n)
+ *   half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)
+ * 0 <= *lo <= p <= *hi <= 1, *lo exactly 0 when k = 0 and *hi exactly 1 when k = n. Returns 0;
+ * with n = 0 or k > n sets both to NAN and returns -1 (no division by zero). */
+int facet_wilson(uint64_t k, uint64_t n, double z, double *lo, double *hi);
 
 /* Index of the largest of p[0..k) (the first on ties). */
 int facet_argmax(const double *p, int k);

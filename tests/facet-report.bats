@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# facet-report: metrics against scikit-learn and against hand-worked numbers, the fairness
-# slices, training curves, worst faces, bad input, and the page in a real browser.
+# facet-report: metrics against scikit-learn and against hand-worked numbers, confidence
+# intervals against SciPy's, the fairness slices, training curves, worst faces, bad input, and the
+# page in a real browser.
 load helper
 
 setup() {
@@ -71,8 +72,60 @@ for e in range(1, 4):
 	assert_equal "$(jq -c '[.worst[].id]' $m)" '["c.jpg","b.jpg","d.jpg","a.jpg"]'
 	jq -e '(.worst[0].score - 3.5) | fabs < 1e-12' $m >/dev/null
 	assert_equal "$(jq -r '.worst[0].caption' $m)" "$(printf 'true 85 F Asian\npred 60 M Asian')"
-	[[ "$stderr" == *"facet-report: age: MAE 8.25, RMSE 12.84 years over 4 faces"* ]] || fail "$stderr"
-	[[ "$stderr" == *"facet-report: gender: accuracy 0.500, AUC 0.750 over 4 faces"* ]] || fail "$stderr"
+	[[ "$stderr" == *"facet-report: age: MAE 8.25 (95 % CI 0.00-19.38), RMSE 12.84 years over 4 faces"* ]] || fail "$stderr"
+	[[ "$stderr" == *"facet-report: gender: accuracy 0.500 (95 % CI 0.150-0.850), AUC 0.750 over 4 faces"* ]] || fail "$stderr"
+	[[ "$stderr" == *"facet-report: ethnicity: accuracy 0.750 (95 % CI 0.301-0.954), macro F1 0.556 over 4 faces"* ]] || fail "$stderr"
+}
+
+@test "facet-report: confidence intervals of the four faces, worked with SciPy" {
+	hand_made > s.facet
+	facet-report -q --out rep < s.facet
+	m=rep/metrics.json
+	# Wilson (scipy.stats.binomtest(k, n).proportion_ci(0.95, "wilson")): 2 of 4, 3 of 4, 0 of 1, 1 of 1, 1 of 2, 2 of 2
+	cat > x.json <<'EOF'
+{"w2of4": [0.15003898915214953, 0.8499610108478505], "w3of4": [0.30064184258240184, 0.9544127391902995],
+ "w0of1": [0, 0.7934506856227626], "w1of1": [0.20654931437723745, 1],
+ "w1of2": [0.09453120573423074, 0.9054687942657693], "w2of2": [0.34238022750665303, 1],
+ "mae": [0, 19.3768601400075]}
+EOF
+	close $m x.json .gender.accuracy_ci .w2of4
+	close $m x.json .ethnicity.accuracy_ci .w3of4
+	close $m x.json .ethnicity.classes.White.recall_ci .w2of2
+	close $m x.json .ethnicity.classes.Black.recall_ci .w0of1
+	close $m x.json .ethnicity.classes.Asian.recall_ci .w1of1
+	close $m x.json .ethnicity.classes.Asian.precision_ci .w1of2
+	# |errors| 5, 3, 25, 0: 8.25 -+ 1.96 * sd / 2 = -2.88..19.38, clamped at 0 (numpy, scipy.stats.sem)
+	close $m x.json .age.mae_ci .mae
+	# No interval where nothing was predicted as the class, for no face, or for one age error
+	assert_equal "$(jq -c '[.ethnicity.classes.Black.precision_ci, .ethnicity.classes.Other.recall_ci, .age.by_band["0-9", "10-19"].mae_ci]' $m)" '[null,null,null,null]'
+	assert_equal "$(jq -c '.ci' $m)" '{"level":0.95,"z":1.959963984540054,"proportions":"wilson","mae":"normal"}'
+	# The page: overall figures and the fairness table (male White: gender 1 of 2, ethnicity 2 of 2)
+	grep -q 'accuracy 0.500 (95 % CI 0.150-0.850), ROC AUC' rep/index.html || fail "no gender interval on the page"
+	grep -q 'MAE 8.25 years (95 % CI 0.00-19.38)' rep/index.html || fail "no age interval on the page"
+	grep -q '<tr><td>male White</td><td>2</td><td>2.50 (0.00-7.40)</td><td>3.54</td><td>+2.50</td><td>0.500 (0.095-0.905)</td><td>-</td><td>1.000 (0.342-1.000)</td></tr>' rep/index.html ||
+		fail "$(grep -o '<tr><td>male White.*' rep/index.html)"
+}
+
+@test "facet-report: k right of n faces gives the Wilson interval on stderr, in metrics.json and on the page" {
+	# 81 of 263 right, Newcombe's (1998) worked example: 0.2553 to 0.3662
+	$PY -c '
+import json
+for i in range(263):
+    print(json.dumps({"id": "f%d" % i, "gender": 1, "pred": {"gender": [0.2, 0.8] if i < 81 else [0.7, 0.3]}}))' | mk > s.facet
+	run --separate-stderr facet-report --out rep < s.facet
+	assert_success
+	[[ "$stderr" == *"facet-report: gender: accuracy 0.308 (95 % CI 0.255-0.366), AUC nan over 263 faces"* ]] || fail "$stderr"
+	echo '[0.2552885198782742, 0.36620957698280004]' > x.json
+	close rep/metrics.json x.json .gender.accuracy_ci .
+	close rep/metrics.json x.json .gender.classes.female.recall_ci .
+	grep -q 'accuracy 0.308 (95 % CI 0.255-0.366)' rep/index.html || fail "no interval on the page"
+	# One face: an accuracy interval (Wilson, 1 of 1), but no spread to put an interval on its MAE
+	echo '{"id": "x", "age": 30, "gender": 0, "pred": {"age": 35.0, "gender": [0.9, 0.1]}}' | mk > one.facet
+	run --separate-stderr facet-report --out one < one.facet
+	assert_success
+	[[ "$stderr" == *"facet-report: age: MAE 5.00, RMSE 5.00 years over 1 faces"* ]] || fail "$stderr"
+	[[ "$stderr" == *"facet-report: gender: accuracy 1.000 (95 % CI 0.207-1.000), AUC nan over 1 faces"* ]] || fail "$stderr"
+	assert_equal "$(jq -c '[.age.mae_ci, .gender.accuracy_ci[1]]' one/metrics.json)" '[null,1]'
 }
 
 @test "facet-report: metrics match scikit-learn's on 400 scored faces" {
@@ -97,6 +150,56 @@ for e in range(1, 4):
 	close $m x.json '[.ethnicity.classes[].f1]' .ethnicity_f1
 	close $m x.json '[.ethnicity.macro[]]' .ethnicity_macro
 	assert_equal "$(jq .ethnicity.count $m)" 397
+}
+
+@test "facet-report: confidence intervals match SciPy's on 400 scored faces" {
+	need_py sklearn scipy
+	fixture 400 3 --pred --missing 3 --expect x.json > s.facet
+	facet-report -q --out rep < s.facet
+	m=rep/metrics.json
+	close $m x.json .age.mae_ci .age_mae_ci
+	close $m x.json '[.age.by_band[].mae_ci]' .age_mae_by_band_ci
+	close $m x.json .gender.accuracy_ci .gender_accuracy_ci
+	close $m x.json .ethnicity.accuracy_ci .ethnicity_accuracy_ci
+	for h in gender ethnicity; do
+		close $m x.json "[.$h.classes[].recall_ci]" ".${h}_recall_ci"
+		close $m x.json "[.$h.classes[].precision_ci]" ".${h}_precision_ci"
+	done
+	for s in "male White" "male Indian" "female Black" "female Other"; do
+		for k in age.mae_ci gender_accuracy_ci ethnicity_accuracy_ci; do
+			close $m x.json ".slices[] | select(.slice == \"$s\") | .$k" ".slices[\"$s\"].${k/./_}"
+		done
+	done
+}
+
+@test "facet-report: every interval holds its figure, stays in range and narrows as n grows" {
+	# Every [lo, hi] in metrics.json beside its figure: lo <= figure <= hi, accuracies in [0, 1]
+	check_intervals() {
+		jq -e '
+			def ok(x; ci; top): ci == null or (ci[0] >= 0 and ci[0] <= x and x <= ci[1] and ci[1] <= top);
+			def reg: ok(.mae; .mae_ci; infinite);
+			(.age | reg) and (.age.by_band | all(.[]; reg))
+			and ([.gender, .ethnicity] | all(.[];
+				ok(.accuracy; .accuracy_ci; 1)
+				and (.classes | all(.[]; ok(.precision; .precision_ci; 1) and ok(.recall; .recall_ci; 1)))))
+			and (.slices | all(.[]; (.age | reg)
+				and ok(.gender_accuracy; .gender_accuracy_ci; 1)
+				and ok(.ethnicity_accuracy; .ethnicity_accuracy_ci; 1)))
+			and ([.. | arrays | select(length == 2 and (.[0] | type) == "number")] | length) > 50' "$1" >/dev/null ||
+			fail "$1: an interval is out of range or misses its figure"
+	}
+	fixture 100 4 --pred --no-images > small.facet
+	fixture 1600 4 --pred --no-images > large.facet
+	facet-report -q --worst 0 --random 0 --out small < small.facet
+	facet-report -q --worst 0 --random 0 --out large < large.facet
+	check_intervals small/metrics.json
+	check_intervals large/metrics.json
+	# 16 times the faces: about a quarter of the width (1 / sqrt(16)); at most half of it here
+	for k in .age.mae_ci .gender.accuracy_ci .ethnicity.accuracy_ci; do
+		jq -e -n --slurpfile s small/metrics.json --slurpfile l large/metrics.json \
+			"(\$l[0] | $k | .[1] - .[0]) < 0.5 * (\$s[0] | $k | .[1] - .[0])" >/dev/null ||
+			fail "$k: $(jq -c "$k" small/metrics.json) over 100 faces, $(jq -c "$k" large/metrics.json) over 1600"
+	done
 }
 
 @test "facet-report: fairness slices match scikit-learn's per group and age band" {

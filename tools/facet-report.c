@@ -1,7 +1,7 @@
 /* facet-report: measure a scored facet stream against its labels: age errors, gender and
  * ethnicity accuracy, confusion matrices, precision/recall/F1, ROC AUC, the same per group and
- * age band, training curves, and the worst and random faces, as an HTML page, charts and
- * metrics.json. */
+ * age band, with 95 % confidence intervals, training curves, and the worst and random faces, as
+ * an HTML page, charts and metrics.json. */
 #include "facet.h"
 #include "html.h"
 #include "metrics.h"
@@ -20,7 +20,8 @@ static const char usage[] =
     "Read a scored facet stream (records with labels and a \"pred\" map, as facet-score writes)\n"
     "on standard input and measure the predictions in DIR: index.html (charts, tables, faces),\n"
     "metrics.json (every figure, machine-readable) and the charts as PNG or SVG files. A short\n"
-    "summary goes to stderr. Nothing is written to stdout.\n"
+    "summary goes to stderr. Accuracies and MAEs come with 95 % confidence intervals (Wilson\n"
+    "score; normal approximation for the MAE). Nothing is written to stdout.\n"
     "\n"
     "  -o, --out DIR        write the report into DIR (made if missing; files are replaced)\n"
     "  -M, --metrics FILE   also draw the training curves from FILE (facet-train --metrics)\n"
@@ -320,6 +321,47 @@ static double gender_auc(const report *r, int band)
 	double auc = facet_auc(s, n);
 	free(s);
 	return auc;
+}
+
+/* ---------------------------------------------------------------- confidence intervals */
+
+/* A 95 % interval; both ends NAN where there is none (no face, or one age error). */
+typedef struct {
+	double lo, hi;
+} interval;
+
+/* Wilson score interval of k successes out of n: accuracy, precision, recall. */
+static interval ci_prop(uint64_t k, uint64_t n)
+{
+	interval c;
+	facet_wilson(k, n, FACET_Z95, &c.lo, &c.hi);
+	return c;
+}
+
+/* Normal-approximation interval of an MAE. */
+static interval ci_mae(const facet_reg *g)
+{
+	interval c;
+	facet_reg_mae_ci(g, FACET_Z95, &c.lo, &c.hi);
+	return c;
+}
+
+static int ci_ok(interval c)
+{
+	return isfinite(c.lo) && isfinite(c.hi);
+}
+
+/* " (95 % CI LO-HI)", each end printed with fmt, or "" where there is no interval. */
+static void fmt_ci(char *buf, size_t n, interval c, const char *fmt)
+{
+	char lo[32], hi[32];
+	if (!ci_ok(c)) {
+		snprintf(buf, n, "%s", "");
+		return;
+	}
+	snprintf(lo, sizeof lo, fmt, c.lo);
+	snprintf(hi, sizeof hi, fmt, c.hi);
+	snprintf(buf, n, " (95 %% CI %s-%s)", lo, hi);
 }
 
 /* ---------------------------------------------------------------- training metrics */
@@ -689,11 +731,23 @@ static json_t *jnum(double x)
 	return isfinite(x) ? json_real(x) : json_null();
 }
 
+/* [lo, hi], or null where there is no interval. */
+static json_t *jci(interval c)
+{
+	if (!ci_ok(c))
+		return json_null();
+	json_t *a = json_array();
+	json_array_append_new(a, json_real(c.lo));
+	json_array_append_new(a, json_real(c.hi));
+	return a;
+}
+
 static json_t *json_reg(const facet_reg *g)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "count", json_integer((json_int_t)g->n));
 	json_object_set_new(o, "mae", jnum(facet_reg_mae(g)));
+	json_object_set_new(o, "mae_ci", jci(ci_mae(g)));
 	json_object_set_new(o, "mse", jnum(facet_reg_mse(g)));
 	json_object_set_new(o, "rmse", jnum(facet_reg_rmse(g)));
 	json_object_set_new(o, "bias", jnum(facet_reg_bias(g)));
@@ -708,6 +762,7 @@ static json_t *json_classes(const facet_confusion *c, const char *const *names)
 	       *macro = json_object();
 	json_object_set_new(o, "count", json_integer((json_int_t)cr.n));
 	json_object_set_new(o, "accuracy", jnum(cr.accuracy));
+	json_object_set_new(o, "accuracy_ci", jci(ci_prop(cr.correct, cr.n)));
 	for (int t = 0; t < c->k; t++) {
 		json_t *row = json_array();
 		for (int p = 0; p < c->k; p++)
@@ -715,7 +770,9 @@ static json_t *json_classes(const facet_confusion *c, const char *const *names)
 		json_array_append_new(conf, row);
 		json_t *cl = json_object();
 		json_object_set_new(cl, "precision", jnum(cr.precision[t]));
+		json_object_set_new(cl, "precision_ci", jci(ci_prop(cr.tp[t], cr.predicted[t])));
 		json_object_set_new(cl, "recall", jnum(cr.recall[t]));
+		json_object_set_new(cl, "recall_ci", jci(ci_prop(cr.tp[t], cr.support[t])));
 		json_object_set_new(cl, "f1", jnum(cr.f1[t]));
 		json_object_set_new(cl, "support", json_integer((json_int_t)cr.support[t]));
 		json_object_set_new(cl, "predicted", json_integer((json_int_t)cr.predicted[t]));
@@ -753,10 +810,12 @@ static json_t *json_slice(const report *r, int s)
 	json_object_set_new(o, "age", json_reg(&sl->age));
 	json_object_set_new(o, "gender_count", json_integer((json_int_t)g.n));
 	json_object_set_new(o, "gender_accuracy", jnum(g.accuracy));
+	json_object_set_new(o, "gender_accuracy_ci", jci(ci_prop(g.correct, g.n)));
 	json_object_set_new(o, "gender_auc",
 	                    jnum(s < N_GROUPS ? NAN : gender_auc(r, s - N_GROUPS)));
 	json_object_set_new(o, "ethnicity_count", json_integer((json_int_t)e.n));
 	json_object_set_new(o, "ethnicity_accuracy", jnum(e.accuracy));
+	json_object_set_new(o, "ethnicity_accuracy_ci", jci(ci_prop(e.correct, e.n)));
 	json_object_set_new(o, "ethnicity_macro_f1", jnum(e.macro_f1));
 	return o;
 }
@@ -855,6 +914,12 @@ static void write_metrics_json(const report *r, const training *t, const struct 
 		json_object_set_new(root, "ethnicity",
 		                    json_classes(&r->eth, facet_ethnicity_names));
 	if (r->compared) {
+		json_t *ci = json_object();
+		json_object_set_new(ci, "level", json_real(0.95));
+		json_object_set_new(ci, "z", json_real(FACET_Z95));
+		json_object_set_new(ci, "proportions", json_string("wilson"));
+		json_object_set_new(ci, "mae", json_string("normal"));
+		json_object_set_new(root, "ci", ci);
 		json_t *sl = json_array();
 		for (int s = 0; s < N_SLICES; s++)
 			json_array_append_new(sl, json_slice(r, s));
@@ -890,6 +955,20 @@ static void fmt_num(char *buf, size_t n, double x, const char *fmt)
 		snprintf(buf, n, "-");
 }
 
+/* "X (LO-HI)" for a table cell: the figure and its interval, each printed with fmt. */
+static void fmt_num_ci(char *buf, size_t n, double x, interval c, const char *fmt)
+{
+	char v[32], lo[32], hi[32];
+	fmt_num(v, sizeof v, x, fmt);
+	if (!isfinite(x) || !ci_ok(c)) {
+		snprintf(buf, n, "%s", v);
+		return;
+	}
+	snprintf(lo, sizeof lo, fmt, c.lo);
+	snprintf(hi, sizeof hi, fmt, c.hi);
+	snprintf(buf, n, "%s (%s-%s)", v, lo, hi);
+}
+
 static void html_figure(facet_html *h, const char *file, const char *alt, const char *caption)
 {
 	if (file)
@@ -903,9 +982,10 @@ static void html_class_table(facet_html *h, const facet_confusion *c, const char
 	const char *head[5] = {"class", "precision", "recall", "F1", "support"};
 	facet_html_table_begin(h, 5, head);
 	for (int i = 0; i < c->k; i++) {
-		char p[24], r[24], f[24], s[24];
-		fmt_num(p, sizeof p, cr.precision[i], "%.3f");
-		fmt_num(r, sizeof r, cr.recall[i], "%.3f");
+		char p[128], r[128], f[24], s[24];
+		fmt_num_ci(p, sizeof p, cr.precision[i], ci_prop(cr.tp[i], cr.predicted[i]),
+		           "%.3f");
+		fmt_num_ci(r, sizeof r, cr.recall[i], ci_prop(cr.tp[i], cr.support[i]), "%.3f");
 		fmt_num(f, sizeof f, cr.f1[i], "%.3f");
 		snprintf(s, sizeof s, "%llu", (unsigned long long)cr.support[i]);
 		const char *row[5] = {names[i], p, r, f, s};
@@ -928,11 +1008,13 @@ static void html_age(facet_html *h, const report *r, const outputs *out)
 		facet_html_note(h, "No record has both an age label and a predicted age.");
 		return;
 	}
+	char ci[128];
+	fmt_ci(ci, sizeof ci, ci_mae(&r->age), "%.2f");
 	facet_html_p(h,
-	             "Over %llu faces: MAE %.2f years, MSE %.2f, RMSE %.2f years, mean error %+.2f "
-	             "years (positive: predicted too old).",
-	             (unsigned long long)r->age.n, facet_reg_mae(&r->age), facet_reg_mse(&r->age),
-	             facet_reg_rmse(&r->age), facet_reg_bias(&r->age));
+	             "Over %llu faces: MAE %.2f years%s, MSE %.2f, RMSE %.2f years, mean error "
+	             "%+.2f years (positive: predicted too old).",
+	             (unsigned long long)r->age.n, facet_reg_mae(&r->age), ci,
+	             facet_reg_mse(&r->age), facet_reg_rmse(&r->age), facet_reg_bias(&r->age));
 	facet_html_row_begin(h);
 	html_figure(h, out->age_scatter, "predicted vs actual age",
 	            "Each dot a face; the dashed line is a perfect prediction.");
@@ -944,9 +1026,9 @@ static void html_age(facet_html *h, const report *r, const outputs *out)
 	facet_html_table_begin(h, 5, head);
 	for (int b = 0; b < FACET_N_AGE_BANDS; b++) {
 		const facet_reg *g = &r->slices[N_GROUPS + b].age;
-		char n[24], a[24], m[24], e[24];
+		char n[24], a[128], m[24], e[24];
 		snprintf(n, sizeof n, "%llu", (unsigned long long)g->n);
-		fmt_num(a, sizeof a, facet_reg_mae(g), "%.2f");
+		fmt_num_ci(a, sizeof a, facet_reg_mae(g), ci_mae(g), "%.2f");
 		fmt_num(m, sizeof m, facet_reg_rmse(g), "%.2f");
 		fmt_num(e, sizeof e, facet_reg_bias(g), "%+.2f");
 		const char *row[5] = {facet_age_band_names[b], n, a, m, e};
@@ -958,14 +1040,16 @@ static void html_age(facet_html *h, const report *r, const outputs *out)
 static void html_classes(facet_html *h, const report *r, const outputs *out)
 {
 	facet_class_report cr;
+	char ci[128];
 	facet_html_section(h, "Gender");
 	if (!facet_confusion_total(&r->gender)) {
 		facet_html_note(h, "No record has both a gender label and a predicted gender.");
 	} else {
 		facet_confusion_report(&r->gender, &cr);
+		fmt_ci(ci, sizeof ci, ci_prop(cr.correct, cr.n), "%.3f");
 		facet_html_p(h,
-		             "Over %llu faces: accuracy %.3f, ROC AUC %.3f (female as positive).",
-		             (unsigned long long)cr.n, cr.accuracy, gender_auc(r, -1));
+		             "Over %llu faces: accuracy %.3f%s, ROC AUC %.3f (female as positive).",
+		             (unsigned long long)cr.n, cr.accuracy, ci, gender_auc(r, -1));
 		facet_html_row_begin(h);
 		html_figure(h, out->gender_conf, "gender confusion matrix",
 		            "Rows: actual gender; columns: predicted (the more probable one).");
@@ -981,8 +1065,9 @@ static void html_classes(facet_html *h, const report *r, const outputs *out)
 		facet_html_note(h, "No record has both an ethnicity label and a predicted one.");
 	} else {
 		facet_confusion_report(&r->eth, &cr);
-		facet_html_p(h, "Over %llu faces: accuracy %.3f, macro F1 %.3f.",
-		             (unsigned long long)cr.n, cr.accuracy, cr.macro_f1);
+		fmt_ci(ci, sizeof ci, ci_prop(cr.correct, cr.n), "%.3f");
+		facet_html_p(h, "Over %llu faces: accuracy %.3f%s, macro F1 %.3f.",
+		             (unsigned long long)cr.n, cr.accuracy, ci, cr.macro_f1);
 		facet_html_row_begin(h);
 		html_figure(h, out->eth_conf, "ethnicity confusion matrix",
 		            "Rows: actual ethnicity; columns: predicted (the most probable one).");
@@ -998,7 +1083,8 @@ static void html_fairness(facet_html *h, const report *r, const outputs *out)
 	facet_html_p(h,
 	             "A model can be accurate on average and poor for a group. Each row "
 	             "measures only the faces of that group (by their actual labels). Gender AUC "
-	             "is defined where both genders occur, so per age band only.");
+	             "is defined where both genders occur, so per age band only. Groups are "
+	             "small: compare them by their intervals, not only by their figures.");
 	facet_html_row_begin(h);
 	html_figure(h, out->fair_age, "age MAE per group", NULL);
 	html_figure(h, out->fair_gender, "gender accuracy per group", NULL);
@@ -1015,7 +1101,7 @@ static void html_fairness(facet_html *h, const report *r, const outputs *out)
 		uint64_t n = sl->age.n;
 		n = g.n > n ? g.n : n;
 		n = e.n > n ? e.n : n;
-		char name[64], cnt[24], mae[24], rmse[24], bias[24], ga[24], auc[24], ea[24];
+		char name[64], cnt[24], mae[128], rmse[24], bias[24], ga[128], auc[24], ea[128];
 		if (s < N_GROUPS)
 			snprintf(name, sizeof name, "%s %s",
 			         facet_gender_names[s / FACET_N_ETHNICITY],
@@ -1023,12 +1109,12 @@ static void html_fairness(facet_html *h, const report *r, const outputs *out)
 		else
 			snprintf(name, sizeof name, "age %s", facet_age_band_names[s - N_GROUPS]);
 		snprintf(cnt, sizeof cnt, "%llu", (unsigned long long)n);
-		fmt_num(mae, sizeof mae, facet_reg_mae(&sl->age), "%.2f");
+		fmt_num_ci(mae, sizeof mae, facet_reg_mae(&sl->age), ci_mae(&sl->age), "%.2f");
 		fmt_num(rmse, sizeof rmse, facet_reg_rmse(&sl->age), "%.2f");
 		fmt_num(bias, sizeof bias, facet_reg_bias(&sl->age), "%+.2f");
-		fmt_num(ga, sizeof ga, g.accuracy, "%.3f");
+		fmt_num_ci(ga, sizeof ga, g.accuracy, ci_prop(g.correct, g.n), "%.3f");
 		fmt_num(auc, sizeof auc, s < N_GROUPS ? NAN : gender_auc(r, s - N_GROUPS), "%.3f");
-		fmt_num(ea, sizeof ea, e.accuracy, "%.3f");
+		fmt_num_ci(ea, sizeof ea, e.accuracy, ci_prop(e.correct, e.n), "%.3f");
 		const char *row[8] = {name, cnt, mae, rmse, bias, ga, auc, ea};
 		facet_html_table_row(h, row);
 	}
@@ -1089,6 +1175,11 @@ static void write_html(const report *r, const training *t, const struct opts *o,
 		facet_html_p(h, "%llu records, %llu with predictions, %llu compared with labels.",
 		             (unsigned long long)r->records, (unsigned long long)r->scored,
 		             (unsigned long long)r->compared);
+		facet_html_p(h,
+		             "In brackets: 95 %% confidence intervals (Wilson score for "
+		             "accuracy, precision and recall; the normal approximation, MAE ± "
+		             "1.96 sd(|error|) / sqrt(n), for the MAE). The fewer the faces, the "
+		             "wider they are.");
 		html_age(h, r, out);
 		html_classes(h, r, out);
 		html_fairness(h, r, out);
@@ -1132,34 +1223,42 @@ static void check_measurable(const report *r, const struct opts *o)
 static void print_summary(const report *r, const training *t, const struct opts *o)
 {
 	facet_class_report cr;
+	char ci[128];
 	if (r->records)
 		facet_info("%llu records, %llu scored, %llu compared with labels",
 		           (unsigned long long)r->records, (unsigned long long)r->scored,
 		           (unsigned long long)r->compared);
-	if (r->age.n)
-		facet_info("age: MAE %.2f, RMSE %.2f years over %llu faces", facet_reg_mae(&r->age),
-		           facet_reg_rmse(&r->age), (unsigned long long)r->age.n);
+	if (r->age.n) {
+		fmt_ci(ci, sizeof ci, ci_mae(&r->age), "%.2f");
+		facet_info("age: MAE %.2f%s, RMSE %.2f years over %llu faces",
+		           facet_reg_mae(&r->age), ci, facet_reg_rmse(&r->age),
+		           (unsigned long long)r->age.n);
+	}
 	if (facet_confusion_total(&r->gender)) {
 		facet_confusion_report(&r->gender, &cr);
-		facet_info("gender: accuracy %.3f, AUC %.3f over %llu faces", cr.accuracy,
+		fmt_ci(ci, sizeof ci, ci_prop(cr.correct, cr.n), "%.3f");
+		facet_info("gender: accuracy %.3f%s, AUC %.3f over %llu faces", cr.accuracy, ci,
 		           gender_auc(r, -1), (unsigned long long)cr.n);
 	}
 	if (facet_confusion_total(&r->eth)) {
 		facet_confusion_report(&r->eth, &cr);
-		facet_info("ethnicity: accuracy %.3f, macro F1 %.3f over %llu faces", cr.accuracy,
-		           cr.macro_f1, (unsigned long long)cr.n);
+		fmt_ci(ci, sizeof ci, ci_prop(cr.correct, cr.n), "%.3f");
+		facet_info("ethnicity: accuracy %.3f%s, macro F1 %.3f over %llu faces", cr.accuracy,
+		           ci, cr.macro_f1, (unsigned long long)cr.n);
 	}
 	int worst = -1;
 	for (int s = 0; s < N_GROUPS; s++)
 		if (r->slices[s].age.n && (worst < 0 || facet_reg_mae(&r->slices[s].age) >
 		                                            facet_reg_mae(&r->slices[worst].age)))
 			worst = s;
-	if (worst >= 0)
-		facet_info("largest age MAE in a group: %s %s, %.2f years over %llu faces",
+	if (worst >= 0) {
+		fmt_ci(ci, sizeof ci, ci_mae(&r->slices[worst].age), "%.2f");
+		facet_info("largest age MAE in a group: %s %s, %.2f years%s over %llu faces",
 		           facet_gender_names[worst / FACET_N_ETHNICITY],
 		           facet_ethnicity_names[worst % FACET_N_ETHNICITY],
-		           facet_reg_mae(&r->slices[worst].age),
+		           facet_reg_mae(&r->slices[worst].age), ci,
 		           (unsigned long long)r->slices[worst].age.n);
+	}
 	if (t)
 		facet_info("training: %d epochs from %s", t->n, o->metrics);
 	facet_info("wrote %s/index.html", o->out);

@@ -8,9 +8,11 @@ Records are "face_<i>.jpg" with a synthetic uint8 image (a bright disc on a ramp
 differs), age 1..99, gender 0/1, ethnicity 0..4 drawn from SEED. --missing K drops the ethnicity
 of the first K records (with a "label_error" as facet-label writes it); --dups K makes the last
 K images copies of the first K. --pred adds a "pred" map with noisy predictions; --expect FILE
-writes the metrics scikit-learn computes on them as JSON (the independent reference);
+writes the metrics scikit-learn computes on them as JSON (the independent reference), with
+the 95 % confidence intervals SciPy computes when it is installed (keys ending in _ci);
 --expect-eda FILE the label and image statistics numpy computes. Runs under
-/usr/bin/python3 (Debian python3-msgpack, python3-msgpack-numpy, python3-numpy, python3-sklearn).
+/usr/bin/python3 (Debian python3-msgpack, python3-msgpack-numpy, python3-numpy, python3-sklearn,
+python3-scipy).
 """
 import argparse
 import json
@@ -125,6 +127,52 @@ if a.expect:
                 "gender_auc": (roc_auc_score(genders[m], p_female[m])
                                if len(set(genders[m])) == 2 else None)}
     e["slices"] = slices
+
+    # 95 % intervals: Wilson score for proportions (scipy's binomtest), mean |error| -+ z * its
+    # standard error for the MAE (lower end clamped at 0). None where there is no interval.
+    try:
+        from scipy.stats import binomtest, norm, sem
+    except ImportError:
+        binomtest = None
+    if binomtest:
+        z = norm.ppf(0.975)
+
+        def wilson(k, n):
+            if n == 0:
+                return None
+            ci = binomtest(int(k), int(n)).proportion_ci(0.95, "wilson")
+            return [float(ci.low), float(ci.high)]
+
+        def mae_ci(actual, pred):
+            err = np.abs(pred - actual)
+            if len(err) < 2:
+                return None
+            m, h = err.mean(), z * sem(err)
+            return [float(max(0, m - h)), float(m + h)]
+
+        def right(t, p):
+            return int((t == p).sum()), len(t)
+
+        e["age_mae_ci"] = mae_ci(ages, pred_age)
+        e["gender_accuracy_ci"] = wilson(*right(genders, g_pred))
+        e["ethnicity_accuracy_ci"] = wilson(*right(et, ep))
+        for name, t, p, k in (("gender", genders, g_pred, 2), ("ethnicity", et, ep, 5)):
+            e[name + "_recall_ci"] = [wilson(((t == c) & (p == c)).sum(), (t == c).sum())
+                                      for c in range(k)]
+            e[name + "_precision_ci"] = [wilson(((t == c) & (p == c)).sum(), (p == c).sum())
+                                         for c in range(k)]
+        for g in range(2):
+            for k in range(5):
+                m = (genders == g) & (eths == k) & known
+                if m.any():
+                    x = slices["%s %s" % (gnames[g], enames[k])]
+                    x["age_mae_ci"] = mae_ci(ages[m], pred_age[m])
+                    x["gender_accuracy_ci"] = wilson(*right(genders[m], g_pred[m]))
+                    x["ethnicity_accuracy_ci"] = wilson(
+                        *right(eths[m], np.argmax(eth_probs[m], 1)))
+        e["age_mae_by_band_ci"] = [mae_ci(ages[band == b], pred_age[band == b])
+                                   for b in range(9)]
+
     with open(a.expect, "w") as fh:
         json.dump(e, fh, indent=1)
 

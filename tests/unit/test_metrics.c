@@ -1,5 +1,6 @@
 /* Unit tests of common/metrics.c and the bounded tile sets of common/montage.c, against values
- * worked out by hand (scikit-learn's, for the classification ones). */
+ * worked out by hand (scikit-learn's, for the classification ones; SciPy's, for the confidence
+ * intervals). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +57,10 @@ static void test_confusion(void)
 		facet_confusion_add(&c, t[i], p[i]);
 	facet_confusion_report(&c, &r);
 	near(r.accuracy, 0.75, "accuracy");
+	check(r.correct == 3 && r.tp[0] == 2 && r.tp[1] == 0 && r.tp[2] == 1,
+	      "correct %llu, true positives %llu %llu %llu", (unsigned long long)r.correct,
+	      (unsigned long long)r.tp[0], (unsigned long long)r.tp[1],
+	      (unsigned long long)r.tp[2]);
 	near(r.precision[2], 0.5, "precision of class 2");
 	near(r.recall[2], 1, "recall of class 2");
 	near(r.f1[2], 2 * 0.5 / 1.5, "F1 of class 2");
@@ -96,6 +101,102 @@ static void test_running(void)
 	near(facet_hist_quantile(h, 11, 1), 10, "max");
 	check(facet_age_band(9.9) == 0 && facet_age_band(10) == 1 && facet_age_band(116) == 8,
 	      "age bands");
+}
+
+/* Expected ends from scipy 1.10: scipy.stats.binomtest(k, n).proportion_ci(0.95, "wilson"),
+ * whose z is scipy.stats.norm.ppf(0.975) = 1.959963984540054. 81 of 263 is Newcombe's (1998)
+ * worked example, printed there as 0.2553 to 0.3662. */
+static void test_wilson(void)
+{
+	static const struct {
+		uint64_t k, n;
+		double lo, hi;
+	} cases[] = {
+	    {81, 263, 0.2552885198782742, 0.36620957698280004},
+	    {50, 100, 0.4038315303659956, 0.5961684696340044},
+	    {2, 4, 0.15003898915214953, 0.8499610108478505},
+	    {3, 4, 0.30064184258240184, 0.9544127391902995},
+	    {2051, 2185, 0.9278220909466605, 0.947983688533066},
+	    {0, 10, 0, 0.27753279986288926},
+	    {10, 10, 0.7224672001371109, 1},
+	    {0, 1, 0, 0.7934506856227626},
+	    {1, 1, 0.20654931437723745, 1},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		double lo, hi;
+		char what[64];
+		int rc = facet_wilson(cases[i].k, cases[i].n, FACET_Z95, &lo, &hi);
+		check(rc == 0, "wilson %llu/%llu returns %d", (unsigned long long)cases[i].k,
+		      (unsigned long long)cases[i].n, rc);
+		snprintf(what, sizeof what, "wilson %llu/%llu low", (unsigned long long)cases[i].k,
+		         (unsigned long long)cases[i].n);
+		near(lo, cases[i].lo, what);
+		snprintf(what, sizeof what, "wilson %llu/%llu high", (unsigned long long)cases[i].k,
+		         (unsigned long long)cases[i].n);
+		near(hi, cases[i].hi, what);
+	}
+	double lo, hi;
+	check(facet_wilson(0, 10, FACET_Z95, &lo, &hi) == 0 && lo == 0, "k = 0: low is exactly 0");
+	check(facet_wilson(10, 10, FACET_Z95, &lo, &hi) == 0 && hi == 1,
+	      "k = n: high is exactly 1");
+	check(facet_wilson(0, 0, FACET_Z95, &lo, &hi) == -1 && isnan(lo) && isnan(hi),
+	      "n = 0: no interval (NAN, -1)");
+	check(facet_wilson(5, 4, FACET_Z95, &lo, &hi) == -1 && isnan(lo) && isnan(hi),
+	      "k > n: no interval (NAN, -1)");
+	/* Contains the estimate and narrows as n grows at the same proportion. */
+	double width = 2;
+	for (uint64_t n = 10; n <= 1000000; n *= 10) {
+		uint64_t k = 3 * n / 10;
+		facet_wilson(k, n, FACET_Z95, &lo, &hi);
+		check(lo <= 0.3 && 0.3 <= hi && hi - lo < width,
+		      "wilson %llu/%llu: [%g, %g] holds 0.3 and is narrower than %g",
+		      (unsigned long long)k, (unsigned long long)n, lo, hi, width);
+		width = hi - lo;
+	}
+	/* z = 0 is the point estimate itself. */
+	facet_wilson(81, 263, 0, &lo, &hi);
+	near(lo, 81.0 / 263, "wilson at z = 0 low");
+	near(hi, 81.0 / 263, "wilson at z = 0 high");
+}
+
+/* Expected ends from NumPy/SciPy: a = |errors|, a.mean() -+ norm.ppf(0.975) * scipy.stats.sem(a)
+ * (sem: sample standard deviation, ddof=1, over sqrt(n)). */
+static void test_mae_ci(void)
+{
+	double lo, hi;
+	facet_reg g = {0};
+	for (int i = 1; i <= 10; i++) /* |errors| 1..10, signs alternating */
+		facet_reg_add(&g, 50, i % 2 ? 50 + i : 50 - i);
+	check(facet_reg_mae_ci(&g, FACET_Z95, &lo, &hi) == 0, "mae ci of 10 errors");
+	near(lo, 3.623477350975228, "mae ci of 1..10 low");
+	near(hi, 7.376522649024772, "mae ci of 1..10 high");
+
+	facet_reg two = {0};
+	facet_reg_add(&two, 20, 25);
+	facet_reg_add(&two, 30, 27);
+	facet_reg_mae_ci(&two, FACET_Z95, &lo, &hi);
+	near(lo, 2.040036015459946, "mae ci of 5, 3 low");
+	near(hi, 5.959963984540054, "mae ci of 5, 3 high");
+
+	/* Errors 5, -3, -25, 0: 8.25 -+ 11.13 reaches below 0 and is clamped there. */
+	facet_reg four = {0};
+	double act[4] = {20, 30, 85, 5}, pred[4] = {25, 27, 60, 5};
+	for (int i = 0; i < 4; i++)
+		facet_reg_add(&four, act[i], pred[i]);
+	facet_reg_mae_ci(&four, FACET_Z95, &lo, &hi);
+	check(lo == 0, "mae ci low clamped at 0: %g", lo);
+	check(fabs(hi - 19.3768601400075) < 1e-9, "mae ci of 5, -3, -25, 0 high: %.17g", hi);
+
+	/* One error, or none: no spread, no interval. Equal errors: a zero-width interval. */
+	facet_reg one = {0};
+	check(facet_reg_mae_ci(&one, FACET_Z95, &lo, &hi) == -1 && isnan(lo) && isnan(hi),
+	      "mae ci of no error is NAN");
+	facet_reg_add(&one, 10, 13);
+	check(facet_reg_mae_ci(&one, FACET_Z95, &lo, &hi) == -1 && isnan(lo) && isnan(hi),
+	      "mae ci of one error is NAN");
+	facet_reg_add(&one, 10, 7);
+	check(facet_reg_mae_ci(&one, FACET_Z95, &lo, &hi) == 0 && lo == 3 && hi == 3,
+	      "mae ci of equal |errors| is [3, 3]: [%g, %g]", lo, hi);
 }
 
 static void test_tiles(void)
@@ -154,6 +255,8 @@ int main(void)
 	test_auc();
 	test_confusion();
 	test_running();
+	test_wilson();
+	test_mae_ci();
 	test_tiles();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
