@@ -172,6 +172,24 @@ for i in range(263):
 	done
 }
 
+@test "scripts/model_tables.sh: the README's tables quote the report's figures and intervals" {
+	fixture 400 3 --pred --missing 3 > s.facet
+	facet-report -q --out rep < s.facet
+	m=rep/metrics.json
+	run --separate-stderr "$REPO/scripts/model_tables.sh" $m
+	assert_success
+	# the headline: each figure and its interval, rounded as printed
+	pct() { jq -r "$1 | . * 1000 | round / 10 | tostring | if test(\"[.]\") then . else . + \".0\" end" $m; }
+	want="gender $(pct .gender.accuracy) % ($(pct '.gender.accuracy_ci[0]')-$(pct '.gender.accuracy_ci[1]'))"
+	[[ "${lines[0]}" == *"$want"* ]] || fail "no '$want' in: ${lines[0]}"
+	[[ "${lines[0]}" =~ ^"age MAE "[0-9.]+" ("[0-9.]+-[0-9.]+"), gender" ]]
+	# one row per gender x ethnicity group and per age band, each cell with its interval
+	s=$(jq '[.slices[] | select(.gender != null and .ethnicity != null)] | length' $m)
+	assert_equal "$(grep -cE '^\| (male|female) [A-Za-z]+ \| [0-9]+ \| [0-9.]+ \([0-9.]+-[0-9.]+\) \| [0-9.]+ % \(' <<< "$output")" "$s"
+	b=$(jq '[.slices[] | select(.age_band != null)] | length' $m)
+	assert_equal "$(grep -cE '^\| [0-9]+(-[0-9]+|\+) \| ' <<< "$output")" "$b"
+}
+
 @test "facet-report: every interval holds its figure, stays in range and narrows as n grows" {
 	# Every [lo, hi] in metrics.json beside its figure: lo <= figure <= hi, accuracies in [0, 1]
 	check_intervals() {
