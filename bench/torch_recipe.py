@@ -20,6 +20,13 @@ Reads the stream with examples/read_stream.py (python3-msgpack, python3-msgpack-
 Prints the figures of the last epoch's model on the test part, plain and with flip averaging, the
 recall of each ethnicity and the age MAE by decade, and the training time. Run by hand (about
 47 minutes on the 2-core development machine: 61-63 s an epoch); not a test.
+
+With TORCH_RECIPE_SCORED=OUT in the environment it also writes the test faces, scored with flip
+averaging, as a facet stream (id, labels, "pred" as facet-score writes it) to OUT, so that
+facet-compare(1) can set the recipe against a facet model face by face:
+
+    facet-take test < FACES.facet | facet-score --flip --model models/facet-utk64.facet > facet.scored
+    facet-compare facet.scored OUT
 """
 import math
 import os
@@ -46,13 +53,31 @@ def load(path):
             if a.shape != (64, 64, 3):
                 sys.exit("torch_recipe: %s: want 64x64 RGB faces, got %s" % (r.get("id"), a.shape))
             labels = [-1 if r.get(k) is None else int(r[k]) for k in ("age", "gender", "ethnicity")]
-            parts[r["split"]].append((a, labels))
+            parts[r["split"]].append((a, labels, r.get("id")))
     out = {}
     for k, rows in parts.items():
-        x = np.stack([a for a, _ in rows]) if rows else np.zeros((0, 64, 64, 3), np.uint8)
-        y = np.array([lab for _, lab in rows], np.int64).reshape(-1, 3)
-        out[k] = (x, y)
+        x = np.stack([a for a, _, _ in rows]) if rows else np.zeros((0, 64, 64, 3), np.uint8)
+        y = np.array([lab for _, lab, _ in rows], np.int64).reshape(-1, 3)
+        out[k] = (x, y, [i for _, _, i in rows])
     return out
+
+
+def write_scored(path, ids, y, age_z, g, e, age_mean, age_std):
+    """The scored faces as a facet stream: id, the labels it has, and pred as facet-score writes
+    it (age in years, gender [p_male, p_female], ethnicity's five probabilities)."""
+    import msgpack
+    age = (age_z * age_std + age_mean).tolist()
+    with open(path + ".tmp", "wb") as f:
+        for i, rid in enumerate(ids):
+            r = {"id": rid}
+            for k, key in enumerate(("age", "gender", "ethnicity")):
+                if y[i, k] >= 0:
+                    r[key] = int(y[i, k])
+            pg = float(g[i])
+            r["pred"] = {"age": float(age[i]), "gender": [1 - pg, pg],
+                         "ethnicity": [float(v) for v in e[i]]}
+            f.write(msgpack.packb(r))
+    os.replace(path + ".tmp", path)
 
 
 class Recipe(nn.Module):
@@ -146,8 +171,8 @@ def main():
     torch.set_num_threads(os.cpu_count())
     gen = torch.Generator().manual_seed(seed)
     d = load(sys.argv[1])
-    xtr, ytr = d["train"]
-    xte, yte = d["test"]
+    xtr, ytr, _ = d["train"]
+    xte, yte, idte = d["test"]
     f = xtr.reshape(-1, 3).astype(np.float64) / 255
     mean = torch.tensor(f.mean(0), dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(f.std(0), dtype=torch.float32).view(1, 3, 1, 1)
@@ -192,6 +217,10 @@ def main():
     for flip in (False, True):
         a, g, e = predict(model, xte, mean, std, flip)
         report("test, " + ("flip averaged" if flip else "plain"), yte, a, g, e, age_mean, age_std)
+    scored = os.environ.get("TORCH_RECIPE_SCORED")
+    if scored:
+        write_scored(scored, idte, yte, a, g, e, age_mean, age_std)
+        print("wrote the flip-averaged test scores to %s" % scored)
 
 
 if __name__ == "__main__":

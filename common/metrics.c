@@ -204,6 +204,23 @@ int facet_wilson(uint64_t k, uint64_t n, double z, double *lo, double *hi)
 	return 0;
 }
 
+double facet_mcnemar_p(uint64_t b, uint64_t c)
+{
+	uint64_t n = b + c, k = b < c ? b : c;
+	if (n == 0)
+		return 1;
+	/* P(X <= k) summed in order of growing terms; each term from lgamma keeps large n finite */
+	double lnc = lgamma((double)n + 1) - (double)n * log(2), tail = 0;
+	for (uint64_t i = 0; i <= k; i++)
+		tail += exp(lnc - lgamma((double)i + 1) - lgamma((double)(n - i) + 1));
+	return fmin(1, 2 * tail);
+}
+
+double facet_normal_p(double z)
+{
+	return isnan(z) ? NAN : erfc(fabs(z) / sqrt(2));
+}
+
 int facet_argmax(const double *p, int k)
 {
 	int best = 0;

@@ -111,6 +111,14 @@ void facet_confusion_report(const facet_confusion *c, facet_class_report *out);
  * with n = 0 or k > n sets both to NAN and returns -1 (no division by zero). */
 int facet_wilson(uint64_t k, uint64_t n, double z, double *lo, double *hi);
 
+/* Two-sided p-value of the exact McNemar test: b faces only model A got right, c only model B;
+ * under "each is as likely to be the one right", X ~ Binomial(b + c, 1/2), and p is
+ * min(1, 2 P(X <= min(b, c))), as scipy.stats.binomtest(b, b + c).pvalue gives it (1 when
+ * b + c = 0). */
+double facet_mcnemar_p(uint64_t b, uint64_t c);
+/* Two-sided p-value of a standard normal statistic: P(|Z| >= |z|) = erfc(|z| / sqrt 2). */
+double facet_normal_p(double z);
+
 /* Index of the largest of p[0..k) (the first on ties). */
 int facet_argmax(const double *p, int k);
 

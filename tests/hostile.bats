@@ -82,7 +82,7 @@ check_case() {
 	local bad=0 file want out msg cmd tool
 	local tools=("facet-label -q" "facet-split -q" "facet-resize -q -s 4x4" "facet-take -q train"
 		"facet-eda -q --out eda" "facet-report -q --out rep" "facet-train -q --config tiny.cfg -e 1 -o m.facet"
-		"facet-score -q --model tiny.facet")
+		"facet-score -q --model tiny.facet" "facet-compare -q good.facet -")
 	[ -f tiny.facet ] || fail "setup could not train tiny.facet"
 	while IFS='|' read -r file want out msg cmd; do
 		[ "$cmd" = "facet-dump {}" ] || continue

@@ -199,6 +199,43 @@ static void test_mae_ci(void)
 	      "mae ci of equal |errors| is [3, 3]: [%g, %g]", lo, hi);
 }
 
+/* Expected p-values from scipy 1.10: scipy.stats.binomtest(b, b + c).pvalue (the exact McNemar
+ * test) and 2 * scipy.stats.norm.sf(|z|); compared to 1e-9 relative. */
+static void test_paired_p(void)
+{
+	static const struct {
+		uint64_t b, c;
+		double p;
+	} cases[] = {
+	    {9, 14, 0.4048728942871094},
+	    {17, 26, 0.2220528201560228},
+	    {0, 5, 0.0625},
+	    {5, 5, 1.0},
+	    {3, 30, 1.4011748135089874e-06},
+	    {1000, 1100, 0.030720707864242486},
+	    {0, 1, 1.0},
+	    {40, 0, 1.8189894035458565e-12},
+	    {0, 0, 1.0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		double p = facet_mcnemar_p(cases[i].b, cases[i].c);
+		check(fabs(p - cases[i].p) <= 1e-9 * cases[i].p,
+		      "mcnemar %llu vs %llu: got %.17g, want %.17g", (unsigned long long)cases[i].b,
+		      (unsigned long long)cases[i].c, p, cases[i].p);
+		check(p == facet_mcnemar_p(cases[i].c, cases[i].b),
+		      "mcnemar %llu vs %llu is symmetric", (unsigned long long)cases[i].b,
+		      (unsigned long long)cases[i].c);
+	}
+	static const double z[][2] = {
+	    {0, 1.0}, {FACET_Z95, 0.05}, {-2.5, 0.012419330651552265}, {4, 6.334248366623973e-05}};
+	for (size_t i = 0; i < sizeof z / sizeof *z; i++) {
+		double p = facet_normal_p(z[i][0]);
+		check(fabs(p - z[i][1]) <= 1e-9 * z[i][1], "normal p of %g: got %.17g, want %.17g",
+		      z[i][0], p, z[i][1]);
+	}
+	check(isnan(facet_normal_p(NAN)), "normal p of NaN is NaN");
+}
+
 static void test_tiles(void)
 {
 	int64_t shape[3] = {2, 2, 1};
@@ -257,6 +294,7 @@ int main(void)
 	test_running();
 	test_wilson();
 	test_mae_ci();
+	test_paired_p();
 	test_tiles();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;

@@ -1,0 +1,129 @@
+#!/usr/bin/env bats
+# facet-compare: paired differences of two models on the same faces, against NumPy and SciPy;
+# matching by id whatever the order; what is left out is counted; bad input is refused.
+load helper
+
+setup() {
+	need_py msgpack numpy scipy
+	cd "$BATS_TEST_TMPDIR"
+}
+
+pair() { $PY "$REPO/tests/lib/paired_fixture.py" "$@"; }
+mk() { $PY "$REPO/tests/lib/mkstream.py"; }
+
+# The figures of one measure in facet-compare's JSON ($1) against the reference ($2), numbers
+# within 1e-9 of each other (relative for the p-value, which can be tiny).
+close_measure() {
+	jq -e -n --slurpfile m "$1" --slurpfile x "$2" --arg k "$3" '
+		def near(a; b): ((a - b) | fabs) <= 1e-9 * ([1, (b | fabs)] | max);
+		def nearp(a; b): ((a - b) | fabs) <= 1e-9 * b;
+		$m[0][$k] as $g | $x[0][$k] as $w
+		| $g.faces == $w.faces and near($g.a; $w.a) and near($g.b; $w.b)
+		  and near($g.diff; $w.diff) and near($g.ci[0]; $w.ci[0]) and near($g.ci[1]; $w.ci[1])
+		  and nearp($g.p; $w.p) and $g.only_a == $w.only_a and $g.only_b == $w.only_b' \
+		>/dev/null || fail "$3: $(jq -c ".$3" "$1"), expected $(jq -c ".$3" "$2")"
+}
+
+@test "facet-compare: every paired figure matches NumPy's and SciPy's" {
+	pair 600 1 a.facet b.facet x.json
+	run --separate-stderr facet-compare --json a.facet b.facet
+	assert_success
+	echo "$output" > got.json
+	assert_equal "$(jq .faces got.json)" 600
+	for k in age_mae gender_accuracy ethnicity_accuracy gender_logloss ethnicity_logloss; do
+		close_measure got.json x.json $k
+	done
+	# model A is the better one here, and the test says so
+	jq -e '.age_mae.diff < 0 and .age_mae.ci[1] < 0 and .ethnicity_accuracy.diff > 0' got.json
+	jq -e '.ethnicity_accuracy.test == "mcnemar-exact" and .age_mae.test == "paired-normal"' got.json
+	[[ "$stderr" == "facet-compare: 600 faces scored in both; A (a.facet): 600 records, 0 not in B, 0 unscored; B (b.facet): 600 records, 0 not in A, 0 unscored" ]]
+}
+
+@test "facet-compare: the table holds the same figures, one row per measure" {
+	pair 300 2 a.facet b.facet x.json
+	run --separate-stderr facet-compare a.facet b.facet
+	assert_success
+	assert_equal "${#lines[@]}" 6
+	assert_equal "$(echo "${lines[0]}" | tr -s ' ')" "measure faces A B A-B ci_low ci_high p only_A only_B"
+	read -r -a f <<< "${lines[3]#ethnicity accuracy}"
+	assert_equal "${f[0]}" "$(jq .ethnicity_accuracy.faces x.json)"
+	assert_equal "${f[1]}" "$(printf '%.4f' "$(jq .ethnicity_accuracy.a x.json)")"
+	assert_equal "${f[3]}" "$(printf '%+.4f' "$(jq .ethnicity_accuracy.diff x.json)")"
+	assert_equal "${f[7]} ${f[8]}" "$(jq -r '"\(.ethnicity_accuracy.only_a) \(.ethnicity_accuracy.only_b)"' x.json)"
+	[[ "${lines[1]}" == "age MAE (years) "* && "${lines[5]}" == "ethnicity log-loss "* ]]
+}
+
+@test "facet-compare: a stream compared with itself differs by nothing, p = 1" {
+	pair 200 3 a.facet b.facet x.json
+	run facet-compare -q --json a.facet a.facet
+	assert_success
+	jq -e '[.age_mae, .gender_accuracy, .ethnicity_accuracy, .gender_logloss, .ethnicity_logloss]
+		| all(.diff == 0 and .ci == [0, 0] and .p == 1)' <<< "$output"
+	jq -e '.gender_accuracy.only_a == 0 and .gender_accuracy.only_b == 0' <<< "$output"
+}
+
+@test "facet-compare: faces are matched by id in any order; faces in one stream only, or unscored, are counted" {
+	pair 400 4 a.facet b.facet x.json --shuffle --only-a 2 --only-b 3 --unscored-b 5
+	run --separate-stderr facet-compare --json a.facet b.facet
+	assert_success
+	echo "$output" > got.json
+	for k in age_mae gender_accuracy ethnicity_accuracy gender_logloss ethnicity_logloss; do
+		close_measure got.json x.json $k
+	done
+	jq -e '.faces == 395 and .a_not_in_b == 2 and .b_not_in_a == 3 and .b_unscored == 8 and .a_unscored == 0' got.json
+	[[ "$stderr" == *"395 faces scored in both; A (a.facet): 402 records, 2 not in B, 0 unscored; B (b.facet): 403 records, 3 not in A, 8 unscored" ]]
+	# B from standard input: the same
+	assert_equal "$(facet-compare -q --json a.facet - < b.facet | jq -c 'del(.b)')" \
+		"$(jq -c 'del(.b)' got.json)"
+}
+
+@test "facet-compare: bad input is refused with the record and the stream named" {
+	pair 20 5 a.facet b.facet x.json
+	# no face in both
+	mk <<< '{"id": "other", "age": 3, "gender": 0, "pred": {"age": 3.0, "gender": [0.9, 0.1]}}' > o.facet
+	run --separate-stderr facet-compare a.facet o.facet
+	assert_failure 1
+	[ -z "$output" ]
+	[[ "$stderr" == *"facet-compare: no face is scored in both streams (a.facet, o.facet)" ]]
+	# a repeated id
+	cat b.facet b.facet > bb.facet
+	run --separate-stderr facet-compare a.facet bb.facet
+	assert_failure 1
+	[ "$stderr" = "facet-compare: record 21: id 'face_0' is there twice (bb.facet)" ]
+	# the same face with other labels
+	mk <<< '{"id": "face_0", "age": 99, "gender": 0}' > l.facet
+	run --separate-stderr facet-compare l.facet b.facet
+	assert_failure 1
+	[ "$stderr" = "facet-compare: record 1: id 'face_0' has other labels than in the other stream (l.facet)" ]
+	# no id
+	mk <<< '{"age": 9, "gender": 0}' > n.facet
+	run --separate-stderr facet-compare a.facet n.facet
+	assert_failure 1
+	[ "$stderr" = "facet-compare: record 1 has no id, so it cannot be matched (n.facet)" ]
+	# a truncated stream, a missing file
+	head -c 100 b.facet > t.facet
+	run --separate-stderr facet-compare a.facet t.facet
+	assert_failure 1
+	[[ "$stderr" == "facet-compare: "*"t.facet"* ]]
+	[ -z "$output" ]
+	run --separate-stderr facet-compare a.facet missing.facet
+	assert_failure 1
+	[[ "$stderr" == "facet-compare: "*"missing.facet"* ]]
+}
+
+@test "facet-compare: usage errors exit 2" {
+	run --separate-stderr facet-compare a.facet
+	assert_failure 2
+	[[ "$stderr" == *"name two scored streams, A and B"* ]]
+	run --separate-stderr facet-compare - -
+	assert_failure 2
+	run --separate-stderr facet-compare --bogus a b
+	assert_failure 2
+}
+
+@test "facet-compare: > /dev/full is a write error" {
+	pair 50 6 a.facet b.facet x.json
+	run --separate-stderr bash -c 'facet-compare -q a.facet b.facet > /dev/full'
+	assert_failure 1
+	[[ "$stderr" == *"write error"* ]]
+}
