@@ -1,6 +1,6 @@
 #!/bin/sh
 # model_tables.sh METRICS.json — the figures models/README.md quotes, as Markdown, from a
-# facet-report metrics.json (facet-metrics(5)): the headline line, the per-group table (gender x
+# facet-report metrics.json (facet-report(1)): the headline line, the per-group table (gender x
 # ethnicity) and the per-age-band table, each figure with its 95 % interval in brackets (from
 # the report: Wilson intervals for accuracies, the normal approximation for MAEs). Used when the
 # shipped model is rebuilt (make model), so the README's tables come from the report and are
