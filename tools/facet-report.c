@@ -351,8 +351,9 @@ static int ci_ok(interval c)
 	return isfinite(c.lo) && isfinite(c.hi);
 }
 
-/* " (95 % CI LO-HI)", each end printed with fmt, or "" where there is no interval. */
-static void fmt_ci(char *buf, size_t n, interval c, const char *fmt)
+/* prefix "LO-HI" suffix, each end printed with fmt, or "" where there is no interval. */
+static void fmt_range(char *buf, size_t n, interval c, const char *fmt, const char *prefix,
+                      const char *suffix)
 {
 	char lo[32], hi[32];
 	if (!ci_ok(c)) {
@@ -361,7 +362,13 @@ static void fmt_ci(char *buf, size_t n, interval c, const char *fmt)
 	}
 	snprintf(lo, sizeof lo, fmt, c.lo);
 	snprintf(hi, sizeof hi, fmt, c.hi);
-	snprintf(buf, n, " (95 %% CI %s-%s)", lo, hi);
+	snprintf(buf, n, "%s%s-%s%s", prefix, lo, hi, suffix);
+}
+
+/* " (95 % CI LO-HI)", or "" where there is no interval. */
+static void fmt_ci(char *buf, size_t n, interval c, const char *fmt)
+{
+	fmt_range(buf, n, c, fmt, " (95 % CI ", ")");
 }
 
 /* ---------------------------------------------------------------- training metrics */
@@ -958,15 +965,10 @@ static void fmt_num(char *buf, size_t n, double x, const char *fmt)
 /* "X (LO-HI)" for a table cell: the figure and its interval, each printed with fmt. */
 static void fmt_num_ci(char *buf, size_t n, double x, interval c, const char *fmt)
 {
-	char v[32], lo[32], hi[32];
+	char v[32], r[80];
 	fmt_num(v, sizeof v, x, fmt);
-	if (!isfinite(x) || !ci_ok(c)) {
-		snprintf(buf, n, "%s", v);
-		return;
-	}
-	snprintf(lo, sizeof lo, fmt, c.lo);
-	snprintf(hi, sizeof hi, fmt, c.hi);
-	snprintf(buf, n, "%s (%s-%s)", v, lo, hi);
+	fmt_range(r, sizeof r, isfinite(x) ? c : (interval){NAN, NAN}, fmt, " (", ")");
+	snprintf(buf, n, "%s%s", v, r);
 }
 
 static void html_figure(facet_html *h, const char *file, const char *alt, const char *caption)

@@ -19,7 +19,9 @@
 #include <string.h>
 #include "nn/nn.h"
 
-enum { K_INT, K_FLOAT, K_ENUM, K_BOOL };
+/* K_OPT: a float written out only when it is not 0, for keys added after models were shipped,
+ * so that configs and models without them read and write as they did. */
+enum { K_INT, K_FLOAT, K_ENUM, K_BOOL, K_OPT };
 
 typedef struct {
 	const char *key;
@@ -66,18 +68,10 @@ static const cfg_key train_keys[] = {
     {"shift", K_INT, TR(shift), "0", 0, 64, NULL},
     {"brightness", K_FLOAT, TR(brightness), "0", 0, 1, NULL},
     {"contrast", K_FLOAT, TR(contrast), "0", 0, 1, NULL},
-    {"rotate", K_FLOAT, TR(rotate), "0", 0, 180, NULL},
-    {"scale", K_FLOAT, TR(scale), "0", 0, 0.9, NULL},
+    {"rotate", K_OPT, TR(rotate), "0", 0, 180, NULL},
+    {"scale", K_OPT, TR(scale), "0", 0, 0.9, NULL},
     {"checkpoint_steps", K_INT, TR(checkpoint_steps), "0", 0, 1000000000, NULL},
     {NULL, 0, 0, NULL, 0, 0, NULL}};
-
-static int train_key_index(const char *key)
-{
-	int i = 0;
-	while (strcmp(train_keys[i].key, key))
-		i++;
-	return i;
-}
 
 #define HD(f) offsetof(facet_head, f)
 static const cfg_key head_keys[] = {{"loss", K_ENUM, HD(loss), "", 0, 0, facet_loss_names},
@@ -85,7 +79,7 @@ static const cfg_key head_keys[] = {{"loss", K_ENUM, HD(loss), "", 0, 0, facet_l
                                     {"smoothing", K_FLOAT, HD(smoothing), "0", 0, 0.99, NULL},
                                     {"sigma", K_FLOAT, HD(sigma), "2", 0.1, 100, NULL},
                                     {"l1", K_FLOAT, HD(l1), "1", 0, 1e6, NULL},
-                                    {"distill", K_FLOAT, HD(distill), "0", 0, 1, NULL},
+                                    {"distill", K_OPT, HD(distill), "0", 0, 1, NULL},
                                     {NULL, 0, 0, NULL, 0, 0, NULL}};
 /* Which head_keys a head's loss takes, as bits of their index: loss and weight always,
  * smoothing and distill with bce and ce, sigma and l1 with dldl. */
@@ -636,7 +630,8 @@ static void write_value(FILE *f, const cfg_key *k, const void *base)
 	case K_BOOL:
 		fprintf(f, "%s=%d", k->key, *(const int *)p);
 		break;
-	case K_FLOAT: {
+	case K_FLOAT:
+	case K_OPT: {
 		/* whole numbers as such (rotate=20, not 2e+01), else the shortest text that reads
 		 * back as the same float */
 		float v = *(const float *)p;
@@ -658,14 +653,21 @@ static void write_value(FILE *f, const cfg_key *k, const void *base)
 	}
 }
 
-/* The keys of a section whose bit is in mask, all of them (defaults_only: those not given). */
+/* Whether key k of a section is written: its bit is in mask, and a K_OPT key is not 0. */
+static int written(const cfg_key *k, int i, unsigned mask, const void *base)
+{
+	return (mask & (1u << i)) &&
+	       (k->type != K_OPT || *(const float *)((const char *)base + k->off) != 0);
+}
+
+/* The keys of a section that are written, all of them (defaults_only: those not given). */
 static void write_section(FILE *f, const char *title, int line, const cfg_key *keys, unsigned mask,
                           const void *base, unsigned given, int defaults_only)
 {
 	if (defaults_only) {
 		int any = 0;
 		for (int i = 0; keys[i].key; i++)
-			if ((mask & (1u << i)) && !(given & (1u << i))) {
+			if (written(&keys[i], i, mask, base) && !(given & (1u << i))) {
 				if (!any++) {
 					if (line)
 						fprintf(f, "line %d ", line);
@@ -680,7 +682,7 @@ static void write_section(FILE *f, const char *title, int line, const cfg_key *k
 	}
 	fputs(title, f);
 	for (int i = 0; keys[i].key; i++)
-		if (mask & (1u << i)) {
+		if (written(&keys[i], i, mask, base)) {
 			fputc(' ', f);
 			write_value(f, &keys[i], base);
 		}
@@ -708,17 +710,12 @@ void facet_net_write_config(const facet_net *net, FILE *f, int defaults_only)
 			continue;
 		char title[32];
 		snprintf(title, sizeof title, "[head %s]", facet_head_names[h]);
-		/* distill only where it is on: configs and models without it read as they did */
-		unsigned mask = head_key_mask(hd->loss) & ~(hd->distill > 0 ? 0 : HEAD_DISTILL);
-		write_section(f, title, hd->line, head_keys, mask, hd, hd->given, defaults_only);
+		write_section(f, title, hd->line, head_keys, head_key_mask(hd->loss), hd, hd->given,
+		              defaults_only);
 		write_layers(f, hd->layer, hd->nlayer, defaults_only);
 	}
-	/* rotate and scale only where they are on: models made before them read and write as they
-	 * did */
-	const facet_train_cfg *tc = &net->train;
-	unsigned mask = ~(tc->rotate > 0 ? 0 : 1u << train_key_index("rotate")) &
-	                ~(tc->scale > 0 ? 0 : 1u << train_key_index("scale"));
-	write_section(f, "[train]", tc->line, train_keys, mask, tc, tc->given, defaults_only);
+	write_section(f, "[train]", net->train.line, train_keys, ~0u, &net->train, net->train.given,
+	              defaults_only);
 }
 
 char *facet_net_config_string(const facet_net *net)

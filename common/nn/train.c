@@ -98,51 +98,61 @@ static inline float input_value(float val, int photometric, float gain, float bi
 	return val * a + b;
 }
 
-/* Bilinear sample of channel c of img [H, W, C] at (sy, sx), coordinates clamped to the image
- * (the edge replicated). */
-static float sample_bilinear(const uint8_t *img, int H, int W, int C, int c, float sy, float sx)
-{
-	sy = sy < 0 ? 0 : sy > H - 1 ? (float)(H - 1) : sy;
-	sx = sx < 0 ? 0 : sx > W - 1 ? (float)(W - 1) : sx;
-	int y0 = (int)sy, x0 = (int)sx;
-	int y1 = y0 + 1 < H ? y0 + 1 : y0, x1 = x0 + 1 < W ? x0 + 1 : x0;
-	float fy = sy - (float)y0, fx = sx - (float)x0;
-	float top =
-	    (1 - fx) * img[((size_t)y0 * W + x0) * C + c] + fx * img[((size_t)y0 * W + x1) * C + c];
-	float bot =
-	    (1 - fx) * img[((size_t)y1 * W + x0) * C + c] + fx * img[((size_t)y1 * W + x1) * C + c];
-	return (1 - fy) * top + fy * bot;
-}
-
-/* net->x row i = normalised view v of img, with brightness/contrast (gain, bias) when not 1, 0,
- * and when warp is not NULL turned and zoomed about the image centre (facet_net_warp_view). */
-static void set_input(facet_net *net, int i, const uint8_t *img, facet_view v,
-                      const facet_warp *warp, float gain, float bias)
+/* net->x row i = img turned and zoomed by w about its centre after view v
+ * (facet_net_set_input_warp), sampled bilinearly with coordinates clamped to the image (the edge
+ * replicated), with brightness/contrast (gain, bias) when not 1, 0. Each pixel's corners and
+ * weights are found once for all its channels. */
+static void set_input_warped(facet_net *net, int i, const uint8_t *img, facet_view v, facet_warp w,
+                             float gain, float bias)
 {
 	const facet_input_cfg *in = &net->input;
 	int H = in->height, W = in->width, C = in->channels;
 	float *x = net->x + (size_t)i * C * H * W;
 	int photometric = gain != 1 || bias != 0;
-	float cy = 0.5f * (float)(H - 1), cx = 0.5f * (float)(W - 1), cs = 1, sn = 0;
-	if (warp) {
-		cs = cosf(warp->turn) / warp->zoom;
-		sn = sinf(warp->turn) / warp->zoom;
+	float cy = 0.5f * (float)(H - 1), cx = 0.5f * (float)(W - 1);
+	float cs = cosf(w.turn) / w.zoom, sn = sinf(w.turn) / w.zoom, a[3], b[3];
+	for (int c = 0; c < C; c++) {
+		a[c] = 1.0f / (255.0f * in->std[c]);
+		b[c] = -in->mean[c] / in->std[c];
 	}
+	for (int y = 0; y < H; y++) {
+		float py = (float)y - cy;
+		for (int xx = 0; xx < W; xx++) {
+			float px = (float)(v.flip ? W - 1 - xx : xx) - cx;
+			float sx = cx + cs * px - sn * py + (float)v.dx;
+			float sy = cy + sn * px + cs * py + (float)v.dy;
+			sy = sy < 0 ? 0 : sy > H - 1 ? (float)(H - 1) : sy;
+			sx = sx < 0 ? 0 : sx > W - 1 ? (float)(W - 1) : sx;
+			int y0 = (int)sy, x0 = (int)sx;
+			int y1 = y0 + 1 < H ? y0 + 1 : y0, x1 = x0 + 1 < W ? x0 + 1 : x0;
+			float fy = sy - (float)y0, fx = sx - (float)x0;
+			const uint8_t *p00 = img + ((size_t)y0 * W + x0) * C,
+			              *p01 = img + ((size_t)y0 * W + x1) * C;
+			const uint8_t *p10 = img + ((size_t)y1 * W + x0) * C,
+			              *p11 = img + ((size_t)y1 * W + x1) * C;
+			for (int c = 0; c < C; c++) {
+				float top = (1 - fx) * p00[c] + fx * p01[c];
+				float bot = (1 - fx) * p10[c] + fx * p11[c];
+				float val = (1 - fy) * top + fy * bot;
+				x[((size_t)c * H + y) * W + xx] =
+				    input_value(val, photometric, gain, bias, a[c], b[c]);
+			}
+		}
+	}
+}
+
+/* net->x row i = normalised view v of img, with brightness/contrast (gain, bias) when not 1, 0. */
+static void set_input(facet_net *net, int i, const uint8_t *img, facet_view v, float gain,
+                      float bias)
+{
+	const facet_input_cfg *in = &net->input;
+	int H = in->height, W = in->width, C = in->channels;
+	float *x = net->x + (size_t)i * C * H * W;
+	int photometric = gain != 1 || bias != 0;
 	for (int c = 0; c < C; c++) {
 		float a = 1.0f / (255.0f * in->std[c]), b = -in->mean[c] / in->std[c];
 		for (int y = 0; y < H; y++) {
 			float *row = x + ((size_t)c * H + y) * W;
-			if (warp) {
-				float py = (float)y - cy;
-				for (int xx = 0; xx < W; xx++) {
-					float px = (float)(v.flip ? W - 1 - xx : xx) - cx;
-					float sx = cx + cs * px - sn * py + (float)v.dx;
-					float sy = cy + sn * px + cs * py + (float)v.dy;
-					float val = sample_bilinear(img, H, W, C, c, sy, sx);
-					row[xx] = input_value(val, photometric, gain, bias, a, b);
-				}
-				continue;
-			}
 			int yy = y + v.dy;
 			yy = yy < 0 ? 0 : yy >= H ? H - 1 : yy; /* shifts replicate the edge */
 			for (int xx = 0; xx < W; xx++) {
@@ -157,12 +167,12 @@ static void set_input(facet_net *net, int i, const uint8_t *img, facet_view v,
 
 void facet_net_set_input_view(facet_net *net, int i, const uint8_t *img, facet_view v)
 {
-	set_input(net, i, img, v, NULL, 1, 0);
+	set_input(net, i, img, v, 1, 0);
 }
 
 void facet_net_set_input_warp(facet_net *net, int i, const uint8_t *img, facet_view v, facet_warp w)
 {
-	set_input(net, i, img, v, &w, 1, 0);
+	set_input_warped(net, i, img, v, w, 1, 0);
 }
 
 void facet_net_set_input(facet_net *net, int i, const uint8_t *img, uint64_t aug_seed)
@@ -195,7 +205,10 @@ void facet_net_set_input(facet_net *net, int i, const uint8_t *img, uint64_t aug
 			warp = 1;
 		}
 	}
-	set_input(net, i, img, v, warp ? &w : NULL, gain, bias);
+	if (warp)
+		set_input_warped(net, i, img, v, w, gain, bias);
+	else
+		set_input(net, i, img, v, gain, bias);
 }
 
 void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *idx, int k,
