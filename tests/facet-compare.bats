@@ -77,6 +77,69 @@ close_measure() {
 		"$(jq -c 'del(.b)' got.json)"
 }
 
+# The records of A and B ($3, $4) whose true $1 falls in group $2 (age: bands of ten years, 80+
+# the last), written to ag.facet and bg.facet in their order: the faces --by puts in that group.
+subset() {
+	$PY - "$@" <<'EOF'
+import sys, msgpack
+key, g, a, b = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def group(r):
+    if key == "age":
+        return min(r["age"] // 10, 8) if "age" in r else -1
+    return r.get(key, -1)
+for src, dst in ((a, "ag.facet"), (b, "bg.facet")):
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        for r in msgpack.Unpacker(f, raw=False):
+            if group(r) == g:
+                out.write(msgpack.packb(r))
+EOF
+}
+
+@test "facet-compare --by: each group's figures are those of its faces compared alone" {
+	pair 500 7 a.facet b.facet x.json --shuffle --only-a 2 --unscored-b 1
+	for key in gender ethnicity age; do
+		run --separate-stderr facet-compare --json --by $key a.facet b.facet
+		assert_success
+		echo "$output" > got.json
+		n=$(jq '.groups | length' got.json)
+		case $key in gender) want=2 ;; ethnicity) want=5 ;; age) want=9 ;; esac
+		assert_equal "$n" "$want"
+		jq -e --arg k $key '.by == $k' got.json
+		# the overall figures are those without --by
+		assert_equal "$(jq -c 'del(.by, .groups, .no_group)' got.json)" \
+			"$(facet-compare -q --json a.facet b.facet | jq -c .)"
+		for ((g = 0; g < n; g++)); do
+			subset $key $g a.facet b.facet
+			facet-compare -q --json ag.facet bg.facet > sub.json
+			assert_equal "$(jq -c ".groups[$g] | del(.group)" got.json)" \
+				"$(jq -c 'del(.a, .b, .faces, .a_not_in_b, .b_not_in_a, .a_unscored, .b_unscored, .level)' sub.json)"
+		done
+	done
+	# faces 1 and 2 have no ethnicity (face 0 is unscored in B): counted, in no group
+	facet-compare -q --json --by ethnicity a.facet b.facet > got.json
+	jq -e '.no_group == 2 and ([.groups[].ethnicity_accuracy.faces] | add) == .ethnicity_accuracy.faces
+		and ([.groups[].age_mae.faces] | add) == .age_mae.faces - 2' got.json
+	run --separate-stderr facet-compare --by ethnicity a.facet b.facet
+	[[ "$stderr" == *"facet-compare: 2 of them without an ethnicity label, in no group" ]]
+	jq -e '.groups | map(.group) == ["White", "Black", "Asian", "Indian", "Other"]' got.json
+	jq -e '.groups | map(.group) == ["male", "female"]' <(facet-compare -q --json --by gender a.facet b.facet)
+	jq -e '.groups[8].group == "80+" and .no_group == 0' <(facet-compare -q --json --by age a.facet b.facet)
+}
+
+@test "facet-compare --by: the table has a group column and five rows per group" {
+	pair 300 8 a.facet b.facet x.json
+	run --separate-stderr facet-compare --by gender a.facet b.facet
+	assert_success
+	assert_equal "${#lines[@]}" 16
+	assert_equal "$(echo "${lines[0]}" | tr -s ' ')" "group measure faces A B A-B ci_low ci_high p only_A only_B"
+	[[ "${lines[1]}" == "all        age MAE (years) "* && "${lines[6]}" == "male       age MAE (years) "* ]]
+	[[ "${lines[15]}" == "female     ethnicity log-loss "* ]]
+	# the female rows' ethnicity accuracy is the JSON's
+	read -r -a f <<< "${lines[13]#female     ethnicity accuracy}"
+	facet-compare -q --json --by gender a.facet b.facet > got.json
+	assert_equal "${f[0]} ${f[3]}" "$(jq -r '.groups[1].ethnicity_accuracy | "\(.faces) \(.diff)"' got.json | awk '{printf "%s %+.4f", $1, $2}')"
+}
+
 @test "facet-compare: bad input is refused with the record and the stream named" {
 	pair 20 5 a.facet b.facet x.json
 	# no face in both
@@ -119,6 +182,9 @@ close_measure() {
 	assert_failure 2
 	run --separate-stderr facet-compare --bogus a b
 	assert_failure 2
+	run --separate-stderr facet-compare --by race a b
+	assert_failure 2
+	[[ "$stderr" == *"--by takes gender, ethnicity or age, not 'race'"* ]]
 }
 
 @test "facet-compare: > /dev/full is a write error" {

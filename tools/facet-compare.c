@@ -20,6 +20,9 @@ static const char usage[] =
     "does not count), the normal approximation of the mean paired difference for the rest.\n"
     "Faces in only one stream, or without a prediction, are counted on stderr and left out.\n"
     "\n"
+    "  -b, --by KEY     also compare within each group of faces by their true KEY: gender,\n"
+    "                   ethnicity or age (bands 0-9, 10-19, ..., 80+); one row per group and\n"
+    "                   measure after the overall rows\n"
     "  -j, --json       one JSON object on stdout instead of the table\n"
     "  -q, --quiet      no summary on stderr\n"
     "  -h, --help       show this help and exit\n"
@@ -28,22 +31,33 @@ static const char usage[] =
     "Exit status: 0 ok (whatever the comparison shows), 1 bad input (no face in both, a repeated\n"
     "id, the same id with other labels) or a write error, 2 usage error.\n";
 
+enum { BY_NONE, BY_GENDER, BY_ETHNICITY, BY_AGE };
+
 struct opts {
 	const char *a, *b;
-	int json;
+	int json, by;
 };
+
+static const char *const by_names[] = {NULL, "gender", "ethnicity", "age"};
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
-	                                         {"quiet", no_argument, NULL, 'q'},
-	                                         {"help", no_argument, NULL, 'h'},
-	                                         {"version", no_argument, NULL, 'V'},
-	                                         {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"by", required_argument, NULL, 'b'}, {"json", no_argument, NULL, 'j'},
+	    {"quiet", no_argument, NULL, 'q'},    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},  {NULL, 0, NULL, 0}};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "jqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:jqhV", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			for (o->by = BY_AGE; o->by > BY_NONE; o->by--)
+				if (!strcmp(optarg, by_names[o->by]))
+					break;
+			if (o->by == BY_NONE)
+				usage_error("--by takes gender, ethnicity or age, not '%s'",
+				            optarg);
+			break;
 		case 'j':
 			o->json = 1;
 			break;
@@ -256,12 +270,50 @@ static void compare_face(comparison *c, const face *b, const facet_pred *pa, int
 	}
 }
 
+/* The groups of --by: how many, their names, and the group of a face (-1: it lacks the label). */
+static int n_groups(int by)
+{
+	return by == BY_GENDER      ? FACET_N_GENDER
+	       : by == BY_ETHNICITY ? FACET_N_ETHNICITY
+	       : by == BY_AGE       ? FACET_N_AGE_BANDS
+	                            : 0;
+}
+
+static const char *group_name(int by, int g)
+{
+	return by == BY_GENDER      ? facet_gender_names[g]
+	       : by == BY_ETHNICITY ? facet_ethnicity_names[g]
+	                            : facet_age_band_names[g];
+}
+
+static int group_of(int by, int age, int gender, int eth)
+{
+	switch (by) {
+	case BY_GENDER:
+		return gender;
+	case BY_ETHNICITY:
+		return eth;
+	case BY_AGE:
+		return age >= 0 ? facet_age_band(age) : -1;
+	}
+	return -1;
+}
+
+#define MAX_GROUPS FACET_N_AGE_BANDS
+_Static_assert(FACET_N_GENDER <= MAX_GROUPS && FACET_N_ETHNICITY <= MAX_GROUPS,
+               "a --by key has more groups than a tally holds");
+
+typedef struct {
+	comparison all;
+	comparison group[MAX_GROUPS];
+	uint64_t both, ungrouped; /* faces scored in both; of them, in no group of --by */
+} tally;
+
 /* Stream A against the table of B. */
-static uint64_t read_a(const char *path, face_table *t, comparison *c, stream_counts *ca)
+static void read_a(const char *path, int by, face_table *t, tally *c, stream_counts *ca)
 {
 	facet_reader *rd = facet_reader_open_path(path);
 	facet_record *r;
-	uint64_t both = 0;
 	while (facet_reader_next(rd, &r)) {
 		size_t len;
 		const char *id = record_id(r, ++ca->records, path, &len);
@@ -282,11 +334,26 @@ static uint64_t read_a(const char *path, face_table *t, comparison *c, stream_co
 		ca->unscored += !scored;
 		if (!scored || !f->scored)
 			continue;
-		both++;
-		compare_face(c, f, &pa, age, gender, eth);
+		c->both++;
+		compare_face(&c->all, f, &pa, age, gender, eth);
+		if (by == BY_NONE)
+			continue;
+		int g = group_of(by, age, gender, eth);
+		if (g < 0 || g >= n_groups(by))
+			c->ungrouped++;
+		else
+			compare_face(&c->group[g], f, &pa, age, gender, eth);
 	}
 	facet_reader_close(rd);
-	return both;
+}
+
+static void make_rows(const comparison *c, row *rows)
+{
+	rows[ROW_AGE] = paired_row("age_mae", "age MAE (years)", 3, &c->age);
+	rows[ROW_GENDER] = hits_row("gender_accuracy", "gender accuracy", &c->gender);
+	rows[ROW_ETH] = hits_row("ethnicity_accuracy", "ethnicity accuracy", &c->eth);
+	rows[ROW_GENDER_LL] = paired_row("gender_logloss", "gender log-loss", 4, &c->gender_ll);
+	rows[ROW_ETH_LL] = paired_row("ethnicity_logloss", "ethnicity log-loss", 4, &c->eth_ll);
 }
 
 /* ---------------------------------------------------------------- output */
@@ -299,12 +366,15 @@ static void print_num(double v, int decimals, int sign)
 		printf(sign ? " %+9.*f" : " %9.*f", decimals, v);
 }
 
-static void print_table(const row *rows)
+/* The rows of one comparison; group: the first column's text, NULL when there is no such column. */
+static void print_rows(const char *group, const comparison *c)
 {
-	printf("%-20s %6s %9s %9s %9s %9s %9s %9s %6s %6s\n", "measure", "faces", "A", "B", "A-B",
-	       "ci_low", "ci_high", "p", "only_A", "only_B");
+	row rows[N_ROWS];
+	make_rows(c, rows);
 	for (int i = 0; i < N_ROWS; i++) {
 		const row *r = &rows[i];
+		if (group)
+			printf("%-10s ", group);
 		printf("%-20s %6llu", r->title, (unsigned long long)r->n);
 		print_num(r->a, r->decimals, 0);
 		print_num(r->b, r->decimals, 0);
@@ -323,23 +393,27 @@ static void print_table(const row *rows)
 	}
 }
 
+static void print_table(int by, const tally *c)
+{
+	if (by != BY_NONE)
+		printf("%-10s ", "group");
+	printf("%-20s %6s %9s %9s %9s %9s %9s %9s %6s %6s\n", "measure", "faces", "A", "B", "A-B",
+	       "ci_low", "ci_high", "p", "only_A", "only_B");
+	print_rows(by != BY_NONE ? "all" : NULL, &c->all);
+	for (int g = 0; g < n_groups(by); g++)
+		print_rows(group_name(by, g), &c->group[g]);
+}
+
 static json_t *jnum(double v)
 {
 	return isnan(v) ? json_null() : json_real(v);
 }
 
-static void print_json(const struct opts *o, const row *rows, uint64_t both,
-                       const stream_counts *ca, const stream_counts *cb)
+/* One object per measure of c, set into j by the measure's key. */
+static void set_measures(json_t *j, const comparison *c)
 {
-	json_t *j = json_object();
-	json_object_set_new(j, "a", json_string(o->a));
-	json_object_set_new(j, "b", json_string(o->b));
-	json_object_set_new(j, "faces", json_integer((json_int_t)both));
-	json_object_set_new(j, "a_not_in_b", json_integer((json_int_t)ca->unmatched));
-	json_object_set_new(j, "b_not_in_a", json_integer((json_int_t)cb->unmatched));
-	json_object_set_new(j, "a_unscored", json_integer((json_int_t)ca->unscored));
-	json_object_set_new(j, "b_unscored", json_integer((json_int_t)cb->unscored));
-	json_object_set_new(j, "level", json_real(0.95));
+	row rows[N_ROWS];
+	make_rows(c, rows);
 	for (int i = 0; i < N_ROWS; i++) {
 		const row *r = &rows[i];
 		json_t *m = json_object();
@@ -358,6 +432,32 @@ static void print_json(const struct opts *o, const row *rows, uint64_t both,
 		}
 		json_object_set_new(j, r->key, m);
 	}
+}
+
+static void print_json(const struct opts *o, const tally *c, const stream_counts *ca,
+                       const stream_counts *cb)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "a", json_string(o->a));
+	json_object_set_new(j, "b", json_string(o->b));
+	json_object_set_new(j, "faces", json_integer((json_int_t)c->both));
+	json_object_set_new(j, "a_not_in_b", json_integer((json_int_t)ca->unmatched));
+	json_object_set_new(j, "b_not_in_a", json_integer((json_int_t)cb->unmatched));
+	json_object_set_new(j, "a_unscored", json_integer((json_int_t)ca->unscored));
+	json_object_set_new(j, "b_unscored", json_integer((json_int_t)cb->unscored));
+	json_object_set_new(j, "level", json_real(0.95));
+	set_measures(j, &c->all);
+	if (o->by != BY_NONE) {
+		json_t *groups = json_array();
+		for (int g = 0; g < n_groups(o->by); g++) {
+			json_t *m = json_pack("{ss}", "group", group_name(o->by, g));
+			set_measures(m, &c->group[g]);
+			json_array_append_new(groups, m);
+		}
+		json_object_set_new(j, "by", json_string(by_names[o->by]));
+		json_object_set_new(j, "no_group", json_integer((json_int_t)c->ungrouped));
+		json_object_set_new(j, "groups", groups);
+	}
 	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	if (!s)
 		die("could not format the JSON output");
@@ -368,17 +468,16 @@ static void print_json(const struct opts *o, const row *rows, uint64_t both,
 
 int main(int argc, char **argv)
 {
-	struct opts o = {NULL, NULL, 0};
+	struct opts o = {NULL, NULL, 0, BY_NONE};
 	face_table t = {NULL, 16, 0};
 	stream_counts ca = {0, 0, 0}, cb = {0, 0, 0};
-	comparison c;
+	static tally c; /* zeroed */
 
 	facet_init("facet-compare");
 	parse_options(argc, argv, &o);
-	memset(&c, 0, sizeof c);
 	t.slot = xcalloc(t.cap, sizeof(face));
 	read_b(o.b, &t, &cb);
-	uint64_t both = read_a(o.a, &t, &c, &ca);
+	read_a(o.a, o.by, &t, &c, &ca);
 	for (size_t i = 0; i < t.cap; i++)
 		if (t.slot[i].id) {
 			cb.unmatched += !t.slot[i].used;
@@ -387,22 +486,19 @@ int main(int argc, char **argv)
 	free(t.slot);
 	facet_info("%llu faces scored in both; A (%s): %llu records, %llu not in B, %llu unscored; "
 	           "B (%s): %llu records, %llu not in A, %llu unscored",
-	           (unsigned long long)both, o.a, (unsigned long long)ca.records,
+	           (unsigned long long)c.both, o.a, (unsigned long long)ca.records,
 	           (unsigned long long)ca.unmatched, (unsigned long long)ca.unscored, o.b,
 	           (unsigned long long)cb.records, (unsigned long long)cb.unmatched,
 	           (unsigned long long)cb.unscored);
-	if (!both)
+	if (!c.both)
 		die("no face is scored in both streams (%s, %s)", o.a, o.b);
-
-	row rows[N_ROWS];
-	rows[ROW_AGE] = paired_row("age_mae", "age MAE (years)", 3, &c.age);
-	rows[ROW_GENDER] = hits_row("gender_accuracy", "gender accuracy", &c.gender);
-	rows[ROW_ETH] = hits_row("ethnicity_accuracy", "ethnicity accuracy", &c.eth);
-	rows[ROW_GENDER_LL] = paired_row("gender_logloss", "gender log-loss", 4, &c.gender_ll);
-	rows[ROW_ETH_LL] = paired_row("ethnicity_logloss", "ethnicity log-loss", 4, &c.eth_ll);
+	if (o.by != BY_NONE && c.ungrouped)
+		facet_info("%llu of them without %s %s label, in no group",
+		           (unsigned long long)c.ungrouped, o.by == BY_GENDER ? "a" : "an",
+		           by_names[o.by]);
 	if (o.json)
-		print_json(&o, rows, both, &ca, &cb);
+		print_json(&o, &c, &ca, &cb);
 	else
-		print_table(rows);
+		print_table(o.by, &c);
 	return 0;
 }
