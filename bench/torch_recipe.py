@@ -19,7 +19,8 @@ Reads the stream with examples/read_stream.py (python3-msgpack, python3-msgpack-
 
 Prints the figures of the last epoch's model on the test part, plain and with flip averaging, the
 recall of each ethnicity and the age MAE by decade, and the training time. Run by hand (about
-47 minutes on the 2-core development machine: 61-63 s an epoch); not a test.
+47 minutes on the 2-core development machine: 61-63 s an epoch; 57 minutes on a slower
+day, 75-83 s an epoch); not a test.
 
 With TORCH_RECIPE_SCORED=OUT in the environment it also writes the test faces, scored with flip
 averaging, as a facet stream (id, labels, "pred" as facet-score writes it) to OUT, so that
