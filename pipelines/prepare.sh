@@ -15,7 +15,7 @@ decode=(facet-decode --size "$size" "${gray[@]}" "$data")
 label=(facet-label)
 case $data in
 *.csv) label=(cat) ;;                      # the notebook's CSV carries its labels
-*.facet) decode=(cat "$data") label=(cat) ;; # already a labelled stream
+*.facet) decode=(cat "$data") label=(cat) size="as in $data" ;; # already a labelled stream
 esac
 stage decode "${decode[@]}" |
 	stage label "${label[@]}" |
