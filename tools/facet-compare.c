@@ -38,7 +38,15 @@ struct opts {
 	int json, by;
 };
 
-static const char *const by_names[] = {NULL, "gender", "ethnicity", "age"};
+/* The groups of each --by key: its name, how many, and theirs. */
+static const struct {
+	const char *name;
+	int n;
+	const char *const *groups;
+} by_keys[] = {[BY_NONE] = {NULL, 0, NULL},
+               [BY_GENDER] = {"gender", FACET_N_GENDER, facet_gender_names},
+               [BY_ETHNICITY] = {"ethnicity", FACET_N_ETHNICITY, facet_ethnicity_names},
+               [BY_AGE] = {"age", FACET_N_AGE_BANDS, facet_age_band_names}};
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
@@ -52,7 +60,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case 'b':
 			for (o->by = BY_AGE; o->by > BY_NONE; o->by--)
-				if (!strcmp(optarg, by_names[o->by]))
+				if (!strcmp(optarg, by_keys[o->by].name))
 					break;
 			if (o->by == BY_NONE)
 				usage_error("--by takes gender, ethnicity or age, not '%s'",
@@ -270,22 +278,7 @@ static void compare_face(comparison *c, const face *b, const facet_pred *pa, int
 	}
 }
 
-/* The groups of --by: how many, their names, and the group of a face (-1: it lacks the label). */
-static int n_groups(int by)
-{
-	return by == BY_GENDER      ? FACET_N_GENDER
-	       : by == BY_ETHNICITY ? FACET_N_ETHNICITY
-	       : by == BY_AGE       ? FACET_N_AGE_BANDS
-	                            : 0;
-}
-
-static const char *group_name(int by, int g)
-{
-	return by == BY_GENDER      ? facet_gender_names[g]
-	       : by == BY_ETHNICITY ? facet_ethnicity_names[g]
-	                            : facet_age_band_names[g];
-}
-
+/* The group of a face under --by (-1: it lacks the label). */
 static int group_of(int by, int age, int gender, int eth)
 {
 	switch (by) {
@@ -339,7 +332,7 @@ static void read_a(const char *path, int by, face_table *t, tally *c, stream_cou
 		if (by == BY_NONE)
 			continue;
 		int g = group_of(by, age, gender, eth);
-		if (g < 0 || g >= n_groups(by))
+		if (g < 0 || g >= by_keys[by].n)
 			c->ungrouped++;
 		else
 			compare_face(&c->group[g], f, &pa, age, gender, eth);
@@ -400,8 +393,8 @@ static void print_table(int by, const tally *c)
 	printf("%-20s %6s %9s %9s %9s %9s %9s %9s %6s %6s\n", "measure", "faces", "A", "B", "A-B",
 	       "ci_low", "ci_high", "p", "only_A", "only_B");
 	print_rows(by != BY_NONE ? "all" : NULL, &c->all);
-	for (int g = 0; g < n_groups(by); g++)
-		print_rows(group_name(by, g), &c->group[g]);
+	for (int g = 0; g < by_keys[by].n; g++)
+		print_rows(by_keys[by].groups[g], &c->group[g]);
 }
 
 static json_t *jnum(double v)
@@ -449,12 +442,12 @@ static void print_json(const struct opts *o, const tally *c, const stream_counts
 	set_measures(j, &c->all);
 	if (o->by != BY_NONE) {
 		json_t *groups = json_array();
-		for (int g = 0; g < n_groups(o->by); g++) {
-			json_t *m = json_pack("{ss}", "group", group_name(o->by, g));
+		for (int g = 0; g < by_keys[o->by].n; g++) {
+			json_t *m = json_pack("{ss}", "group", by_keys[o->by].groups[g]);
 			set_measures(m, &c->group[g]);
 			json_array_append_new(groups, m);
 		}
-		json_object_set_new(j, "by", json_string(by_names[o->by]));
+		json_object_set_new(j, "by", json_string(by_keys[o->by].name));
 		json_object_set_new(j, "no_group", json_integer((json_int_t)c->ungrouped));
 		json_object_set_new(j, "groups", groups);
 	}
@@ -495,7 +488,7 @@ int main(int argc, char **argv)
 	if (o.by != BY_NONE && c.ungrouped)
 		facet_info("%llu of them without %s %s label, in no group",
 		           (unsigned long long)c.ungrouped, o.by == BY_GENDER ? "a" : "an",
-		           by_names[o.by]);
+		           by_keys[o.by].name);
 	if (o.json)
 		print_json(&o, &c, &ca, &cb);
 	else
