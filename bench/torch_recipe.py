@@ -40,13 +40,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-from read_stream import records  # noqa: E402  (the project's stream reader)
 
 ETHNICITIES = ["White", "Black", "Asian", "Indian", "Other"]
 
 
 def load(path):
     """The records of a facet stream: images [N, 64, 64, 3] uint8 and labels (-1: missing)."""
+    from read_stream import records  # the project's stream reader (msgpack, msgpack-numpy)
     parts = {"train": [], "val": [], "test": []}
     with open(path, "rb") as f:
         for r in records(f):
@@ -82,17 +82,22 @@ def write_scored(path, ids, y, age_z, g, e, age_mean, age_std):
 
 
 class Recipe(nn.Module):
-    def __init__(self):
+    """The recipe's net; convs > 1 puts that many conv + batch norm + ReLU in each block (another
+    reading of "VGG-style", used by bench/recipe_splits.py), dropout is the heads' dropout."""
+
+    def __init__(self, convs=1, dropout=0.3):
         super().__init__()
         blocks, cin = [], 3
         for cout in (32, 64, 128, 256):
-            blocks += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-            cin = cout
+            for _ in range(convs):
+                blocks += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                           nn.ReLU(inplace=True)]
+                cin = cout
+            blocks.append(nn.MaxPool2d(2))
         self.trunk = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
         def head(n):
-            return nn.Sequential(nn.Linear(256, 128), nn.ReLU(inplace=True), nn.Dropout(0.3),
+            return nn.Sequential(nn.Linear(256, 128), nn.ReLU(inplace=True), nn.Dropout(dropout),
                                  nn.Linear(128, n))
 
         self.age, self.gender, self.eth = head(1), head(1), head(5)

@@ -65,3 +65,31 @@ print(c["train"], c["val"], c["test"])'; }
 	run --separate-stderr facet-take dev < in.facet
 	assert_equal "$status" 2
 }
+
+@test "bench/recipe_splits.py places faces as facet-split does, and says so when it does not" {
+	need_py PIL
+	facet-synth -q -n 300 --seed 4 --missing 0.05 | facet-split -q --seed 7 > s7.facet
+	run --separate-stderr $PY "$REPO/bench/recipe_splits.py" pack s7.facet pack.npz
+	assert_success
+	assert_output --partial "split seed 7: all 300 faces placed as in the stream"
+	[ -s pack.npz ]
+	# its own hash, for other seeds, against facet-split's parts face by face
+	for seed in 0 1 12345; do
+		facet-split -q --seed "$seed" < s7.facet | facet-dump |
+			$PY -c 'import sys, json; [print(r["id"], r["split"]) for r in map(json.loads, sys.stdin)]' > want
+		$PY -c '
+import sys; sys.path.insert(0, sys.argv[1] + "/bench")
+import numpy as np, recipe_splits as rs
+z = np.load("pack.npz")
+names = ["train", "val", "test"]
+for i, p in zip(z["ids"], rs.parts([str(s) for s in z["ids"]], int(sys.argv[2]))):
+    print(i, names[p])' "$REPO" "$seed" > got
+		diff want got
+	done
+	# a stream split with another seed is refused, and no pack is left behind
+	facet-split -q --seed 8 < s7.facet > s8.facet
+	run --separate-stderr $PY "$REPO/bench/recipe_splits.py" pack s8.facet pack8.npz
+	assert_failure
+	[[ "$stderr" == *"placed otherwise than the stream's split (seed 7)"* ]]
+	[ ! -e pack8.npz ] && [ ! -e pack8.npz.tmp.npz ]
+}
