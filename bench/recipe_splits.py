@@ -22,8 +22,9 @@ its own split of the packed faces: the split is facet-split's (same hash of seed
 80:10:10, checked against the stream's own split field when packing), so split 7 is the split
 `make model` uses. Each finished job is one JSON line in OUT.jsonl: the job, its test figures
 plain and with flip averaging (age MAE, gender and ethnicity accuracy, log-losses, ethnicity
-recall per class), its training time, and for split 7 the flip-averaged test predictions, so that
-facet-compare(1) can set a run against a facet model face by face (`scored`). --deadline S stops
+recall per class), its training time, and its flip-averaged test predictions, so that
+facet-compare(1) can set a run against a facet model trained on the same split face by face
+(`scored`). --deadline S stops
 starting jobs S seconds after the start and ends the run when the last one started is done or
 at 1.5 S, whichever is first; lines already written stay.
 
@@ -55,7 +56,6 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-ETHNICITIES = ["White", "Black", "Asian", "Indian", "Other"]
 VARIANTS = {
     "base": {},
     "wd1e-2": {"wd": 1e-2},
@@ -128,14 +128,13 @@ def pack(src, dst, check_seed):
             labels.append([-1 if r.get(k) is None else int(r[k])
                            for k in ("age", "gender", "ethnicity")])
             split.append(r.get("split"))
-    if check_seed is not None:
-        mine = parts(ids, check_seed)
-        theirs = np.array([{"train": 0, "val": 1, "test": 2}.get(s, -1) for s in split], np.int8)
-        bad = int((mine != theirs).sum())
-        if bad:
-            sys.exit("recipe_splits: %d of %d faces placed otherwise than the stream's split "
-                     "(seed %d)" % (bad, len(ids), check_seed))
-        print("split seed %d: all %d faces placed as in the stream" % (check_seed, len(ids)))
+    mine = parts(ids, check_seed)
+    theirs = np.array([{"train": 0, "val": 1, "test": 2}.get(s, -1) for s in split], np.int8)
+    bad = int((mine != theirs).sum())
+    if bad:
+        sys.exit("recipe_splits: %d of %d faces placed otherwise than the stream's split "
+                 "(seed %d)" % (bad, len(ids), check_seed))
+    print("split seed %d: all %d faces placed as in the stream" % (check_seed, len(ids)))
     offs = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     tmp = dst + ".tmp.npz"
     np.savez(tmp, ids=np.array(ids), labels=np.array(labels, np.int64),
@@ -161,7 +160,7 @@ def unpack(path, limit):
 def run_job(job, data, epochs):
     import torch
     import torch.nn.functional as F
-    from torch_recipe import Recipe
+    from torch_recipe import Recipe, augment, norm_stats, predict, to_input
 
     variant, split_seed, seed = job.split(":")
     split_seed, seed = int(split_seed), int(seed)
@@ -174,33 +173,12 @@ def run_job(job, data, epochs):
     tr, te = np.flatnonzero(part == 0), np.flatnonzero(part == 2)
     torch.manual_seed(seed)
     gen = torch.Generator(device=dev).manual_seed(seed)
-    f = x_all[tr].reshape(-1, 3).astype(np.float64) / 255
-    mean = torch.tensor(f.mean(0), dtype=torch.float32, device=dev).view(1, 3, 1, 1)
-    std = torch.tensor(f.std(0), dtype=torch.float32, device=dev).view(1, 3, 1, 1)
+    mean, std, age_mean, age_std = norm_stats(x_all[tr], labels[tr])
+    mean, std = mean.to(dev), std.to(dev)
     ytr = torch.from_numpy(labels[tr]).to(dev)
-    ages = labels[tr, 0][labels[tr, 0] >= 0].astype(np.float64)
-    age_mean, age_std = float(ages.mean()), float(ages.std())
     xtr = torch.from_numpy(x_all[tr]).to(dev)
     xte = torch.from_numpy(x_all[te]).to(dev)
     yte = labels[te]
-
-    def to_input(u8):
-        x = u8.permute(0, 3, 1, 2).float().div_(255)
-        return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-
-    ar = torch.arange(64, device=dev)
-
-    def augment(x):
-        n = x.shape[0]
-        flip = torch.rand(n, generator=gen, device=dev) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(3), x)
-        p = F.pad(x, (4, 4, 4, 4), mode=c["pad"])
-        dy = torch.randint(0, 9, (n,), generator=gen, device=dev)
-        dx = torch.randint(0, 9, (n,), generator=gen, device=dev)
-        rows = (dy[:, None] + ar)[:, None, :, None]
-        cols = (dx[:, None] + ar)[:, None, None, :]
-        return p[torch.arange(n, device=dev)[:, None, None, None],
-                 torch.arange(3, device=dev)[None, :, None, None], rows, cols]
 
     model = Recipe(convs=c["convs"], dropout=c["dropout"]).to(dev).to(
         memory_format=torch.channels_last)
@@ -233,7 +211,7 @@ def run_job(job, data, epochs):
         perm = torch.randperm(len(tr), generator=gen, device=dev)
         for i in range(0, len(tr), 64):
             idx = perm[i:i + 64]
-            xb = augment(to_input(xtr[idx]))
+            xb = augment(to_input(xtr[idx], mean, std), gen, c["pad"])
             yb = ytr[idx]
             if beta is not None:
                 lam = float(beta.sample())
@@ -259,38 +237,22 @@ def run_job(job, data, epochs):
     train_s = time.time() - t0
     if ema is not None:
         model.load_state_dict(ema)
-    model.eval()
     out = {"job": job, "variant": variant, "split_seed": split_seed, "seed": seed,
            "epochs": epochs, "train": len(tr), "test": len(te), "train_s": round(train_s, 1),
            "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu"}
-    with torch.no_grad():
-        for flip in (False, True):
-            a = g = e = 0
-            views = 2 if flip else 1
-            for v in range(views):
-                xx = to_input(xte)
-                if v:
-                    xx = xx.flip(3)
-                pa, pg, pe = [], [], []
-                for i in range(0, len(xx), 512):
-                    ra, rg, re_ = model(xx[i:i + 512])
-                    pa.append(ra)
-                    pg.append(torch.sigmoid(rg))
-                    pe.append(torch.softmax(re_, 1))
-                a, g, e = a + torch.cat(pa), g + torch.cat(pg), e + torch.cat(pe)
-            age = (a / views * age_std + age_mean).double().cpu().numpy()
-            g = (g / views).double().cpu().numpy()
-            e = (e / views).double().cpu().numpy()
-            out["flip" if flip else "plain"] = figures(yte, age, g, e)
-            if flip and split_seed == 7:
-                out["ids"] = [ids[i] for i in te]
-                out["labels"] = yte.tolist()
-                out["pred"] = {"age": np.round(age, 4).tolist(), "gender": np.round(g, 6).tolist(),
-                               "ethnicity": np.round(e, 6).tolist()}
+    for flip in (False, True):
+        a, g, e = (t.double().cpu().numpy() for t in predict(model, xte, mean, std, flip))
+        age = a * age_std + age_mean
+        out["flip" if flip else "plain"] = figures(yte, age, g, e)
+    out["ids"] = [ids[i] for i in te]
+    out["labels"] = yte.tolist()
+    out["pred"] = {"age": np.round(age, 4).tolist(), "gender": np.round(g, 6).tolist(),
+                   "ethnicity": np.round(e, 6).tolist()}
     return out
 
 
 def figures(y, age, g, e):
+    from torch_recipe import ETHNICITIES
     r = {}
     m = y[:, 0] >= 0
     r["age_mae"] = float(np.abs(age[m] - y[m, 0]).mean())
@@ -409,25 +371,16 @@ def summary(path):
 
 
 def scored(path, job, dst):
-    """A split-7 run's flip-averaged test scores as a facet stream, for facet-compare(1)."""
-    import msgpack
+    """A run's flip-averaged test scores as a facet stream, for facet-compare(1)."""
+    from torch_recipe import write_scored
     for s in open(path):
         r = json.loads(s)
         if r.get("job") == job and "pred" in r:
             break
     else:
-        sys.exit("recipe_splits: no split-7 run %s with predictions in %s" % (job, path))
+        sys.exit("recipe_splits: no run %s with predictions in %s" % (job, path))
     p = r["pred"]
-    with open(dst + ".tmp", "wb") as f:
-        for i, ident in enumerate(r["ids"]):
-            rec = {"id": ident}
-            for k, key in enumerate(("age", "gender", "ethnicity")):
-                if r["labels"][i][k] >= 0:
-                    rec[key] = r["labels"][i][k]
-            rec["pred"] = {"age": p["age"][i], "gender": [1 - p["gender"][i], p["gender"][i]],
-                           "ethnicity": p["ethnicity"][i]}
-            f.write(msgpack.packb(rec))
-    os.replace(dst + ".tmp", dst)
+    write_scored(dst, r["ids"], np.array(r["labels"]), p["age"], p["gender"], p["ethnicity"])
     print("wrote %d scored faces of %s to %s" % (len(r["ids"]), job, dst))
 
 

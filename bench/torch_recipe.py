@@ -63,11 +63,11 @@ def load(path):
     return out
 
 
-def write_scored(path, ids, y, age_z, g, e, age_mean, age_std):
-    """The scored faces as a facet stream: id, the labels it has, and pred as facet-score writes
-    it (age in years, gender [p_male, p_female], ethnicity's five probabilities)."""
+def write_scored(path, ids, y, age, g, e):
+    """The scored faces as a facet stream: id, the labels it has (y, -1: missing), and pred as
+    facet-score writes it (age in years, gender [p_male, p_female], ethnicity's five
+    probabilities)."""
     import msgpack
-    age = (age_z * age_std + age_mean).tolist()
     with open(path + ".tmp", "wb") as f:
         for i, rid in enumerate(ids):
             r = {"id": rid}
@@ -107,20 +107,36 @@ class Recipe(nn.Module):
         return self.age(h).squeeze(1), self.gender(h).squeeze(1), self.eth(h)
 
 
+def norm_stats(x_u8, y):
+    """The training set's per-channel mean and deviation ([1, 3, 1, 1], of pixels in 0..1) and the
+    mean and deviation of its known ages, which the age head's target is standardised with."""
+    f = x_u8.reshape(-1, 3).astype(np.float64) / 255
+    mean = torch.tensor(f.mean(0), dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(f.std(0), dtype=torch.float32).view(1, 3, 1, 1)
+    ages = y[:, 0][y[:, 0] >= 0].astype(np.float64)
+    return mean, std, float(ages.mean()), float(ages.std())
+
+
 def to_input(x_u8, mean, std):
-    x = torch.from_numpy(x_u8).permute(0, 3, 1, 2).float().div_(255)
+    """uint8 faces [N, 64, 64, 3] (numpy, or a tensor on mean's device) to the normalised input."""
+    x = torch.from_numpy(x_u8) if isinstance(x_u8, np.ndarray) else x_u8
+    x = x.permute(0, 3, 1, 2).float().div_(255)
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
-def augment(x, gen):
-    """Random horizontal flips and shifts of up to 4 pixels (zero padding), per image."""
-    n = x.shape[0]
-    flip = torch.rand(n, generator=gen) < 0.5
+def augment(x, gen, pad="constant"):
+    """Random horizontal flips and shifts of up to 4 pixels (zero padding, or pad as F.pad's mode),
+    per image; gen lives on x's device."""
+    n, dev = x.shape[0], x.device
+    flip = torch.rand(n, generator=gen, device=dev) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    p = F.pad(x, (4, 4, 4, 4))
-    dy = torch.randint(0, 9, (n,), generator=gen)
-    dx = torch.randint(0, 9, (n,), generator=gen)
-    return torch.stack([p[i, :, dy[i]:dy[i] + 64, dx[i]:dx[i] + 64] for i in range(n)])
+    p = F.pad(x, (4, 4, 4, 4), mode=pad)
+    dy = torch.randint(0, 9, (n,), generator=gen, device=dev)
+    dx = torch.randint(0, 9, (n,), generator=gen, device=dev)
+    ar = torch.arange(64, device=dev)
+    return p[torch.arange(n, device=dev)[:, None, None, None],
+             torch.arange(3, device=dev)[None, :, None, None],
+             (dy[:, None] + ar)[:, None, :, None], (dx[:, None] + ar)[:, None, None, :]]
 
 
 def predict(model, x_u8, mean, std, flip):
@@ -179,11 +195,7 @@ def main():
     d = load(sys.argv[1])
     xtr, ytr, _ = d["train"]
     xte, yte, idte = d["test"]
-    f = xtr.reshape(-1, 3).astype(np.float64) / 255
-    mean = torch.tensor(f.mean(0), dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(f.std(0), dtype=torch.float32).view(1, 3, 1, 1)
-    ages = ytr[:, 0][ytr[:, 0] >= 0].astype(np.float64)
-    age_mean, age_std = float(ages.mean()), float(ages.std())
+    mean, std, age_mean, age_std = norm_stats(xtr, ytr)
     print("torch_recipe: %d train, %d test faces; %d epochs, seed %d, %d threads, torch %s"
           % (len(xtr), len(xte), epochs, seed, torch.get_num_threads(), torch.__version__))
     model = Recipe().to(memory_format=torch.channels_last)
@@ -225,7 +237,7 @@ def main():
         report("test, " + ("flip averaged" if flip else "plain"), yte, a, g, e, age_mean, age_std)
     scored = os.environ.get("TORCH_RECIPE_SCORED")
     if scored:
-        write_scored(scored, idte, yte, a, g, e, age_mean, age_std)
+        write_scored(scored, idte, yte, a * age_std + age_mean, g, e)
         print("wrote the flip-averaged test scores to %s" % scored)
 
 
