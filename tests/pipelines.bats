@@ -6,6 +6,21 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 }
 
+# utk_faces DIR N SIZE: N synthetic faces written as PNG files named like UTKFace's
+# (AGE_GENDER_RACE_TIME.png), a dataset folder for the pipelines.
+utk_faces() {
+	mkdir -p "$1"
+	facet-synth -q -n "$2" --seed 1 --size "$3" > "$BATS_TEST_TMPDIR/utk.facet"
+	$PY -c '
+import msgpack, msgpack_numpy, sys
+from PIL import Image
+for i, r in enumerate(msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False,
+                                       object_hook=msgpack_numpy.decode)):
+    Image.fromarray(r["image"]).save("%s/%d_%d_%d_2017%05d.png"
+                                     % (sys.argv[2], r["age"], r["gender"], r["ethnicity"], i))
+' "$BATS_TEST_TMPDIR/utk.facet" "$1" || skip "python3-pil needed to write fixture images"
+}
+
 @test "demo flow on generated faces: EDA and report exist, metrics far better than chance" {
 	run --separate-stderr env -u FACET_DATA "$REPO/pipelines/demo.sh" out
 	assert_success
@@ -20,6 +35,52 @@ setup() {
 	[ -z "$(find out -name '*.tmp.*')" ]
 }
 
+@test "demo flow on a folder of faces (FACET_DATA): the shipped 64x64 net's short run, then the shipped model on test faces with their labels" {
+	utk_faces faces 300 64x64
+	run --separate-stderr env FACET_DATA=faces FACET_EPOCHS=1 "$REPO/pipelines/demo.sh" out
+	assert_success
+	[[ "$stderr" == *"running on the faces in faces (short training: multitask-light-readout.cfg, 1 epochs)"* ]]
+	grep -q "config: .*/examples/models/multitask-light-readout.cfg" out/recipe.txt
+	[ -f out/eda/index.html ] && [ -f out/report/index.html ]
+	[[ "$stderr" == *"the shipped model on 5 faces of the test part (split seed 7, the shipped model's own split: it never trained on these):"* ]]
+	# five lines as facet predict prints them, each with the labels its file name carries,
+	# each a face of the test part
+	lines=$(grep -P '\t\(labelled ' <<< "$stderr")
+	assert_equal "$(wc -l <<< "$lines")" 5
+	facet-take -q test < out/faces.facet | facet-dump | jq -r .id | sort > test-ids
+	G=(male female) E=(White Black Asian Indian Other)
+	while IFS=$'\t' read -r id age gender eth labelled; do
+		[[ "$age" =~ ^[0-9]+\.[0-9]$ ]]
+		[[ "$gender" =~ ^(male|female)\ \([01]\.[0-9][0-9]\)$ ]]
+		[[ "$eth" =~ ^(White|Black|Asian|Indian|Other)\ \([01]\.[0-9][0-9]\)$ ]]
+		IFS=_ read -r a g e _ <<< "$id"
+		assert_equal "$labelled" "(labelled $a, ${G[$g]}, ${E[$e]})"
+		grep -qx "$id" test-ids
+	done <<< "$lines"
+	# another split: no claim that the shipped model never saw them
+	run --separate-stderr env FACET_DATA=faces FACET_EPOCHS=1 FACET_SEED=3 "$REPO/pipelines/demo.sh" out2
+	assert_success
+	[[ "$stderr" == *"(split seed 3, a split other than the shipped model's: it may have trained on these):"* ]]
+}
+
+@test "demo: when the shipped model's predictions fail, the demo says so and fails, after the report" {
+	mkdir -p fake/bin fake/pipelines fake/models
+	for t in "$FACET_BIN"/facet*; do ln -s "$t" fake/bin/; done
+	rm fake/bin/facet
+	printf '#!/bin/sh\necho "facet: planted failure" >&2\nexit 1\n' > fake/bin/facet
+	chmod +x fake/bin/facet
+	cp "$REPO"/pipelines/*.sh fake/pipelines/
+	ln -s "$REPO/models/facet-utk64.facet" fake/models/
+	utk_faces faces 60 32x32
+	run --separate-stderr env FACET_DATA=faces FACET_EPOCHS=1 FACET_CONFIG="$REPO/examples/models/tiny.cfg" \
+		FACET_SIZE=32x32 fake/pipelines/demo.sh out
+	assert_failure 1
+	[[ "$stderr" == *"demo.sh: stage 'predict' failed (exit 1)"* ]]
+	[[ "$stderr" == *"demo.sh: could not show the shipped model's predictions (exit 1)"* ]]
+	[[ "$stderr" == *"demo.sh: report: out/report/index.html"* ]]
+	[ -f out/report/index.html ]
+}
+
 @test "a failing stage in the middle of a pipe fails the pipeline and is named" {
 	mkdir -p fake/bin fake/pipelines
 	for t in "$FACET_BIN"/facet*; do ln -s "$t" fake/bin/; done
@@ -27,15 +88,7 @@ setup() {
 	printf '#!/bin/sh\ncat > /dev/null\necho "facet-label: planted failure" >&2\nexit 3\n' > fake/bin/facet-label
 	chmod +x fake/bin/facet-label
 	cp "$REPO"/pipelines/*.sh fake/pipelines/
-	mkdir faces
-	facet-synth -n 4 --seed 1 --size 16x16 > s.facet
-	# write the faces as PNG files named like UTKFace
-	$PY -c '
-import msgpack, msgpack_numpy, sys
-from PIL import Image
-for r in msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode):
-    Image.fromarray(r["image"]).save("faces/%d_%d_%d_2017.png" % (r["age"], r["gender"], r["ethnicity"]))' ||
-		skip "python3-pil needed to write fixture images"
+	utk_faces faces 4 16x16
 	run --separate-stderr fake/pipelines/prepare.sh faces out.facet
 	assert_equal "$status" 3
 	[[ "$stderr" == *"prepare.sh: stage 'label' failed (exit 3)"* ]]
