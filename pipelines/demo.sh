@@ -23,9 +23,9 @@ else
 fi
 "$here/all.sh" "$data" "$out"
 
-# A few predictions of the shipped model, one line per face as facet predict prints them, with
-# the face's labels beside. On real data: five faces spread over the test part, decoded again from
-# their files as a user's photos would be; else five new synthetic faces.
+# A few predictions of the shipped model, one line per face from facet predict, with the face's
+# labels beside. On real data: five faces spread over the test part, decoded again from their
+# files as a user's photos would be; else five new synthetic faces, as a stream.
 # (Called after ||, where set -e does not act: every step returns its own failure.)
 model=$repo/models/facet-utk64.facet
 rc=0
@@ -47,12 +47,7 @@ shipped() {
 		say "the shipped model on new synthetic faces (not faces like UTKFace's: its answers mean little):"
 		stage synth facet-synth -q -n 5 --seed 5 --size 64x64 > "$tmp/five.facet" || return
 		labels < "$tmp/five.facet" > "$tmp/labels.tsv" || return
-		stage score facet-score -q --flip --shift 3 --model "$model" < "$tmp/five.facet" |
-			facet-dump | jq -r '[.id, .pred.age, .pred.gender[1]] + (.pred.ethnicity |
-				to_entries | max_by(.value) | [.key, .value]) | @tsv' |
-			awk -F'\t' -v OFS='\t' 'BEGIN { split("White Black Asian Indian Other", E, " ") }
-				{ g = $3 > 0.5 ? sprintf("female (%.2f)", $3) : sprintf("male (%.2f)", 1 - $3)
-				  print $1, sprintf("%.1f", $2), g, sprintf("%s (%.2f)", E[$4 + 1], $5) }' > "$tmp/pred.tsv" || return
+		stage predict facet predict --model "$model" - < "$tmp/five.facet" > "$tmp/pred.tsv" || return
 	fi
 	awk -F'\t' 'BEGIN { split("male female", G, " "); split("White Black Asian Indian Other", E, " ") }
 		NR == FNR { g = $3 == "?" ? "?" : G[$3 + 1]; e = $4 == "?" ? "?" : E[$4 + 1]

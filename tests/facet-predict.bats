@@ -48,3 +48,33 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
 	assert_output ""
 	[[ "$stderr" == *"nothere.facet"* ]]
 }
+
+@test "facet predict -: the records of a stream on stdin, one line each, as the images would give" {
+	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
+	facet-synth -n 2 --seed 3 --size 64x64 > s.facet
+	$PY -c '
+import msgpack, msgpack_numpy
+from PIL import Image
+for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode)):
+    Image.fromarray(r["image"]).save("face%d.png" % i)' || skip "python3-pil needed"
+	run --separate-stderr facet predict - < s.facet
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	# the same faces as PNG files (lossless) give the same answers; the lines are named by id
+	facet predict face0.png face1.png | cut -f2- > want
+	assert_equal "$(printf '%s\n' "${lines[@]}" | cut -f1 | tr '\n' ' ')" "synth-000001 synth-000002 "
+	printf '%s\n' "${lines[@]}" | cut -f2- | cmp - want
+	# --json: the records of facet-score --flip --shift 3, labels kept
+	facet predict --json - < s.facet | jq -c '[.age, .pred]' > got
+	facet-score -q --flip --shift 3 --model "$REPO/models/facet-utk64.facet" < s.facet |
+		facet-dump | jq -c '[.age, .pred]' > want
+	cmp got want
+	# - takes no files beside it; a stream that is not one is a data error
+	run --separate-stderr facet predict - face0.png
+	assert_equal "$status" 2
+	[[ "$stderr" == *"- reads a stream from standard input: give no image files with it"* ]]
+	run --separate-stderr facet predict - <<< "not a stream"
+	assert_equal "$status" 1
+	assert_output ""
+	[[ "$stderr" == *"facet-score: record 1: not a msgpack map"* ]]
+}

@@ -1,6 +1,6 @@
 /* facet-predict: one line per face image — file, age, gender (p), ethnicity (p) — for people.
  * It runs the pipeline facet-decode FILES | facet-score --flip --shift 3 --model M and
- * prints what comes out. */
+ * prints what comes out; given -, it scores the records of standard input instead. */
 #include "facet.h"
 
 #include <getopt.h>
@@ -12,13 +12,16 @@
 
 static const char usage[] =
     "Usage: facet-predict [OPTION]... IMAGE...\n"
+    "  or:  facet-predict [OPTION]... - < STREAM\n"
     "Predict age, gender and ethnicity for each face image (any format libvips reads) and print\n"
     "one line per image: file, age in years, gender with its probability, ethnicity with its\n"
     "probability, separated by tabs. The model expects aligned, cropped faces like UTKFace's\n"
     "(the face filling the frame, eyes level); other photos give meaningless answers.\n"
     "It runs facet-decode IMAGE... | facet-score --flip --shift 3 --model MODEL (the average of\n"
     "ten views: the image and its mirror, each also shifted 3 pixels four ways); images are\n"
-    "resized as the model was trained.\n"
+    "resized as the model was trained. Given -, it scores the records of a facet stream on\n"
+    "standard input instead (from facet-decode, facet-synth, ...) and prints a line per record,\n"
+    "named by its id.\n"
     "\n"
     "  -m, --model FILE   the model, or an ensemble of models in one file (default:\n"
     "                     $FACET_MODEL, else the shipped model models/facet-utk64.facet\n"
@@ -93,9 +96,12 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (optind == argc)
-		usage_error("name at least one image");
+		usage_error("name at least one image, or - for a stream on standard input");
 	o->files = argv + optind;
 	o->nfiles = argc - optind;
+	for (int i = 0; i < o->nfiles; i++)
+		if (strcmp(o->files[i], "-") == 0 && o->nfiles > 1)
+			usage_error("- reads a stream from standard input: give no image files with it");
 	if (!o->model)
 		o->model = default_model();
 }
@@ -182,8 +188,9 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	int p1[2], p2[2], ok;
-	pid_t dec, sco, dmp = 0;
-	char **dargs;
+	pid_t dec = 0, sco, dmp = 0;
+	int in;
+	char **dargs = NULL;
 	char *sargs[] = {"facet-score", "--quiet", "--flip", "--shift", "3", "--model", NULL, NULL};
 	const size_t model_arg = sizeof sargs / sizeof *sargs - 2; /* the NULL after --model */
 
@@ -191,19 +198,27 @@ int main(int argc, char **argv)
 	find_bindir();
 	parse_options(argc, argv, &o);
 	sargs[model_arg] = (char *)o.model;
-	dargs = xcalloc((size_t)o.nfiles + 4, sizeof *dargs);
-	dargs[0] = "facet-decode";
-	dargs[1] = "--quiet";
-	dargs[2] = "--";
-	for (int i = 0; i < o.nfiles; i++)
-		dargs[i + 3] = o.files[i];
-	if (pipe(p1) || pipe(p2))
+	if (pipe(p2))
 		die("cannot make a pipe:");
 	fflush(stdout);
-	dec = spawn("facet-decode", dargs, STDIN_FILENO, p1[1], p1[0]);
-	close(p1[1]);
-	sco = spawn("facet-score", sargs, p1[0], p2[1], p2[0]);
-	close(p1[0]);
+	if (strcmp(o.files[0], "-") == 0) {
+		in = STDIN_FILENO; /* a stream of records: facet-score reads it as it is */
+	} else {
+		dargs = xcalloc((size_t)o.nfiles + 4, sizeof *dargs);
+		dargs[0] = "facet-decode";
+		dargs[1] = "--quiet";
+		dargs[2] = "--";
+		for (int i = 0; i < o.nfiles; i++)
+			dargs[i + 3] = o.files[i];
+		if (pipe(p1))
+			die("cannot make a pipe:");
+		dec = spawn("facet-decode", dargs, STDIN_FILENO, p1[1], p1[0]);
+		close(p1[1]);
+		in = p1[0];
+	}
+	sco = spawn("facet-score", sargs, in, p2[1], p2[0]);
+	if (dec)
+		close(p1[0]);
 	close(p2[1]);
 	if (o.json) {
 		char *jargs[] = {"facet-dump", NULL};
@@ -216,7 +231,7 @@ int main(int argc, char **argv)
 			print_line(r);
 		facet_reader_close(rd);
 	}
-	ok = finished_ok(dec, "facet-decode");
+	ok = !dec || finished_ok(dec, "facet-decode");
 	ok &= finished_ok(sco, "facet-score");
 	if (dmp)
 		ok &= finished_ok(dmp, "facet-dump");
