@@ -7,14 +7,19 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 }
 
-@test "facet predict: one line per image with the shipped model" {
-	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
+# two_faces: two synthetic faces as a stream (s.facet) and as PNG files (face0.png, face1.png).
+two_faces() {
 	facet-synth -n 2 --seed 3 --size 64x64 > s.facet
 	$PY -c '
 import msgpack, msgpack_numpy
 from PIL import Image
 for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode)):
     Image.fromarray(r["image"]).save("face%d.png" % i)' || skip "python3-pil needed"
+}
+
+@test "facet predict: one line per image with the shipped model" {
+	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
+	two_faces
 	run --separate-stderr facet predict face0.png face1.png
 	assert_success
 	assert_equal "${#lines[@]}" 2
@@ -51,12 +56,7 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
 
 @test "facet predict -: the records of a stream on stdin, one line each, as the images would give" {
 	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
-	facet-synth -n 2 --seed 3 --size 64x64 > s.facet
-	$PY -c '
-import msgpack, msgpack_numpy
-from PIL import Image
-for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_hook=msgpack_numpy.decode)):
-    Image.fromarray(r["image"]).save("face%d.png" % i)' || skip "python3-pil needed"
+	two_faces
 	run --separate-stderr facet predict - < s.facet
 	assert_success
 	assert_equal "${#lines[@]}" 2
