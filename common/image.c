@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "image.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -597,13 +598,12 @@ int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec 
 	return vips_decode(buf, n, spec, out, err, errlen);
 }
 
-/* Read a whole file, at most max bytes. 0 ok, -1 and err. */
-static int read_file(const char *path, size_t max, unsigned char **buf, size_t *len, char *err,
-                     size_t errlen)
+int facet_image_read_file(const char *path, unsigned char **buf, size_t *len, char *err,
+                          size_t errlen)
 {
 	char eb[128];
 	struct stat st;
-	size_t cap, n = 0;
+	size_t cap, n = 0, max = facet_image_max_bytes();
 	unsigned char *b;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -670,9 +670,80 @@ int facet_image_decode_file(const char *path, const facet_image_spec *spec, face
 	size_t n;
 	int rc;
 
-	if (read_file(path, facet_image_max_bytes(), &buf, &n, err, errlen) != 0)
+	if (facet_image_read_file(path, &buf, &n, err, errlen) != 0)
 		return -1;
 	rc = facet_image_decode_memory(buf, n, spec, out, err, errlen);
 	free(buf);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- folders */
+
+static int ends_with_ci(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+int facet_is_image_name(const char *name)
+{
+	static const char *const ext[] = {".jpg", ".jpeg", ".jpe",  ".jfif", ".png", ".webp",
+	                                  ".tif", ".tiff", ".gif",  ".pnm",  ".ppm", ".pgm",
+	                                  ".pbm", ".heic", ".heif", ".avif", ".jp2", ".jxl"};
+	for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+		if (ends_with_ci(name, ext[i]))
+			return 1;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int facet_list_images(const char *dir, char ***paths, size_t *n, char *err, size_t errlen)
+{
+	char eb[128];
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **p = NULL;
+	size_t cap = 0, k = 0, len = strlen(dir);
+	const char *sep = len && dir[len - 1] == '/' ? "" : "/";
+
+	if (!d) {
+		snprintf(err, errlen, "cannot open directory: %s",
+		         strerror_r(errno, eb, sizeof eb));
+		return -1;
+	}
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (!e)
+			break;
+		if (e->d_name[0] == '.' || !facet_is_image_name(e->d_name))
+			continue;
+		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
+			continue;
+		if (k == cap) {
+			cap = cap ? 2 * cap : 256;
+			p = xrealloc(p, cap * sizeof *p);
+		}
+		p[k] = xmalloc(len + strlen(e->d_name) + 2);
+		sprintf(p[k++], "%s%s%s", dir, sep, e->d_name);
+	}
+	if (errno) {
+		snprintf(err, errlen, "cannot read directory: %s",
+		         strerror_r(errno, eb, sizeof eb));
+		closedir(d);
+		while (k > 0)
+			free(p[--k]);
+		free(p);
+		return -1;
+	}
+	closedir(d);
+	if (k > 1)
+		qsort(p, k, sizeof *p, cmp_str);
+	*paths = p;
+	*n = k;
+	return 0;
 }

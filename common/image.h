@@ -78,6 +78,12 @@ int facet_image_decode_file(const char *path, const facet_image_spec *spec, face
 int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec *spec,
                               facet_tensor *out, char *err, size_t errlen);
 
+/* Read a whole file into a new malloc'd buffer (*buf, *len bytes), at most facet_image_max_bytes()
+ * bytes: decode it once or several times with facet_image_decode_memory. Returns 0, or -1 with a
+ * message in err ("No such file or directory", "is a directory", "file too large (...)"). */
+int facet_image_read_file(const char *path, unsigned char **buf, size_t *len, char *err,
+                          size_t errlen);
+
 /* in: uint8 [H, W, C] with C in {1, 3}. out: a new owned uint8 [h, w, c] tensor, c in {1, 3}.
  * Stretches to w x h (the aspect ratio may change). Returns 0, or -1 and *err. */
 int facet_image_resize(const facet_tensor *in, int w, int h, int c, facet_tensor *out,
@@ -87,5 +93,16 @@ int facet_image_resize(const facet_tensor *in, int w, int h, int c, facet_tensor
  * channel). */
 int facet_image_fit(const facet_tensor *in, int w, int h, int c, facet_fit fit, int pad_value,
                     facet_tensor *out, const char **err);
+
+/* Does a file name end in an image extension (case-insensitive): jpg jpeg jpe jfif png webp tif
+ * tiff gif pnm ppm pgm pbm heic heif avif jp2 jxl? */
+int facet_is_image_name(const char *name);
+
+/* The image files of a directory, not recursively: names starting with '.' and names that are
+ * not image names are skipped, as are entries that are neither files nor links. *paths gets n
+ * malloc'd strings "dir/name" sorted by strcmp (free each and the array), NULL when n = 0.
+ * Returns 0, or -1 with a message in err ("cannot open directory: ...") and *paths, *n untouched.
+ */
+int facet_list_images(const char *dir, char ***paths, size_t *n, char *err, size_t errlen);
 
 #endif

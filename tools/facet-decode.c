@@ -3,7 +3,6 @@
 #include "image.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -160,60 +159,6 @@ static input *collect_inputs(int argc, char **argv, const struct opts *o, size_t
 	return in;
 }
 
-static int is_image_name(const char *name)
-{
-	static const char *const ext[] = {".jpg", ".jpeg", ".jpe",  ".jfif", ".png", ".webp",
-	                                  ".tif", ".tiff", ".gif",  ".pnm",  ".ppm", ".pgm",
-	                                  ".pbm", ".heic", ".heif", ".avif", ".jp2", ".jxl"};
-	for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
-		if (ends_with_ci(name, ext[i]))
-			return 1;
-	return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* List a directory's image files, sorted. 0 ok, -1 with msg. */
-static int list_dir(input *in, char *msg, size_t msglen)
-{
-	DIR *d = opendir(in->name);
-	struct dirent *e;
-	size_t cap = 0, len = strlen(in->name);
-	const char *sep = len && in->name[len - 1] == '/' ? "" : "/";
-
-	if (!d) {
-		snprintf(msg, msglen, "cannot open directory: %s", strerror(errno));
-		return -1;
-	}
-	for (;;) {
-		errno = 0;
-		e = readdir(d);
-		if (!e)
-			break;
-		if (e->d_name[0] == '.' || !is_image_name(e->d_name))
-			continue;
-		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
-			continue;
-		if (in->npaths == cap) {
-			cap = cap ? 2 * cap : 256;
-			in->paths = xrealloc(in->paths, cap * sizeof *in->paths);
-		}
-		in->paths[in->npaths] = xmalloc(len + strlen(e->d_name) + 2);
-		sprintf(in->paths[in->npaths++], "%s%s%s", in->name, sep, e->d_name);
-	}
-	if (errno) {
-		snprintf(msg, msglen, "cannot read directory: %s", strerror(errno));
-		closedir(d);
-		return -1;
-	}
-	closedir(d);
-	qsort(in->paths, in->npaths, sizeof *in->paths, cmp_str);
-	return 0;
-}
-
 /* Read one line (without its end of line) into *buf. Returns its length, or -1 at the end. */
 static ssize_t read_line(FILE *f, char **buf, size_t *cap)
 {
@@ -273,7 +218,9 @@ static int next_item(decoder *dc, item *it)
 		memset(it, 0, sizeof *it);
 		if (!in->started) {
 			in->started = 1;
-			if (in->kind == IN_DIR && list_dir(in, msg, sizeof msg) != 0)
+			if (in->kind == IN_DIR &&
+			    facet_list_images(in->name, &in->paths, &in->npaths, msg, sizeof msg) !=
+			        0)
 				goto error;
 			if (in->kind == IN_LIST || in->kind == IN_CSV) {
 				in->f = !strcmp(in->name, "-") ? stdin : fopen(in->name, "r");
