@@ -336,6 +336,129 @@ int facet_image_resize(const facet_tensor *in, int w, int h, int c, facet_tensor
 	return facet_image_fit(in, w, h, c, FACET_FIT_STRETCH, 0, out, err);
 }
 
+/* ---------------------------------------------------------------- orientation */
+
+static uint32_t get16(const unsigned char *p, int be)
+{
+	return be ? (uint32_t)p[0] << 8 | p[1] : (uint32_t)p[1] << 8 | p[0];
+}
+
+static uint32_t get32(const unsigned char *p, int be)
+{
+	return be ? get16(p, 1) << 16 | get16(p + 2, 1) : get16(p + 2, 0) << 16 | get16(p, 0);
+}
+
+/* The Orientation of the TIFF block t[0, n) of an EXIF segment: tag 0x0112 of IFD0, one SHORT,
+ * 1..8. 1 when there is none, and whenever anything in the block is malformed: a byte order
+ * other than II or MM, a bad magic number, an offset or an entry count that runs past the end. */
+static int tiff_orientation(const unsigned char *t, size_t n)
+{
+	uint32_t ifd, count, v;
+	int be;
+
+	if (n < 8)
+		return 1;
+	if (t[0] == 'I' && t[1] == 'I')
+		be = 0;
+	else if (t[0] == 'M' && t[1] == 'M')
+		be = 1;
+	else
+		return 1;
+	ifd = get32(t + 4, be);
+	if (get16(t + 2, be) != 42 || ifd < 8 || ifd > n - 2)
+		return 1;
+	count = get16(t + ifd, be);
+	if (count > (n - ifd - 2) / 12)
+		return 1;
+	for (uint32_t i = 0; i < count; i++) {
+		const unsigned char *e = t + ifd + 2 + (size_t)12 * i;
+		if (get16(e, be) != 0x0112)
+			continue;
+		v = get16(e + 8, be);
+		if (get16(e + 2, be) != 3 || get32(e + 4, be) != 1 || v < 1 || v > 8)
+			return 1;
+		return (int)v;
+	}
+	return 1;
+}
+
+/* The EXIF Orientation of the JPEG b[0, n): the first APP1 segment that starts "Exif\0\0",
+ * looked for among the markers before the scan. 1 when there is none or the markers are broken
+ * (a segment running past the end, lost marker sync). */
+static int jpeg_orientation(const unsigned char *b, size_t n)
+{
+	size_t p = 2, len;
+
+	while (p + 4 <= n) {
+		unsigned m = b[p + 1];
+		if (b[p] != 0xFF)
+			return 1;
+		if (m == 0xFF) { /* fill byte */
+			p++;
+			continue;
+		}
+		if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) { /* markers without a length */
+			p += 2;
+			continue;
+		}
+		if (m == 0xDA || m == 0xD9) /* start of scan, end of image */
+			return 1;
+		len = (size_t)b[p + 2] << 8 | b[p + 3];
+		if (len < 2 || len > n - p - 2)
+			return 1;
+		if (m == 0xE1 && len >= 8 && !memcmp(b + p + 4, "Exif\0\0", 6))
+			return tiff_orientation(b + p + 10, len - 8);
+		p += 2 + len;
+	}
+	return 1;
+}
+
+/* in [H, W, C] -> a new owned out as a viewer shows it for EXIF orientation o: [H, W, C] for
+ * 1..4, [W, H, C] for 5..8. 1 copies, 2 mirrors left-right, 3 turns 180 degrees, 4 mirrors
+ * top-bottom, 5 transposes (mirrors about the main diagonal), 6 turns 90 degrees clockwise,
+ * 7 mirrors about the other diagonal, 8 turns 90 degrees anticlockwise. Row oy of out is read
+ * from the source pixel at index start, then every dx bytes. */
+static void orient_pixels(const facet_tensor *in, int o, facet_tensor *out)
+{
+	ptrdiff_t H = in->shape[0], W = in->shape[1], C = in->shape[2], row = W * C;
+	int64_t shape[3] = {o >= 5 ? W : H, o >= 5 ? H : W, C};
+	const uint8_t *src = in->data;
+	uint8_t *dst;
+
+	facet_tensor_alloc(out, FACET_U8, 3, shape);
+	dst = out->owned;
+	for (ptrdiff_t oy = 0; oy < shape[0]; oy++) {
+		ptrdiff_t i, dx;
+		switch (o) {
+		case 2:
+			i = oy * row + (W - 1) * C, dx = -C;
+			break;
+		case 3:
+			i = (H - 1 - oy) * row + (W - 1) * C, dx = -C;
+			break;
+		case 4:
+			i = (H - 1 - oy) * row, dx = C;
+			break;
+		case 5:
+			i = oy * C, dx = row;
+			break;
+		case 6:
+			i = (H - 1) * row + oy * C, dx = -row;
+			break;
+		case 7:
+			i = (H - 1) * row + (W - 1 - oy) * C, dx = -row;
+			break;
+		case 8:
+			i = (W - 1 - oy) * C, dx = row;
+			break;
+		default:
+			i = oy * row, dx = C;
+		}
+		for (ptrdiff_t ox = 0; ox < shape[1]; ox++, i += dx, dst += C)
+			memcpy(dst, src + i, (size_t)C);
+	}
+}
+
 /* ---------------------------------------------------------------- TurboJPEG */
 
 /* One decompressor per thread, made on first use, destroyed when the thread ends. */
@@ -380,9 +503,10 @@ static int covers(int sw, int sh, int w, int h)
 	return sw >= w && sh >= h;
 }
 
-/* The scaled size TurboJPEG decodes a w x h JPEG to: the smallest factor whose centre crop to the
- * target's aspect still covers the target (the full size when none does). */
-static void turbo_scaled(int w, int h, const facet_image_spec *spec, int *sw, int *sh)
+/* The scaled size TurboJPEG decodes a w x h JPEG to (swap: the image is turned a quarter after
+ * decoding, so the target's width is the JPEG's height): with a target, the smallest factor whose
+ * centre crop to the target's aspect still covers it (the full size when none does). */
+static void turbo_scaled(int w, int h, int swap, const facet_image_spec *spec, int *sw, int *sh)
 {
 	size_t n = sizeof turbo_factors / sizeof *turbo_factors;
 
@@ -392,7 +516,8 @@ static void turbo_scaled(int w, int h, const facet_image_spec *spec, int *sw, in
 		return;
 	for (size_t i = 0; i < n; i++) {
 		int tw = TJSCALED(w, turbo_factors[i]), th = TJSCALED(h, turbo_factors[i]);
-		if (covers(tw, th, spec->width, spec->height)) {
+		if (swap ? covers(th, tw, spec->width, spec->height)
+		         : covers(tw, th, spec->width, spec->height)) {
 			*sw = tw;
 			*sh = th;
 			return;
@@ -412,10 +537,10 @@ static int turbo_fail(tjhandle tj, char *err, size_t errlen)
 
 /* 0 decoded, -1 error, 1 a JPEG TurboJPEG cannot give as RGB/grey (CMYK): try libvips. */
 static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_spec *spec,
-                        facet_tensor *out, char *err, size_t errlen)
+                        facet_tensor *out, facet_image_info *info, char *err, size_t errlen)
 {
 	tjhandle tj = turbo_handle();
-	int w, h, sub, cs, sw, sh;
+	int w, h, sub, cs, sw, sh, o, swap;
 	int64_t shape[3];
 	facet_tensor full;
 	const char *msg;
@@ -433,9 +558,11 @@ static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_sp
 		tjDestroy(tj);
 		return -1;
 	}
+	o = spec->orient ? jpeg_orientation(buf, n) : 1;
+	swap = o >= 5;
 	if (cs == TJCS_CMYK || cs == TJCS_YCCK)
 		return 1;
-	turbo_scaled(w, h, spec, &sw, &sh);
+	turbo_scaled(w, h, swap, spec, &sw, &sh);
 	if ((uint64_t)sw * sh * spec->channels > facet_image_max_bytes()) {
 		snprintf(err, errlen, "image too large (%dx%d)", w, h);
 		return -1;
@@ -450,24 +577,48 @@ static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_sp
 		facet_tensor_free(&full);
 		return turbo_fail(tj, err, errlen);
 	}
-	if (spec->width <= 0 || (sw == spec->width && sh == spec->height)) {
-		*out = full;
-		return 0;
-	}
-	if (facet_image_fit(&full, spec->width, spec->height, spec->channels, FACET_FIT_CROP, 0,
-	                    out, &msg) != 0) {
-		snprintf(err, errlen, "%s", msg);
+	if (o != 1) {
+		facet_tensor turned;
+		orient_pixels(&full, o, &turned);
 		facet_tensor_free(&full);
-		return -1;
+		full = turned;
 	}
-	facet_tensor_free(&full);
+	if (spec->width > 0 && (full.shape[1] != spec->width || full.shape[0] != spec->height)) {
+		int rc = facet_image_fit(&full, spec->width, spec->height, spec->channels,
+		                         FACET_FIT_CROP, 0, out, &msg);
+		facet_tensor_free(&full);
+		if (rc != 0) {
+			snprintf(err, errlen, "%s", msg);
+			return -1;
+		}
+	} else {
+		*out = full;
+	}
+	if (info)
+		*info = (facet_image_info){swap ? h : w, swap ? w : h, o};
 	return 0;
 }
 
 /* ---------------------------------------------------------------- libvips */
 
+/* The size after orientation and (when the spec asks for it) the orientation that libvips reads
+ * from an image's header. */
+static void vips_header(VipsImage *img, const facet_image_spec *spec, int *w, int *h, int *o)
+{
+	*o = spec->orient ? vips_image_get_orientation(img) : 1;
+	if (*o < 1 || *o > 8)
+		*o = 1;
+	*w = vips_image_get_width(img);
+	*h = vips_image_get_height(img);
+	if (*o >= 5) {
+		int t = *w;
+		*w = *h;
+		*h = t;
+	}
+}
+
 static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, facet_tensor *out,
-                       char *err, size_t errlen)
+                       facet_image_info *info, char *err, size_t errlen)
 {
 	/* As strict as TurboJPEG for JPEG (a warning there is corrupt data); other formats fail
 	 * on errors only (a PNG with an odd profile chunk warns, and is fine). */
@@ -478,28 +629,7 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 	facet_tensor rgb;
 	int64_t shape[3];
 	const char *msg;
-	int rc = -1;
-
-	if (!vips_foreign_find_load_buffer(buf, n)) {
-		facet_image_vips_error(err, errlen, "not a known image format", 0);
-		return -1;
-	}
-	if (spec->width > 0) {
-		if (vips_thumbnail_buffer((void *)buf, n, &img, spec->width, "height", spec->height,
-		                          "crop", VIPS_INTERESTING_CENTRE, "no_rotate", TRUE,
-		                          /* 8.14 ignores "fail_on" here; the loader option works */
-		                          "option_string", fail_on, NULL)) {
-			facet_image_vips_error(err, errlen, "libvips cannot read the image", 1);
-			return -1;
-		}
-	} else {
-		img = vips_image_new_from_buffer(buf, n, fail_on, "access", VIPS_ACCESS_SEQUENTIAL,
-		                                 NULL);
-		if (!img) {
-			facet_image_vips_error(err, errlen, "libvips cannot read the image", 1);
-			return -1;
-		}
-	}
+	int rc = -1, fw = 0, fh = 0, o = 1, tw, th;
 
 /* Replace img by the result of an operation on it, or fail. */
 #define STEP(call)                                                                                 \
@@ -513,6 +643,54 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 		img = t;                                                                           \
 		t = NULL;                                                                          \
 	} while (0)
+
+	if (!vips_foreign_find_load_buffer(buf, n)) {
+		facet_image_vips_error(err, errlen, "not a known image format", 0);
+		return -1;
+	}
+	if (spec->width > 0) {
+		if (info) {
+			/* the header only: libvips reads the pixels when an image is rendered */
+			img = vips_image_new_from_buffer(buf, n, fail_on, NULL);
+			if (!img) {
+				facet_image_vips_error(err, errlen, "libvips cannot read the image",
+				                       1);
+				return -1;
+			}
+			vips_header(img, spec, &fw, &fh, &o);
+			g_object_unref(img);
+			img = NULL;
+		}
+		if (vips_thumbnail_buffer((void *)buf, n, &img, spec->width, "height", spec->height,
+		                          "crop", VIPS_INTERESTING_CENTRE, "no_rotate",
+		                          !spec->orient,
+		                          /* 8.14 ignores "fail_on" here; the loader option works */
+		                          "option_string", fail_on, NULL)) {
+			facet_image_vips_error(err, errlen, "libvips cannot read the image", 1);
+			return -1;
+		}
+	} else {
+		img = vips_image_new_from_buffer(buf, n, fail_on, "access", VIPS_ACCESS_SEQUENTIAL,
+		                                 NULL);
+		if (!img) {
+			facet_image_vips_error(err, errlen, "libvips cannot read the image", 1);
+			return -1;
+		}
+		vips_header(img, spec, &fw, &fh, &o);
+		if (o != 1) {
+			/* turning and flipping read the rows out of order: open it again for
+			 * random access (a sequential read fails past the loader's few cached
+			 * rows) */
+			g_object_unref(img);
+			img = vips_image_new_from_buffer(buf, n, fail_on, NULL);
+			if (!img) {
+				facet_image_vips_error(err, errlen, "libvips cannot read the image",
+				                       1);
+				return -1;
+			}
+			STEP(vips_autorot(img, &t, NULL));
+		}
+	}
 
 	if (vips_image_hasalpha(img))
 		STEP(vips_flatten(img, &t, NULL));
@@ -550,12 +728,19 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 		         (int)shape[0]);
 		goto out;
 	}
-	if (facet_image_fit(&rgb, spec->width > 0 ? spec->width : (int)shape[1],
-	                    spec->height > 0 ? spec->height : (int)shape[0], spec->channels,
-	                    FACET_FIT_CROP, 0, out, &msg) != 0) {
+	if (spec->width > 0) {
+		tw = spec->width;
+		th = spec->height;
+	} else {
+		tw = (int)shape[1];
+		th = (int)shape[0];
+	}
+	if (facet_image_fit(&rgb, tw, th, spec->channels, FACET_FIT_CROP, 0, out, &msg) != 0) {
 		snprintf(err, errlen, "%s", msg);
 		goto out;
 	}
+	if (info)
+		*info = (facet_image_info){fw, fh, o};
 	rc = 0;
 out:
 	g_free(mem);
@@ -568,8 +753,9 @@ out:
 
 /* ---------------------------------------------------------------- decode */
 
-int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec *spec,
-                              facet_tensor *out, char *err, size_t errlen)
+int facet_image_decode_memory_info(const void *buf, size_t n, const facet_image_spec *spec,
+                                   facet_tensor *out, facet_image_info *info, char *err,
+                                   size_t errlen)
 {
 	int jpeg = facet_image_is_jpeg(buf, n), rc;
 
@@ -587,7 +773,7 @@ int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec 
 		return -1;
 	}
 	if (jpeg && spec->engine != FACET_ENGINE_VIPS) {
-		rc = turbo_decode(buf, n, spec, out, err, errlen);
+		rc = turbo_decode(buf, n, spec, out, info, err, errlen);
 		if (rc <= 0)
 			return rc;
 		if (spec->engine == FACET_ENGINE_TURBO) {
@@ -595,7 +781,13 @@ int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec 
 			return -1;
 		}
 	}
-	return vips_decode(buf, n, spec, out, err, errlen);
+	return vips_decode(buf, n, spec, out, info, err, errlen);
+}
+
+int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec *spec,
+                              facet_tensor *out, char *err, size_t errlen)
+{
+	return facet_image_decode_memory_info(buf, n, spec, out, NULL, err, errlen);
 }
 
 int facet_image_read_file(const char *path, unsigned char **buf, size_t *len, char *err,

@@ -1,15 +1,27 @@
 /*
- * Image helpers: decode files into uint8 [H, W, C] tensors, resize and convert tensors.
+ * Image helpers: decode files into uint8 [H, W, C] tensors, resize and convert tensors, find the
+ * image files of a folder.
  *
- *   facet_image_init          start libvips once (thread-safe; the operation cache off)
- *   facet_image_decode_file   a JPEG/PNG/... file -> tensor, optionally scaled and centre-cropped
- *   facet_image_resize        tensor -> tensor of another geometry (stretch), grey <-> RGB
- *   facet_image_fit           the same with crop or pad to keep the aspect ratio
+ *   facet_image_init                start libvips once (thread-safe; the operation cache off)
+ *   facet_image_decode_file         a JPEG/PNG/... file -> tensor, optionally scaled and
+ *                                   centre-cropped
+ *   facet_image_read_file           a file -> bytes in memory (at most facet_image_max_bytes)
+ *   facet_image_decode_memory[_info]  the same from memory; _info also gives the full size
+ *   facet_image_resize              tensor -> tensor of another geometry (stretch), grey <-> RGB
+ *   facet_image_fit                 the same with crop or pad to keep the aspect ratio
+ *   facet_is_image_name, facet_list_images   image files by extension, a folder's, sorted
  *
  * Decoding has two engines. JPEG goes through TurboJPEG (the decoder libvips itself uses), which
  * scales in the DCT domain to the smallest factor that still covers the target; every other format
  * goes through libvips (vips_thumbnail: shrink-on-load, then its own resize). Both engines give the
  * same pixels within a small tolerance (tests/facet-decode.bats compares them).
+ *
+ * Camera photos: with spec.orient the image is turned as its EXIF Orientation tag says, before
+ * any scaling or cropping. For TurboJPEG the tag is read here from the APP1 "Exif" segment (IFD0,
+ * tag 0x0112), bounds-checked: anything malformed is orientation 1; libvips reads it with
+ * libexif (vips_autorot, or vips_thumbnail without no_rotate), which is more lenient about entry
+ * counts. facet_image_decode_memory_info says the full size, so that a caller maps coordinates
+ * between a decoded copy and the photo. With orient 0, decoding is as it always was.
  *
  * Resizing tensors does not go through libvips: its per-image set-up costs more than the work on
  * a 200x200 face. facet_image_resize is an exact area-averaging (box) filter when shrinking and
@@ -47,7 +59,18 @@ typedef struct {
 	int width, height;
 	int channels; /* 1 (grey) or 3 (RGB) */
 	facet_engine engine;
+	/* 1: turn and flip the image as the EXIF Orientation tag (1..8) says, as a viewer shows
+	 * it, before any scaling or cropping (width and height are then the turned image's);
+	 * 0: the pixels as stored */
+	int orient;
 } facet_image_spec;
+
+/* What a decode found out about the whole image. A shrunk copy of w x h pixels maps back to the
+ * full image by x * width / w, y * height / h. */
+typedef struct {
+	int width, height; /* full stored size after orientation */
+	int orientation;   /* 1..8 as applied, 1 when orient is off or no tag */
+} facet_image_info;
 
 /* Start libvips (VIPS_INIT), switch its operation cache off, its own threads to one per call
  * (callers run their own workers) and its liborc code generation off (not thread-safe). Dies if
@@ -77,6 +100,13 @@ int facet_image_decode_file(const char *path, const facet_image_spec *spec, face
 /* The same from an encoded image in memory. */
 int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec *spec,
                               facet_tensor *out, char *err, size_t errlen);
+
+/* The same, and on success *info (when info is not NULL) gets the full image's size and the
+ * orientation applied. Decode a photo twice (a shrunk copy to search, the full one to cut from)
+ * and map coordinates between the two with it. */
+int facet_image_decode_memory_info(const void *buf, size_t n, const facet_image_spec *spec,
+                                   facet_tensor *out, facet_image_info *info, char *err,
+                                   size_t errlen);
 
 /* Read a whole file into a new malloc'd buffer (*buf, *len bytes), at most facet_image_max_bytes()
  * bytes: decode it once or several times with facet_image_decode_memory. Returns 0, or -1 with a

@@ -3,10 +3,13 @@
  * geometry, the channel conversions, and the two decode engines (TurboJPEG, libvips) against
  * each other on a JPEG and a PNG made here.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <turbojpeg.h>
 #include <vips/vips.h>
@@ -220,7 +223,10 @@ static void test_engines(void)
 		return;
 	}
 	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-		facet_image_spec s = {sizes[k][0], sizes[k][1], sizes[k][2], FACET_ENGINE_TURBO};
+		facet_image_spec s = {.width = sizes[k][0],
+		                      .height = sizes[k][1],
+		                      .channels = sizes[k][2],
+		                      .engine = FACET_ENGINE_TURBO};
 		int a = facet_image_decode_memory(jpeg, jlen, &s, &t, err, sizeof err);
 		s.engine = FACET_ENGINE_VIPS;
 		int b = facet_image_decode_memory(jpeg, jlen, &s, &v, err, sizeof err);
@@ -237,7 +243,8 @@ static void test_engines(void)
 
 	/* truncated: both engines must fail */
 	for (int e = FACET_ENGINE_VIPS; e <= FACET_ENGINE_TURBO; e++) {
-		facet_image_spec s = {64, 64, 3, (facet_engine)e};
+		facet_image_spec s = {
+		    .width = 64, .height = 64, .channels = 3, .engine = (facet_engine)e};
 		int rc = facet_image_decode_memory(jpeg, jlen / 2, &s, &t, err, sizeof err);
 		check(rc == -1, "truncated JPEG fails with %s: %s",
 		      e == FACET_ENGINE_VIPS ? "libvips" : "TurboJPEG",
@@ -254,7 +261,7 @@ static void test_engines(void)
 	if (!vi || vips_pngsave_buffer(vi, &png, &plen, NULL) != 0) {
 		check(0, "vips_pngsave_buffer: %s", vips_error_buffer());
 	} else {
-		facet_image_spec s = {0, 0, 3, FACET_ENGINE_AUTO};
+		facet_image_spec s = {.channels = 3, .engine = FACET_ENGINE_AUTO};
 		int rc = facet_image_decode_memory(png, plen, &s, &t, err, sizeof err);
 		check(rc == 0 && mean_abs_diff(&t, &pic) == 0, "PNG decodes to the exact pixels");
 		if (rc == 0)
@@ -267,7 +274,7 @@ static void test_engines(void)
 	if (vi)
 		g_object_unref(vi);
 	{
-		facet_image_spec s = {0, 0, 3, FACET_ENGINE_AUTO};
+		facet_image_spec s = {.channels = 3, .engine = FACET_ENGINE_AUTO};
 		int rc = facet_image_decode_memory("hello\n", 6, &s, &t, err, sizeof err);
 		check(rc == -1 && strstr(err, "not a known image format"), "text is refused: %s",
 		      err);
@@ -275,6 +282,311 @@ static void test_engines(void)
 	tjFree(jpeg);
 	tjDestroy(tj);
 	facet_tensor_free(&pic);
+}
+
+/* ---------------------------------------------------------------- EXIF orientation */
+
+/* Stored corners of quad_jpeg's picture: top-left, top-right, bottom-left, bottom-right. Any turn
+ * or flip moves them somewhere else, so each orientation has its own layout. */
+static const uint8_t quad_rgb[2][2][3] = {{{200, 30, 30}, {30, 200, 30}},
+                                          {{30, 30, 200}, {220, 220, 220}}};
+
+/* A JPEG (4:4:4, quality 95) of w x h pixels in four flat quadrants coloured quad_rgb, or of
+ * picture() when smooth is set. Free with tjFree. */
+static unsigned char *make_jpeg(int w, int h, int smooth, unsigned long *len)
+{
+	facet_tensor pic = smooth ? picture(h, w) : image(h, w, 3);
+	tjhandle tj = tjInitCompress();
+	unsigned char *jpeg = NULL;
+	uint8_t *p = pic.owned;
+
+	if (!smooth)
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++)
+				memcpy(p + ((size_t)y * w + x) * 3,
+				       quad_rgb[y >= h / 2][x >= w / 2], 3);
+	*len = 0;
+	if (tjCompress2(tj, pic.data, w, 0, h, TJPF_RGB, &jpeg, len, TJSAMP_444, 95, 0) != 0) {
+		check(0, "tjCompress2: %s", tjGetErrorStr2(tj));
+		jpeg = NULL;
+	}
+	tjDestroy(tj);
+	facet_tensor_free(&pic);
+	return jpeg;
+}
+
+static void put16(unsigned char *p, unsigned v, int be)
+{
+	p[be ? 0 : 1] = (unsigned char)(v >> 8);
+	p[be ? 1 : 0] = (unsigned char)v;
+}
+
+static void put32(unsigned char *p, uint32_t v, int be)
+{
+	put16(p + (be ? 0 : 2), v >> 16, be);
+	put16(p + (be ? 2 : 0), v & 0xFFFF, be);
+}
+
+/* The TIFF block of an EXIF segment, written by hand: byte order MM (be) or II, IFD0 at 8 with
+ * two entries, ResolutionUnit = 2 and Orientation = o (SHORT, count 1), no next IFD. t holds
+ * 38 bytes; returns the length. */
+static size_t exif_tiff(unsigned char *t, int o, int be)
+{
+	memcpy(t, be ? "MM" : "II", 2);
+	put16(t + 2, 42, be);
+	put32(t + 4, 8, be);
+	put16(t + 8, 2, be);
+	put16(t + 10, 0x0128, be); /* ResolutionUnit */
+	put16(t + 12, 3, be);
+	put32(t + 14, 1, be);
+	put32(t + 18, 0, be);
+	put16(t + 18, 2, be);
+	put16(t + 22, 0x0112, be); /* Orientation */
+	put16(t + 24, 3, be);
+	put32(t + 26, 1, be);
+	put32(t + 30, 0, be);
+	put16(t + 30, (unsigned)o, be);
+	put32(t + 34, 0, be);
+	return 38;
+}
+
+/* jpeg with an APP1 segment holding p[0, n) after its SOI and JFIF APP0. A new buffer of *len
+ * bytes (free). */
+static unsigned char *with_app1(const unsigned char *jpeg, size_t jlen, const unsigned char *p,
+                                size_t n, size_t *len)
+{
+	size_t at = 2, k;
+	unsigned char *b = xmalloc(jlen + n + 4);
+
+	if (jpeg[2] == 0xFF && jpeg[3] == 0xE0)
+		at += 2 + ((size_t)jpeg[4] << 8 | jpeg[5]);
+	memcpy(b, jpeg, at);
+	k = at;
+	b[k++] = 0xFF;
+	b[k++] = 0xE1;
+	b[k++] = (unsigned char)((n + 2) >> 8);
+	b[k++] = (unsigned char)(n + 2);
+	memcpy(b + k, p, n);
+	k += n;
+	memcpy(b + k, jpeg + at, jlen - at);
+	*len = k + jlen - at;
+	return b;
+}
+
+/* An APP1 payload: "Exif\0\0", then exif_tiff's block. p holds 44 bytes; returns the length. */
+static size_t exif_payload(unsigned char *p, int o, int be)
+{
+	memcpy(p, "Exif\0\0", 6);
+	return 6 + exif_tiff(p + 6, o, be);
+}
+
+static const char *const engine_name[] = {"auto", "libvips", "TurboJPEG"};
+
+/* How a viewer shows the stored picture for each EXIF orientation, from the standard's own
+ * words: the side of the view where the stored 0th row lies, and where the 0th column lies. */
+static const char exif_sides[9][2] = {{0, 0},     {'T', 'L'}, {'T', 'R'}, {'B', 'R'}, {'B', 'L'},
+                                      {'L', 'T'}, {'R', 'T'}, {'R', 'B'}, {'L', 'B'}};
+
+static char opposite(char side)
+{
+	return side == 'T' ? 'B' : side == 'B' ? 'T' : side == 'L' ? 'R' : 'L';
+}
+
+/* Does the decoded t [h, w, 3] show the quadrant picture as a viewer shows orientation o? Each
+ * stored corner (r, c) lies on the view's side of its row (0th or last) and of its column. */
+static int shows_quads(const facet_tensor *t, int o, char *where, size_t wlen)
+{
+	int h = (int)t->shape[0], w = (int)t->shape[1];
+
+	for (int r = 0; r < 2; r++)
+		for (int c = 0; c < 2; c++) {
+			char rs = r ? opposite(exif_sides[o][0]) : exif_sides[o][0];
+			char cs = c ? opposite(exif_sides[o][1]) : exif_sides[o][1];
+			int bottom = rs == 'B' || cs == 'B', right = rs == 'R' || cs == 'R';
+			int y = bottom ? 3 * h / 4 : h / 4, x = right ? 3 * w / 4 : w / 4;
+			for (int k = 0; k < 3; k++)
+				if (abs(px(t, y, x, k) - quad_rgb[r][c][k]) > 30) {
+					snprintf(where, wlen,
+					         "stored corner (%d,%d) not at the view's %c%c", r,
+					         c, bottom ? 'B' : 'T', right ? 'R' : 'L');
+					return 0;
+				}
+		}
+	return 1;
+}
+
+static void test_orientations(void)
+{
+	unsigned long jlen;
+	unsigned char *jpeg = make_jpeg(64, 32, 0, &jlen), pay[44], *b;
+	size_t n, blen;
+	facet_tensor t;
+	facet_image_info info;
+	char err[256], where[256];
+
+	if (!jpeg)
+		return;
+	for (int o = 1; o <= 8; o++) {
+		int W = o >= 5 ? 32 : 64, H = o >= 5 ? 64 : 32;
+		n = exif_payload(pay, o, o % 2);
+		b = with_app1(jpeg, jlen, pay, n, &blen);
+		for (int e = FACET_ENGINE_VIPS; e <= FACET_ENGINE_TURBO; e++)
+			for (int half = 0; half < 2; half++) {
+				facet_image_spec s = {.channels = 3,
+				                      .engine = (facet_engine)e,
+				                      .orient = 1,
+				                      .width = half ? W / 2 : 0,
+				                      .height = half ? H / 2 : 0};
+				int rc = facet_image_decode_memory_info(b, blen, &s, &t, &info, err,
+				                                        sizeof err);
+				int ok =
+				    rc == 0 && t.shape[1] == W >> half && t.shape[0] == H >> half;
+				snprintf(where, sizeof where, "%s", rc ? err : "wrong size");
+				ok = ok && shows_quads(&t, o, where, sizeof where);
+				ok = ok && info.width == W && info.height == H &&
+				     info.orientation == o;
+				check(ok,
+				      "EXIF orientation %d (%s), %s at %s: %dx%d as a viewer shows "
+				      "it%s%s",
+				      o, o % 2 ? "MM" : "II", engine_name[e],
+				      half ? "half size" : "full size", W >> half, H >> half,
+				      ok ? "" : ": ", ok ? "" : where);
+				if (rc == 0)
+					facet_tensor_free(&t);
+			}
+		/* orient off: the stored pixels, whatever the tag says */
+		for (int e = FACET_ENGINE_VIPS; e <= FACET_ENGINE_TURBO; e++) {
+			facet_image_spec s = {.channels = 3, .engine = (facet_engine)e};
+			int rc =
+			    facet_image_decode_memory_info(b, blen, &s, &t, &info, err, sizeof err);
+			int ok = rc == 0 && t.shape[1] == 64 &&
+			         shows_quads(&t, 1, where, sizeof where) && info.width == 64 &&
+			         info.height == 32 && info.orientation == 1;
+			check(ok, "EXIF orientation %d with orient off, %s: the stored pixels", o,
+			      engine_name[e]);
+			if (rc == 0)
+				facet_tensor_free(&t);
+		}
+		free(b);
+	}
+	tjFree(jpeg);
+}
+
+/* A photo-sized JPEG turned by both engines: libvips must read it for random access (its
+ * sequential read fails once a turn reads rows out of order past its few cached ones), and the
+ * two engines turn it alike. */
+static void test_orient_large(void)
+{
+	unsigned long jlen;
+	unsigned char *jpeg = make_jpeg(1200, 800, 1, &jlen), pay[44], *b;
+	size_t n, blen;
+	facet_tensor t, v;
+	char err[256];
+
+	if (!jpeg)
+		return;
+	for (int o = 3; o <= 8; o += 5) {
+		facet_image_spec s = {.channels = 3, .engine = FACET_ENGINE_TURBO, .orient = 1};
+		n = exif_payload(pay, o, 1);
+		b = with_app1(jpeg, jlen, pay, n, &blen);
+		int a = facet_image_decode_memory(b, blen, &s, &t, err, sizeof err);
+		s.engine = FACET_ENGINE_VIPS;
+		int c = facet_image_decode_memory(b, blen, &s, &v, err, sizeof err);
+		double d = a == 0 && c == 0 ? mean_abs_diff(&t, &v) : INFINITY;
+		check(d < 0.5 && t.shape[1] == (o >= 5 ? 800 : 1200),
+		      "a 1200x800 JPEG of orientation %d: TurboJPEG vs libvips mean abs diff %.3f "
+		      "(tol 0.5)%s%s",
+		      o, d, c ? ": " : "", c ? err : "");
+		if (a == 0)
+			facet_tensor_free(&t);
+		if (c == 0)
+			facet_tensor_free(&v);
+		free(b);
+	}
+	tjFree(jpeg);
+}
+
+/* Malformed EXIF is orientation 1 (the stored pixels), never a crash or an over-read. */
+static void test_bad_exif(void)
+{
+	unsigned long jlen;
+	unsigned char *jpeg = make_jpeg(64, 32, 0, &jlen), pay[44], *b;
+	size_t n, blen;
+	facet_tensor t;
+	facet_image_info info;
+	char err[256], where[256];
+	/* what is wrong; the payload bytes kept (0: all); a big-endian 16-bit value written at a
+	 * payload offset (when at > 0) */
+	struct {
+		const char *what;
+		size_t keep;
+		int at, value;
+	} bad[] = {
+	    {"a TIFF block cut inside IFD0", 26, 0, 0},
+	    {"a TIFF block cut inside its header", 11, 0, 0},
+	    {"no TIFF block", 6, 0, 0},
+	    {"a segment shorter than its Exif header", 4, 0, 0},
+	    {"an IFD0 offset past the end", 0, 10, 0x7FFF},
+	    {"an IFD0 offset inside the header", 0, 12, 0x0002},
+	    {"a byte order marker IM", 0, 6, 0x494D},
+	    {"a wrong TIFF magic number", 0, 8, 0x002B},
+	    {"an IFD0 count of 65535", 0, 14, 0xFFFF},
+	    {"an IFD0 count of 3 (one past the end)", 0, 14, 0x0003},
+	    {"an Orientation of type LONG", 0, 30, 0x0004},
+	    {"an Orientation of count 2", 0, 34, 0x0002},
+	    {"an Orientation of 9", 0, 36, 0x0009},
+	    {"an Orientation of 0", 0, 36, 0x0000},
+	};
+
+	if (!jpeg)
+		return;
+	for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+		n = exif_payload(pay, 6, 1);
+		if (bad[k].keep)
+			n = bad[k].keep;
+		if (bad[k].at > 0) {
+			pay[bad[k].at] = (unsigned char)(bad[k].value >> 8);
+			pay[bad[k].at + 1] = (unsigned char)bad[k].value;
+		}
+		b = with_app1(jpeg, jlen, pay, n, &blen);
+		for (int e = FACET_ENGINE_VIPS; e <= FACET_ENGINE_TURBO; e++) {
+			facet_image_spec s = {
+			    .channels = 3, .engine = (facet_engine)e, .orient = 1};
+			int rc =
+			    facet_image_decode_memory_info(b, blen, &s, &t, &info, err, sizeof err);
+			int o = rc == 0 ? info.orientation : 0;
+			int ok = rc == 0 && (e == FACET_ENGINE_VIPS || o == 1) && o >= 1 &&
+			         o <= 8 && t.shape[1] == (o >= 5 ? 32 : 64) &&
+			         shows_quads(&t, o, where, sizeof where);
+			/* libvips reads EXIF with libexif, which keeps the entries of an IFD that
+			 * fit and takes any count: there only its pixels and its info must agree */
+			check(ok, "EXIF with %s, %s: orientation %d%s (%s)", bad[k].what,
+			      engine_name[e], o,
+			      e == FACET_ENGINE_VIPS ? " as libexif reads it" : "",
+			      rc ? err : "decoded");
+			if (rc == 0)
+				facet_tensor_free(&t);
+		}
+		free(b);
+	}
+
+	/* a file cut inside its EXIF segment: an error, not a crash or an over-read */
+	n = exif_payload(pay, 6, 1);
+	b = with_app1(jpeg, jlen, pay, n, &blen);
+	for (size_t cut = 4; cut < 60; cut += 5) {
+		facet_image_spec s = {.channels = 3, .engine = FACET_ENGINE_TURBO, .orient = 1};
+		unsigned char *c = xmalloc(cut);
+		int rc;
+		memcpy(c, b, cut);
+		rc = facet_image_decode_memory_info(c, cut, &s, &t, &info, err, sizeof err);
+		check(rc == -1, "a JPEG cut at byte %zu, inside its header or EXIF segment: %s",
+		      cut, rc ? err : "decoded");
+		if (rc == 0)
+			facet_tensor_free(&t);
+		free(c);
+	}
+	free(b);
+	tjFree(jpeg);
 }
 
 int main(void)
@@ -289,6 +601,9 @@ int main(void)
 	test_channels();
 	test_fit();
 	test_engines();
+	test_orientations();
+	test_orient_large();
+	test_bad_exif();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
