@@ -459,6 +459,45 @@ static void orient_pixels(const facet_tensor *in, int o, facet_tensor *out)
 	}
 }
 
+/* ---------------------------------------------------------------- scale */
+
+/* DCT-domain scaling factors tried, smallest first. */
+static const tjscalingfactor turbo_factors[] = {{1, 8}, {1, 4}, {3, 8}, {1, 2},
+                                                {5, 8}, {3, 4}, {7, 8}, {1, 1}};
+
+/* Does the spec ask for a shrink by min_scale (no target size, 0 < min_scale < 1)? */
+static int shrinking(const facet_image_spec *spec)
+{
+	return spec->width <= 0 && spec->min_scale > 0 && spec->min_scale < 1;
+}
+
+/* The smallest DCT scaling factor that is at least s. */
+static tjscalingfactor turbo_factor(double s)
+{
+	size_t n = sizeof turbo_factors / sizeof *turbo_factors;
+
+	for (size_t i = 0; i < n; i++)
+		if ((double)turbo_factors[i].num / turbo_factors[i].denom >= s)
+			return turbo_factors[i];
+	return turbo_factors[n - 1];
+}
+
+/* The size a shrink by s gives a w x h image: TurboJPEG's for a JPEG (whatever the engine, so
+ * that both give one geometry), ceil(w * s) x ceil(h * s) for the rest. */
+static void shrunk_size(int w, int h, double s, int jpeg, int *sw, int *sh)
+{
+	if (jpeg) {
+		tjscalingfactor f = turbo_factor(s);
+		*sw = TJSCALED(w, f);
+		*sh = TJSCALED(h, f);
+		return;
+	}
+	*sw = (int)ceil(w * s);
+	*sh = (int)ceil(h * s);
+	*sw = *sw < 1 ? 1 : *sw > w ? w : *sw;
+	*sh = *sh < 1 ? 1 : *sh > h ? h : *sh;
+}
+
 /* ---------------------------------------------------------------- TurboJPEG */
 
 /* One decompressor per thread, made on first use, destroyed when the thread ends. */
@@ -492,10 +531,6 @@ static tjhandle turbo_handle(void)
 	return h;
 }
 
-/* DCT-domain scaling factors tried, smallest first. */
-static const tjscalingfactor turbo_factors[] = {{1, 8}, {1, 4}, {3, 8}, {1, 2},
-                                                {5, 8}, {3, 4}, {7, 8}, {1, 1}};
-
 /* Is the centre crop of a sw x sh image to the aspect of w x h at least w x h? (It is exactly
  * when both sides are.) */
 static int covers(int sw, int sh, int w, int h)
@@ -505,13 +540,18 @@ static int covers(int sw, int sh, int w, int h)
 
 /* The scaled size TurboJPEG decodes a w x h JPEG to (swap: the image is turned a quarter after
  * decoding, so the target's width is the JPEG's height): with a target, the smallest factor whose
- * centre crop to the target's aspect still covers it (the full size when none does). */
+ * centre crop to the target's aspect still covers it (the full size when none does); with
+ * min_scale, the smallest factor at least min_scale. */
 static void turbo_scaled(int w, int h, int swap, const facet_image_spec *spec, int *sw, int *sh)
 {
 	size_t n = sizeof turbo_factors / sizeof *turbo_factors;
 
 	*sw = w;
 	*sh = h;
+	if (shrinking(spec)) {
+		shrunk_size(w, h, spec->min_scale, 1, sw, sh);
+		return;
+	}
 	if (spec->width <= 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -622,7 +662,8 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 {
 	/* As strict as TurboJPEG for JPEG (a warning there is corrupt data); other formats fail
 	 * on errors only (a PNG with an odd profile chunk warns, and is fine). */
-	const char *fail_on = facet_image_is_jpeg(buf, n) ? "fail_on=warning" : "fail_on=error";
+	int jpeg = facet_image_is_jpeg(buf, n);
+	const char *fail_on = jpeg ? "fail_on=warning" : "fail_on=error";
 	VipsImage *img = NULL, *t = NULL;
 	void *mem = NULL;
 	size_t size = 0;
@@ -630,6 +671,7 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 	int64_t shape[3];
 	const char *msg;
 	int rc = -1, fw = 0, fh = 0, o = 1, tw, th;
+	facet_fit fit = FACET_FIT_CROP;
 
 /* Replace img by the result of an operation on it, or fail. */
 #define STEP(call)                                                                                 \
@@ -731,11 +773,14 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 	if (spec->width > 0) {
 		tw = spec->width;
 		th = spec->height;
+	} else if (shrinking(spec)) {
+		shrunk_size((int)shape[1], (int)shape[0], spec->min_scale, jpeg, &tw, &th);
+		fit = FACET_FIT_STRETCH;
 	} else {
 		tw = (int)shape[1];
 		th = (int)shape[0];
 	}
-	if (facet_image_fit(&rgb, tw, th, spec->channels, FACET_FIT_CROP, 0, out, &msg) != 0) {
+	if (facet_image_fit(&rgb, tw, th, spec->channels, fit, 0, out, &msg) != 0) {
 		snprintf(err, errlen, "%s", msg);
 		goto out;
 	}

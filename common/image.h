@@ -20,8 +20,10 @@
  * any scaling or cropping. For TurboJPEG the tag is read here from the APP1 "Exif" segment (IFD0,
  * tag 0x0112), bounds-checked: anything malformed is orientation 1; libvips reads it with
  * libexif (vips_autorot, or vips_thumbnail without no_rotate), which is more lenient about entry
- * counts. facet_image_decode_memory_info says the full size, so that a caller maps coordinates
- * between a decoded copy and the photo. With orient 0, decoding is as it always was.
+ * counts. spec.min_scale shrinks on load for a search over a photo, and
+ * facet_image_decode_memory_info says the full size, so that a caller reads a file once and
+ * decodes it twice (shrunk, to search; whole, to cut from) and maps coordinates between the two.
+ * With these fields 0, decoding is as it always was.
  *
  * Resizing tensors does not go through libvips: its per-image set-up costs more than the work on
  * a 200x200 face. facet_image_resize is an exact area-averaging (box) filter when shrinking and
@@ -54,7 +56,7 @@ typedef enum {
 int facet_engine_parse(const char *s, facet_engine *e);
 int facet_fit_parse(const char *s, facet_fit *f);
 
-/* What a decode produces. width = height = 0 keeps the stored size. */
+/* What a decode produces. width = height = 0 keeps the stored size (or shrinks by min_scale). */
 typedef struct {
 	int width, height;
 	int channels; /* 1 (grey) or 3 (RGB) */
@@ -63,6 +65,12 @@ typedef struct {
 	 * it, before any scaling or cropping (width and height are then the turned image's);
 	 * 0: the pixels as stored */
 	int orient;
+	/* With width = height = 0 and 0 < min_scale < 1: shrink on load by the largest factor that
+	 * keeps at least min_scale of the (oriented) full size on both axes. A JPEG is decoded at
+	 * the smallest TurboJPEG DCT factor (1/8, 1/4, 3/8, 1/2, 5/8, 3/4, 7/8) that is at least
+	 * min_scale, whatever the engine; anything else is decoded whole and box-filtered to
+	 * ceil(W * min_scale) x ceil(H * min_scale). 0, or 1 and over: the full size. */
+	double min_scale;
 } facet_image_spec;
 
 /* What a decode found out about the whole image. A shrunk copy of w x h pixels maps back to the

@@ -589,6 +589,110 @@ static void test_bad_exif(void)
 	tjFree(jpeg);
 }
 
+/* ---------------------------------------------------------------- shrink on load */
+
+static void test_min_scale(void)
+{
+	unsigned long jlen, olen;
+	unsigned char *jpeg = make_jpeg(200, 120, 1, &jlen), *odd = make_jpeg(203, 121, 1, &olen);
+	unsigned char pay[44], *turned;
+	size_t n, tlen;
+	facet_tensor t, v;
+	facet_image_info info;
+	char err[256];
+	void *png;
+	size_t plen;
+	VipsImage *vi;
+	/* min_scale and the DCT factor it must pick: the smallest at least min_scale */
+	static const struct {
+		double s;
+		int num, denom;
+	} cases[] = {{0.1, 1, 8},   {0.125, 1, 8}, {0.2, 1, 4},   {0.25, 1, 4}, {0.3, 3, 8},
+	             {0.375, 3, 8}, {0.4, 1, 2},   {0.5, 1, 2},   {0.51, 5, 8}, {0.7, 3, 4},
+	             {0.8, 7, 8},   {0.9, 1, 1},   {0.999, 1, 1}, {0, 1, 1},    {1, 1, 1},
+	             {1.5, 1, 1},   {-0.5, 1, 1}};
+
+	if (!jpeg || !odd) {
+		tjFree(jpeg);
+		tjFree(odd);
+		return;
+	}
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		facet_image_spec s = {
+		    .channels = 3, .engine = FACET_ENGINE_TURBO, .min_scale = cases[k].s};
+		int w = (203 * cases[k].num + cases[k].denom - 1) / cases[k].denom;
+		int h = (121 * cases[k].num + cases[k].denom - 1) / cases[k].denom;
+		int rc = facet_image_decode_memory_info(odd, olen, &s, &t, &info, err, sizeof err);
+		check(rc == 0 && t.shape[1] == w && t.shape[0] == h && info.width == 203 &&
+		          info.height == 121 && info.orientation == 1,
+		      "min_scale %g on a 203x121 JPEG: DCT factor %d/%d, %dx%d (info %dx%d)",
+		      cases[k].s, cases[k].num, cases[k].denom, w, h, rc ? 0 : info.width,
+		      rc ? 0 : info.height);
+		if (rc == 0)
+			facet_tensor_free(&t);
+	}
+	tjFree(odd);
+
+	/* both engines give a JPEG one geometry, and nearly the same pixels */
+	for (int o = 1; o <= 8; o += 5) {
+		n = exif_payload(pay, o, 0);
+		turned = with_app1(jpeg, jlen, pay, n, &tlen);
+		facet_image_spec s = {
+		    .channels = 3, .engine = FACET_ENGINE_TURBO, .orient = 1, .min_scale = 0.25};
+		int W = o >= 5 ? 120 : 200, H = o >= 5 ? 200 : 120;
+		int a =
+		    facet_image_decode_memory_info(turned, tlen, &s, &t, &info, err, sizeof err);
+		int ok = a == 0 && t.shape[1] == W / 4 && t.shape[0] == H / 4 && info.width == W &&
+		         info.height == H && info.orientation == o;
+		check(ok, "min_scale 0.25, EXIF orientation %d, TurboJPEG: %dx%d of a %dx%d photo",
+		      o, W / 4, H / 4, W, H);
+		s.engine = FACET_ENGINE_VIPS;
+		int b =
+		    facet_image_decode_memory_info(turned, tlen, &s, &v, &info, err, sizeof err);
+		ok = b == 0 && v.shape[1] == W / 4 && v.shape[0] == H / 4 && info.width == W &&
+		     info.height == H && info.orientation == o;
+		double d = a == 0 && b == 0 ? mean_abs_diff(&t, &v) : INFINITY;
+		check(ok && d < 3.0,
+		      "min_scale 0.25, EXIF orientation %d, libvips: %dx%d, mean abs diff to "
+		      "TurboJPEG %.3f (tol 3)",
+		      o, W / 4, H / 4, d);
+		if (a == 0)
+			facet_tensor_free(&t);
+		if (b == 0)
+			facet_tensor_free(&v);
+		free(turned);
+	}
+
+	/* anything else: decoded whole, then box-filtered to ceil(W * s) x ceil(H * s) */
+	{
+		facet_tensor pic = picture(121, 203), ref;
+		const char *msg;
+		vi = vips_image_new_from_memory(pic.data, pic.nbytes, 203, 121, 3,
+		                                VIPS_FORMAT_UCHAR);
+		if (!vi || vips_pngsave_buffer(vi, &png, &plen, NULL) != 0) {
+			check(0, "vips_pngsave_buffer: %s", vips_error_buffer());
+		} else {
+			facet_image_spec s = {.channels = 3, .min_scale = 0.3};
+			int rc = facet_image_decode_memory_info(png, plen, &s, &t, &info, err,
+			                                        sizeof err);
+			facet_image_resize(&pic, 61, 37, 3, &ref, &msg);
+			check(
+			    rc == 0 && t.shape[1] == 61 && t.shape[0] == 37 &&
+			        mean_abs_diff(&t, &ref) == 0 && info.width == 203 &&
+			        info.height == 121,
+			    "min_scale 0.3 on a 203x121 PNG: 61x37, the resize of the full image");
+			if (rc == 0)
+				facet_tensor_free(&t);
+			facet_tensor_free(&ref);
+			g_free(png);
+		}
+		if (vi)
+			g_object_unref(vi);
+		facet_tensor_free(&pic);
+	}
+	tjFree(jpeg);
+}
+
 int main(void)
 {
 	facet_init("test_image");
@@ -604,6 +708,7 @@ int main(void)
 	test_orientations();
 	test_orient_large();
 	test_bad_exif();
+	test_min_scale();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
