@@ -459,7 +459,7 @@ static void orient_pixels(const facet_tensor *in, int o, facet_tensor *out)
 	}
 }
 
-/* ---------------------------------------------------------------- scale */
+/* ---------------------------------------------------------------- scale and limits */
 
 /* DCT-domain scaling factors tried, smallest first. */
 static const tjscalingfactor turbo_factors[] = {{1, 8}, {1, 4}, {3, 8}, {1, 2},
@@ -496,6 +496,17 @@ static void shrunk_size(int w, int h, double s, int jpeg, int *sw, int *sh)
 	*sh = (int)ceil(h * s);
 	*sw = *sw < 1 ? 1 : *sw > w ? w : *sw;
 	*sh = *sh < 1 ? 1 : *sh > h ? h : *sh;
+}
+
+/* 0 when a w x h image is within spec->max_pixels (or there is no limit), else -1 and err. */
+static int check_pixels(int w, int h, const facet_image_spec *spec, char *err, size_t errlen)
+{
+	if (spec->max_pixels > 0 && (int64_t)w * h > spec->max_pixels) {
+		snprintf(err, errlen, "image too large: %dx%d pixels, over the limit of %lld", w, h,
+		         (long long)spec->max_pixels);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- TurboJPEG */
@@ -600,6 +611,8 @@ static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_sp
 	}
 	o = spec->orient ? jpeg_orientation(buf, n) : 1;
 	swap = o >= 5;
+	if (check_pixels(swap ? h : w, swap ? w : h, spec, err, errlen) != 0)
+		return -1;
 	if (cs == TJCS_CMYK || cs == TJCS_YCCK)
 		return 1;
 	turbo_scaled(w, h, swap, spec, &sw, &sh);
@@ -641,9 +654,10 @@ static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_sp
 
 /* ---------------------------------------------------------------- libvips */
 
-/* The size after orientation and (when the spec asks for it) the orientation that libvips reads
- * from an image's header. */
-static void vips_header(VipsImage *img, const facet_image_spec *spec, int *w, int *h, int *o)
+/* The stored size and (when the spec asks for it) the orientation that libvips reads from an
+ * image's header, checked against max_pixels. 0 ok, -1 and err. */
+static int vips_header(VipsImage *img, const facet_image_spec *spec, int *w, int *h, int *o,
+                       char *err, size_t errlen)
 {
 	*o = spec->orient ? vips_image_get_orientation(img) : 1;
 	if (*o < 1 || *o > 8)
@@ -655,6 +669,7 @@ static void vips_header(VipsImage *img, const facet_image_spec *spec, int *w, in
 		*w = *h;
 		*h = t;
 	}
+	return check_pixels(*w, *h, spec, err, errlen);
 }
 
 static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, facet_tensor *out,
@@ -691,7 +706,7 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 		return -1;
 	}
 	if (spec->width > 0) {
-		if (info) {
+		if (spec->max_pixels > 0 || info) {
 			/* the header only: libvips reads the pixels when an image is rendered */
 			img = vips_image_new_from_buffer(buf, n, fail_on, NULL);
 			if (!img) {
@@ -699,7 +714,8 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 				                       1);
 				return -1;
 			}
-			vips_header(img, spec, &fw, &fh, &o);
+			if (vips_header(img, spec, &fw, &fh, &o, err, errlen) != 0)
+				goto out;
 			g_object_unref(img);
 			img = NULL;
 		}
@@ -718,7 +734,8 @@ static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, 
 			facet_image_vips_error(err, errlen, "libvips cannot read the image", 1);
 			return -1;
 		}
-		vips_header(img, spec, &fw, &fh, &o);
+		if (vips_header(img, spec, &fw, &fh, &o, err, errlen) != 0)
+			goto out;
 		if (o != 1) {
 			/* turning and flipping read the rows out of order: open it again for
 			 * random access (a sequential read fails past the loader's few cached

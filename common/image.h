@@ -20,10 +20,10 @@
  * any scaling or cropping. For TurboJPEG the tag is read here from the APP1 "Exif" segment (IFD0,
  * tag 0x0112), bounds-checked: anything malformed is orientation 1; libvips reads it with
  * libexif (vips_autorot, or vips_thumbnail without no_rotate), which is more lenient about entry
- * counts. spec.min_scale shrinks on load for a search over a photo, and
- * facet_image_decode_memory_info says the full size, so that a caller reads a file once and
- * decodes it twice (shrunk, to search; whole, to cut from) and maps coordinates between the two.
- * With these fields 0, decoding is as it always was.
+ * counts. spec.min_scale shrinks on load for a search over a photo, spec.max_pixels refuses a huge
+ * one from its header alone, and facet_image_decode_memory_info says the full size, so that a
+ * caller reads a file once and decodes it twice (shrunk, to search; whole, to cut from) and maps
+ * coordinates between the two. With these fields 0, decoding is as it always was.
  *
  * Resizing tensors does not go through libvips: its per-image set-up costs more than the work on
  * a 200x200 face. facet_image_resize is an exact area-averaging (box) filter when shrinking and
@@ -71,6 +71,9 @@ typedef struct {
 	 * min_scale, whatever the engine; anything else is decoded whole and box-filtered to
 	 * ceil(W * min_scale) x ceil(H * min_scale). 0, or 1 and over: the full size. */
 	double min_scale;
+	/* > 0: an image whose header gives more than max_pixels pixels is refused before any pixel
+	 * memory is allocated ("image too large: WxH pixels, over the limit of N") */
+	int64_t max_pixels;
 } facet_image_spec;
 
 /* What a decode found out about the whole image. A shrunk copy of w x h pixels maps back to the

@@ -589,7 +589,7 @@ static void test_bad_exif(void)
 	tjFree(jpeg);
 }
 
-/* ---------------------------------------------------------------- shrink on load */
+/* ---------------------------------------------------------------- shrink on load, limits */
 
 static void test_min_scale(void)
 {
@@ -693,6 +693,90 @@ static void test_min_scale(void)
 	tjFree(jpeg);
 }
 
+static void test_max_pixels(void)
+{
+	unsigned long jlen;
+	unsigned char *jpeg = make_jpeg(64, 32, 0, &jlen), *png = NULL;
+	const char *huge = "tests/hostile/image-png-100000x100000.png";
+	const char *env = getenv("FACET_MAX_RECORD_BYTES");
+	char *saved = env ? xstrdup(env) : NULL;
+	size_t plen, hw;
+	facet_tensor t;
+	facet_image_info info;
+	char err[256];
+	const char *want;
+	int rc;
+
+	if (!jpeg)
+		return;
+	/* the SOF0 frame header: FF C0, length, precision, then height and width */
+	for (unsigned long i = 2; i + 9 < jlen; i++)
+		if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC0) {
+			jpeg[i + 5] = jpeg[i + 7] = 30000 >> 8;
+			jpeg[i + 6] = jpeg[i + 8] = 30000 & 0xFF;
+			break;
+		}
+	/* no other limit in the way: only max_pixels stands between the header and 2.7 GB */
+	setenv("FACET_MAX_RECORD_BYTES", "1000000000000", 1);
+	want = "image too large: 30000x30000 pixels, over the limit of 100000000";
+	for (int e = FACET_ENGINE_VIPS; e <= FACET_ENGINE_TURBO; e++)
+		for (int size = 0; size <= 64; size += 64) {
+			facet_image_spec s = {.width = size,
+			                      .height = size,
+			                      .channels = 3,
+			                      .engine = (facet_engine)e,
+			                      .orient = 1,
+			                      .max_pixels = 100000000};
+			rc = facet_image_decode_memory_info(jpeg, jlen, &s, &t, &info, err,
+			                                    sizeof err);
+			check(rc == -1 && !strcmp(err, want),
+			      "max_pixels refuses a JPEG whose header says 30000x30000, %s, %s: %s",
+			      engine_name[e], size ? "64x64" : "full size", rc ? err : "decoded");
+			if (rc == 0)
+				facet_tensor_free(&t);
+		}
+
+	if (facet_image_read_file(huge, &png, &plen, err, sizeof err) != 0) {
+		check(0, "%s: %s (run from the repository root)", huge, err);
+	} else {
+		want = "image too large: 100000x100000 pixels, over the limit of 100000000";
+		hw = vips_tracked_get_mem_highwater();
+		for (int size = 0; size <= 64; size += 64) {
+			facet_image_spec s = {
+			    .width = size, .height = size, .channels = 3, .max_pixels = 100000000};
+			rc = facet_image_decode_memory_info(png, plen, &s, &t, &info, err,
+			                                    sizeof err);
+			check(rc == -1 && !strcmp(err, want),
+			      "max_pixels refuses a PNG whose header says 100000x100000, %s: %s",
+			      size ? "64x64" : "full size", rc ? err : "decoded");
+			if (rc == 0)
+				facet_tensor_free(&t);
+		}
+		check(vips_tracked_get_mem_highwater() <= hw + (1 << 20),
+		      "... and libvips allocated no pixel memory for it (high water %zu -> %zu)",
+		      hw, vips_tracked_get_mem_highwater());
+		free(png);
+	}
+	if (saved)
+		setenv("FACET_MAX_RECORD_BYTES", saved, 1);
+	else
+		unsetenv("FACET_MAX_RECORD_BYTES");
+	free(saved);
+
+	/* under the limit, and the limit of exactly the size, decode */
+	tjFree(jpeg);
+	jpeg = make_jpeg(64, 32, 0, &jlen);
+	for (int64_t lim = 2047; lim <= 2048; lim++) {
+		facet_image_spec s = {.channels = 3, .max_pixels = lim};
+		rc = facet_image_decode_memory_info(jpeg, jlen, &s, &t, &info, err, sizeof err);
+		check(lim == 2048 ? rc == 0 : rc == -1, "max_pixels %lld on a 64x32 JPEG: %s",
+		      (long long)lim, rc ? err : "decoded");
+		if (rc == 0)
+			facet_tensor_free(&t);
+	}
+	tjFree(jpeg);
+}
+
 int main(void)
 {
 	facet_init("test_image");
@@ -709,6 +793,7 @@ int main(void)
 	test_orient_large();
 	test_bad_exif();
 	test_min_scale();
+	test_max_pixels();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
