@@ -777,6 +777,76 @@ static void test_max_pixels(void)
 	tjFree(jpeg);
 }
 
+/* ---------------------------------------------------------------- names and folders */
+
+static void test_list_images(void)
+{
+	char dir[] = "/tmp/test_image.XXXXXX", path[256], err[256], **paths = NULL;
+	static const char *const files[] = {"b.jpg",     "a.PNG",  ".hidden.jpg",
+	                                    "notes.txt", "d.tiff", "e.jpg.bak"};
+	size_t n = 0;
+	int ok;
+
+	check(facet_is_image_name("x.JPEG") && facet_is_image_name("a.b.webp") &&
+	          !facet_is_image_name("jpg") && !facet_is_image_name("x.jpg~"),
+	      "image names go by extension, in any case");
+	if (!mkdtemp(dir)) {
+		check(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		FILE *f = fopen(path, "w");
+		if (f)
+			fclose(f);
+	}
+	snprintf(path, sizeof path, "%s/c.jpg", dir); /* a folder with an image's name */
+	mkdir(path, 0700);
+	ok = facet_list_images(dir, &paths, &n, err, sizeof err) == 0 && n == 3;
+	if (ok) {
+		char want[3][256];
+		snprintf(want[0], sizeof want[0], "%s/a.PNG", dir);
+		snprintf(want[1], sizeof want[1], "%s/b.jpg", dir);
+		snprintf(want[2], sizeof want[2], "%s/d.tiff", dir);
+		for (int i = 0; i < 3; i++)
+			ok &= !strcmp(paths[i], want[i]);
+	}
+	check(ok, "a folder lists its image files, sorted, without dot files or folders");
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+
+	snprintf(path, sizeof path, "%s/", dir);
+	ok = facet_list_images(path, &paths, &n, err, sizeof err) == 0 && n == 3 &&
+	     !strncmp(paths[0], dir, strlen(dir)) && paths[0][strlen(dir)] == '/' &&
+	     paths[0][strlen(dir) + 1] == 'a';
+	check(ok, "a folder named with a final slash gives single slashes");
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+
+	{
+		unsigned char *buf;
+		size_t len;
+		ok = facet_image_read_file(dir, &buf, &len, err, sizeof err) == -1 &&
+		     !strcmp(err, "is a directory");
+		check(ok, "reading a folder as an image file: %s", err);
+	}
+
+	snprintf(path, sizeof path, "%s/c.jpg", dir);
+	rmdir(path);
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+	paths = NULL;
+	n = 7;
+	ok = facet_list_images(dir, &paths, &n, err, sizeof err) == -1 && n == 7 && !paths &&
+	     !strcmp(err, "cannot open directory: No such file or directory");
+	check(ok, "a missing folder: %s", err);
+}
+
 int main(void)
 {
 	facet_init("test_image");
@@ -794,6 +864,7 @@ int main(void)
 	test_bad_exif();
 	test_min_scale();
 	test_max_pixels();
+	test_list_images();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
