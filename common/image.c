@@ -846,6 +846,60 @@ int facet_image_decode_memory_info(const void *buf, size_t n, const facet_image_
 	return vips_decode(buf, n, spec, out, info, err, errlen);
 }
 
+int facet_image_probe(const void *buf, size_t n, const facet_image_spec *spec,
+                      facet_image_info *info, char *err, size_t errlen)
+{
+	int w, h, o;
+
+	facet_image_init();
+	if (n == 0) {
+		snprintf(err, errlen, "empty file");
+		return -1;
+	}
+	if (facet_image_is_jpeg(buf, n) && spec->engine != FACET_ENGINE_VIPS) {
+		tjhandle tj = turbo_handle();
+		int sub, cs;
+		if (!tj) {
+			snprintf(err, errlen, "cannot start TurboJPEG: %s", tjGetErrorStr2(NULL));
+			return -1;
+		}
+		if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &sub, &cs) != 0)
+			return turbo_fail(tj, err, errlen);
+		if (w < 1 || h < 1 || w > 65535 || h > 65535) {
+			snprintf(err, errlen, "JPEG header gives an impossible size %dx%d", w, h);
+			pthread_setspecific(turbo_key, NULL);
+			tjDestroy(tj);
+			return -1;
+		}
+		o = spec->orient ? jpeg_orientation(buf, n) : 1;
+		if (o >= 5) {
+			int t = w;
+			w = h;
+			h = t;
+		}
+		if (check_pixels(w, h, spec, err, errlen) != 0)
+			return -1;
+	} else {
+		VipsImage *img;
+		if (!vips_foreign_find_load_buffer(buf, n)) {
+			facet_image_vips_error(err, errlen, "not a known image format", 0);
+			return -1;
+		}
+		img = vips_image_new_from_buffer(buf, n, "", NULL);
+		if (!img) {
+			facet_image_vips_error(err, errlen, "libvips cannot read the image", 1);
+			return -1;
+		}
+		if (vips_header(img, spec, &w, &h, &o, err, errlen) != 0) {
+			g_object_unref(img);
+			return -1;
+		}
+		g_object_unref(img);
+	}
+	*info = (facet_image_info){w, h, o};
+	return 0;
+}
+
 int facet_image_decode_memory(const void *buf, size_t n, const facet_image_spec *spec,
                               facet_tensor *out, char *err, size_t errlen)
 {

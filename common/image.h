@@ -119,6 +119,11 @@ int facet_image_decode_memory_info(const void *buf, size_t n, const facet_image_
                                    facet_tensor *out, facet_image_info *info, char *err,
                                    size_t errlen);
 
+/* The full size and orientation of an encoded image from its header alone (no pixels are
+ * decoded), checked against spec->max_pixels: to choose the scale of a decode. 0, or -1 and err. */
+int facet_image_probe(const void *buf, size_t n, const facet_image_spec *spec,
+                      facet_image_info *info, char *err, size_t errlen);
+
 /* Read a whole file into a new malloc'd buffer (*buf, *len bytes), at most facet_image_max_bytes()
  * bytes: decode it once or several times with facet_image_decode_memory. Returns 0, or -1 with a
  * message in err ("No such file or directory", "is a directory", "file too large (...)"). */
