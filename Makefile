@@ -29,12 +29,16 @@ CC      ?= cc
 CFLAGS  ?= $(OPT)
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fopenmp -march=native -Icommon $(SANFLAGS)
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm -lpthread
+CXX     ?= c++
+CXXFLAGS ?= $(OPT)
+CXXFLAGS += -std=gnu++17 -Wall -Wextra -Werror -march=native -Icommon $(SANFLAGS)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -ldlib -lstdc++ -lm -lpthread
 LDFLAGS += -fopenmp $(SANFLAGS)
 
 PROGS    = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 LIBSRC   = $(wildcard common/*.c common/nn/*.c)
-LIBOBJ   = $(patsubst %.c,$(BUILD)/%.o,$(LIBSRC))
+LIBCXX   = $(wildcard common/*.cc)
+LIBOBJ   = $(patsubst %.c,$(BUILD)/%.o,$(LIBSRC)) $(patsubst %.cc,$(BUILD)/%.o,$(LIBCXX))
 LIB      = $(BUILD)/libfacet.a
 UNITSRC  = $(wildcard tests/unit/test_*.c)
 UNITS    = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNITSRC))
@@ -46,6 +50,12 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The one C++ file: dlib behind common/face.h.
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@echo "CXX $<"
+	@$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB): $(LIBOBJ)
 	@rm -f $@

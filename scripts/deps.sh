@@ -5,12 +5,13 @@ set -eu
 what=${1:-check}
 pkgs="build-essential pkg-config libvips-dev libmsgpack-dev libturbojpeg0-dev libdnnl-dev
       libopenblas-dev libjansson-dev libplplot-dev libcairo2-dev plplot-driver-cairo
-      fonts-dejavu-core"
+      fonts-dejavu-core libdlib-dev libdlib-data"
 case $what in
 check) pkgs="$pkgs bats bats-support bats-assert python3-msgpack python3-msgpack-numpy
-             python3-numpy python3-pil python3-sklearn clang-14 libclang-rt-14-dev jq chromium" ;;
+             python3-numpy python3-pil python3-sklearn python3-skimage clang-14 libclang-rt-14-dev jq chromium" ;;
 demo) pkgs="$pkgs" ;;
-bench) pkgs="$pkgs python3-torch libtcmalloc-minimal4 python3-pil python3-numpy" ;;
+bench) pkgs="$pkgs python3-torch libtcmalloc-minimal4 python3-pil python3-numpy python3-skimage
+               python3-msgpack python3-msgpack-numpy jq" ;;
 esac
 missing=""
 for p in $pkgs; do
