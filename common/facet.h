@@ -174,6 +174,8 @@ void facet_record_set_str(facet_record *r, const char *key, const char *s, size_
 void facet_record_set_tensor(facet_record *r, const char *key, const facet_tensor *t);
 void facet_record_set_pred(facet_record *r, const facet_pred *p);
 void facet_record_set_double(facet_record *r, const char *key, double v);
+/* An array of n numbers (float64). */
+void facet_record_set_doubles(facet_record *r, const char *key, const double *v, int n);
 /* A value already packed as msgpack bytes (one object). */
 void facet_record_set_packed(facet_record *r, const char *key, const void *bytes, size_t n);
 void facet_record_del(facet_record *r, const char *key);

@@ -9,6 +9,7 @@
 #include "facet.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -521,6 +522,27 @@ const char *facet_record_validate(const facet_record *r)
 	}
 	if ((o = facet_record_get(r, "pred")) && (err = parse_pred(o, &p)))
 		return err;
+	if ((o = facet_record_get(r, "box"))) {
+		double b[4];
+		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4)
+			return "'box' is not an array of 4 numbers";
+		for (int i = 0; i < 4; i++)
+			if (!obj_number(&o->via.array.ptr[i], &b[i]) || !isfinite(b[i]))
+				return "'box' is not an array of 4 finite numbers";
+		if (!(b[0] <= b[2] && b[1] <= b[3]))
+			return "'box' is not [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1";
+	}
+	if ((o = facet_record_get(r, "score"))) {
+		double v;
+		if (!obj_number(o, &v) || !isfinite(v))
+			return "'score' is not a finite number";
+	}
+	if ((o = facet_record_get(r, "landmarks"))) {
+		if ((err = facet_unpack_tensor(o, &t)))
+			return err;
+		if (t.dtype != FACET_F32 || t.ndim != 2 || t.shape[1] != 2)
+			return "'landmarks' is not a float32 [N, 2] tensor";
+	}
 	return NULL;
 }
 
@@ -608,6 +630,15 @@ void facet_record_set_pred(facet_record *r, const facet_pred *p)
 		for (int i = 0; i < FACET_N_ETHNICITY; i++)
 			msgpack_pack_float(&pk, (float)p->ethnicity[i]);
 	}
+	stage_done(c);
+}
+
+void facet_record_set_doubles(facet_record *r, const char *key, const double *v, int n)
+{
+	STAGE_PACKER(r, key, c, pk);
+	msgpack_pack_array(&pk, (size_t)n);
+	for (int i = 0; i < n; i++)
+		msgpack_pack_double(&pk, v[i]);
 	stage_done(c);
 }
 

@@ -87,6 +87,13 @@ out("stream-pred-nan.bin", rec(id="a", pred={"gender": [float("nan"), 0.5]}))
 out("stream-pred-3-gender.bin", rec(id="a", pred={"gender": [0.2, 0.3, 0.5]}))
 out("stream-pred-age-inf.bin", rec(id="a", pred={"age": float("inf")}))
 out("stream-pred-not-map.bin", rec(id="a", pred=4))
+# facet-detect's keys
+out("stream-box-3-numbers.bin", rec(id="a#0", box=[1.0, 2.0, 3.0]))
+out("stream-box-nan.bin", rec(id="a#0", box=[1.0, float("nan"), 3.0, 4.0]))
+out("stream-box-backwards.bin", rec(id="a#0", box=[30.0, 2.0, 10.0, 40.0]))
+out("stream-score-string.bin", rec(id="a#0", score="high"))
+out("stream-landmarks-f64.bin", rec(id="a#0", landmarks=tensor("<f8", [68, 2])))
+out("stream-landmarks-3-columns.bin", rec(id="a#0", landmarks=tensor("<f4", [68, 3])))
 # the second record is bad: the first must still come out, the run must still fail
 out("stream-second-record-bad.bin", rec(id="ok", age=3) + rec(id="bad", age=131))
 
