@@ -18,6 +18,14 @@ static long field_value(const char *s, size_t n)
 	return v;
 }
 
+size_t facet_face_source_len(const char *id, size_t len)
+{
+	size_t i = len;
+	while (i > 0 && id[i - 1] >= '0' && id[i - 1] <= '9')
+		i--;
+	return i > 1 && i < len && id[i - 1] == '#' ? i - 1 : len;
+}
+
 void facet_utk_parse(const char *name, size_t len, facet_labels *out)
 {
 	const char *f[4];
@@ -28,6 +36,7 @@ void facet_utk_parse(const char *name, size_t len, facet_labels *out)
 
 	memset(out, 0, sizeof *out);
 	out->age = out->gender = out->ethnicity = -1;
+	end = name + facet_face_source_len(name, len); /* a face of a photo: the photo's name */
 	for (p = name; p < end; p++) /* basename */
 		if (*p == '/')
 			base = p + 1;

@@ -14,4 +14,8 @@ typedef struct {
  * a name with three fields is AGE_GENDER_TIMESTAMP (race missing), not AGE_GENDER_RACE. */
 void facet_utk_parse(const char *name, size_t len, facet_labels *out);
 
+/* The length of the photo's id in a face's id "SOURCE#K" (facet-detect's), K decimal digits;
+ * len itself when the id has no such ending. */
+size_t facet_face_source_len(const char *id, size_t len);
+
 #endif

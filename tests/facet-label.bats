@@ -94,3 +94,23 @@ for l in sys.stdin: sys.stdout.buffer.write(msgpack.packb({"id": l.strip()}))' >
 		[[ "$stderr" == *"$n.jpg.chip.jpg: no race field in the name"* ]] || fail "$n not reported"
 	done
 }
+
+@test "a face found in a photo (SOURCE#K) takes the photo's labels, from its name or its CSV row" {
+	ids 25_1_3_20170104.jpg.chip.jpg#0 25_1_3_20170104.jpg.chip.jpg#12 39_1_20170116.jpg.chip.jpg#1 \
+		party.jpg#0 party.jpg#x '#3' > in.facet
+	run facet-dump <(facet-label --quiet < in.facet 2>/dev/null)
+	assert_line --index 0 '{"id":"25_1_3_20170104.jpg.chip.jpg#0","keep":1,"age":25,"gender":1,"ethnicity":3}'
+	assert_line --index 1 '{"id":"25_1_3_20170104.jpg.chip.jpg#12","keep":1,"age":25,"gender":1,"ethnicity":3}'
+	# the race field is still missing, not read from the face's index
+	assert_line --index 2 '{"id":"39_1_20170116.jpg.chip.jpg#1","keep":1,"age":39,"gender":1,"label_error":"no race field in the name"}'
+	printf 'id,age,gender,ethnicity\nparty.jpg,30,1,2\nparty.jpg#0,41,0,0\nx.jpg,5,0,1\n' > labels.csv
+	ids party.jpg#1 party.jpg#0 x.jpg#2 x.jpg#x > in.facet
+	run --separate-stderr facet-label --csv labels.csv < in.facet
+	assert_success
+	# a row for the face itself wins; else the photo's row; "#x" is no face index
+	[[ "$stderr" == *"x.jpg#x: no CSV row for this id"* ]]
+	run facet-dump <(facet-label --quiet --csv labels.csv < in.facet 2>/dev/null)
+	assert_line --index 0 '{"id":"party.jpg#1","keep":1,"age":30,"gender":1,"ethnicity":2}'
+	assert_line --index 1 '{"id":"party.jpg#0","keep":1,"age":41,"gender":0,"ethnicity":0}'
+	assert_line --index 2 '{"id":"x.jpg#2","keep":1,"age":5,"gender":0,"ethnicity":1}'
+}

@@ -15,6 +15,7 @@ static const char usage[] =
     "A name or row that does not give every label keeps the labels it does give, gets none it\n"
     "does not (existing labels are left alone), gets a \"label_error\" key saying why, and is\n"
     "reported on stderr. A summary line ends the run. Labels are never guessed.\n"
+    "A face that facet-detect found in a photo, id \"SOURCE#K\", takes the labels of SOURCE.\n"
     "\n"
     "  -c, --csv FILE     labels from FILE: a header line naming the columns id (or img_name,\n"
     "                     file, name), age, gender, ethnicity (or race); empty cell = unknown\n"
@@ -260,6 +261,8 @@ static void label_record(facet_record *r, const struct opts *o, table *t, struct
 		n->no_id++;
 	} else if (o->csv) {
 		row *row = table_find(t, id, len, 0);
+		if (!row && facet_face_source_len(id, len) < len) /* a face "SOURCE#K" of a photo */
+			row = table_find(t, id, facet_face_source_len(id, len), 0);
 		if (row) {
 			l = row->l;
 			if (l.age < 0 || l.gender < 0 || l.ethnicity < 0)
