@@ -1,11 +1,11 @@
 /* facet-decode: image files, folders of them and the notebook's CSV -> a facet stream. */
 #include "facet.h"
 #include "image.h"
+#include "pmap.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -63,8 +63,6 @@ enum { ITEM_FILE, ITEM_ROW, ITEM_ERROR };
 
 typedef struct {
 	int kind;
-	uint64_t seq;
-	int done;
 	char *path; /* ITEM_FILE: path; ITEM_ROW, ITEM_ERROR: where */
 	char *text; /* ITEM_ROW: the line */
 	long line;
@@ -82,12 +80,7 @@ typedef struct {
 	const struct opts *o;
 	input *in;
 	size_t nin, cur;
-	item *slots;
-	size_t window;
-	uint64_t next_seq, written;
-	int exhausted;
-	pthread_mutex_t lock;
-	pthread_cond_t space, ready;
+	facet_writer *w;
 	uint64_t total, failed, decoded;
 } decoder;
 
@@ -476,39 +469,32 @@ static void do_item(item *it, const facet_image_spec *spec)
 	}
 }
 
-static void *worker(void *arg)
+/* pmap's next and work: take the next unit (under the lock), decode it (in a worker). */
+static int next_unit(void *ctx, void **unit)
 {
-	decoder *dc = arg;
-
-	pthread_mutex_lock(&dc->lock);
-	for (;;) {
-		item *it;
-		while (!dc->exhausted && dc->next_seq >= dc->written + dc->window)
-			pthread_cond_wait(&dc->space, &dc->lock);
-		if (dc->exhausted)
-			break;
-		it = &dc->slots[dc->next_seq % dc->window];
-		if (!next_item(dc, it)) {
-			dc->exhausted = 1;
-			pthread_cond_broadcast(&dc->ready);
-			pthread_cond_broadcast(&dc->space);
-			break;
-		}
-		it->seq = dc->next_seq++;
-		pthread_mutex_unlock(&dc->lock);
-		do_item(it, &dc->o->spec);
-		pthread_mutex_lock(&dc->lock);
-		it->done = 1;
-		pthread_cond_broadcast(&dc->ready);
+	item *it = xcalloc(1, sizeof *it);
+	if (!next_item(ctx, it)) {
+		free(it);
+		return 0;
 	}
-	pthread_mutex_unlock(&dc->lock);
-	return NULL;
+	*unit = it;
+	return 1;
+}
+
+static void work_unit(void *ctx, void *unit, int thread)
+{
+	decoder *dc = ctx;
+	(void)thread;
+	do_item(unit, &dc->o->spec);
 }
 
 /* ---------------------------------------------------------------- output */
 
-static void emit(decoder *dc, facet_writer *w, item *it)
+/* pmap's emit, in input order: the record, or the failure named and counted. */
+static void emit(void *ctx, void *unit)
 {
+	decoder *dc = ctx;
+	item *it = unit;
 	facet_record *r;
 
 	dc->total++;
@@ -529,57 +515,21 @@ static void emit(decoder *dc, facet_writer *w, item *it)
 			facet_record_set_int(r, "gender", it->gender);
 		if (it->ethnicity >= 0)
 			facet_record_set_int(r, "ethnicity", it->ethnicity);
-		facet_writer_put(w, r);
+		facet_writer_put(dc->w, r);
 		facet_record_free(r);
 		facet_tensor_free(&it->image);
 	}
 	free(it->id);
 	free(it->path);
 	free(it->text);
-}
-
-/* Start the workers, write the records in input order as they complete, join. */
-static void run(decoder *dc, facet_writer *w)
-{
-	pthread_t *th = xcalloc((size_t)dc->o->jobs, sizeof *th);
-
-	dc->window = 4 * (size_t)dc->o->jobs + 4;
-	dc->slots = xcalloc(dc->window, sizeof *dc->slots);
-	pthread_mutex_init(&dc->lock, NULL);
-	pthread_cond_init(&dc->space, NULL);
-	pthread_cond_init(&dc->ready, NULL);
-	for (int i = 0; i < dc->o->jobs; i++)
-		if (pthread_create(&th[i], NULL, worker, dc) != 0)
-			die("cannot start a thread:");
-
-	pthread_mutex_lock(&dc->lock);
-	for (;;) {
-		item *it = &dc->slots[dc->written % dc->window];
-		while (!(dc->written < dc->next_seq && it->done) &&
-		       !(dc->exhausted && dc->written == dc->next_seq))
-			pthread_cond_wait(&dc->ready, &dc->lock);
-		if (dc->written == dc->next_seq)
-			break;
-		pthread_mutex_unlock(&dc->lock);
-		emit(dc, w, it);
-		pthread_mutex_lock(&dc->lock);
-		it->done = 0;
-		dc->written++;
-		pthread_cond_broadcast(&dc->space);
-	}
-	pthread_mutex_unlock(&dc->lock);
-
-	for (int i = 0; i < dc->o->jobs; i++)
-		pthread_join(th[i], NULL);
-	free(th);
-	free(dc->slots);
+	free(it);
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o;
 	decoder dc = {0};
-	facet_writer *w;
+	static const facet_pmap_ops ops = {next_unit, work_unit, emit};
 
 	facet_init("facet-decode");
 	parse_options(argc, argv, &o);
@@ -587,9 +537,9 @@ int main(int argc, char **argv)
 	dc.o = &o;
 	dc.in = collect_inputs(argc - optind, argv + optind, &o, &dc.nin);
 
-	w = facet_writer_open(stdout, "stdout");
-	run(&dc, w);
-	facet_writer_close(w);
+	dc.w = facet_writer_open(stdout, "stdout");
+	facet_pmap(o.jobs, &ops, &dc);
+	facet_writer_close(dc.w);
 	free(dc.in);
 
 	if (dc.failed)
