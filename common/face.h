@@ -87,6 +87,10 @@ void facet_affine_apply(const facet_affine m, double x, double y, double *ox, do
  * over its footprint, so nothing aliases. Returns 0, or -1 and *err. */
 int facet_warp_affine(const facet_tensor *in, const facet_affine m, int ow, int oh,
                       facet_tensor *out, const char **err);
+/* The same, plainly: a double-precision bilinear sample for every point. The fast one above
+ * steps along each row in single precision; test_face holds it within one grey level of this. */
+int facet_warp_affine_ref(const facet_tensor *in, const facet_affine m, int ow, int oh,
+                          facet_tensor *out, const char **err);
 
 /* ---------------------------------------------------------------- finding and aligning */
 
