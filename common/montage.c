@@ -280,3 +280,99 @@ done:
 	g_object_unref(ctx);
 	return rc;
 }
+
+/* ---------------------------------------------------------------- photos with boxes */
+
+/* Colours cycled over the faces of a photo: bright and told apart on most backgrounds. */
+static const double mark_ink[][3] = {{255, 200, 0}, {0, 220, 255}, {255, 80, 200}, {120, 255, 80}};
+
+int facet_annotate_write(const char *path, const facet_tensor *photo, const facet_mark *marks,
+                         int n)
+{
+	int h = (int)photo->shape[0], w = (int)photo->shape[1], c = (int)photo->shape[2];
+	int longer = w > h ? w : h, thick = longer / 320 + 2, rc = -1, png;
+	int font_px = longer / 45 > 12 ? longer / 45 : 12;
+	size_t len = strlen(path);
+	VipsObject *ctx;
+	VipsImage **v;
+	facet_atomic a = {0};
+	char font[32];
+
+	facet_image_init();
+	ctx = VIPS_OBJECT(vips_image_new());
+	v = (VipsImage **)vips_object_local_array(ctx, 3);
+	png = len >= 4 && !strcasecmp(path + len - 4, ".png");
+	snprintf(font, sizeof font, "sans bold %d", font_px);
+	v[0] = vips_image_new_from_memory_copy(photo->data, photo->nbytes, w, h, c,
+	                                       VIPS_FORMAT_UCHAR);
+	if (!v[0])
+		goto fail;
+	if (c == 1) { /* grey: three equal bands, so the boxes can be in colour */
+		VipsImage *bands[3] = {v[0], v[0], v[0]};
+		if (vips_bandjoin(bands, &v[1], 3, NULL))
+			goto fail;
+	} else if (vips_copy(v[0], &v[1], NULL)) {
+		goto fail;
+	}
+	/* drawing works in place on a memory image */
+	if (!(v[2] = vips_image_copy_memory(v[1])))
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		const double *ink = mark_ink[i % (sizeof mark_ink / sizeof *mark_ink)];
+		double inkv[3] = {ink[0], ink[1], ink[2]}, black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
+		int x0 = (int)lround(marks[i].box[0]), y0 = (int)lround(marks[i].box[1]);
+		int x1 = (int)lround(marks[i].box[2]), y1 = (int)lround(marks[i].box[3]);
+		char markup[6 * sizeof marks[i].caption];
+		VipsImage *text = NULL;
+		int tx, ty, tw, th;
+
+		for (int t = 0; t < thick; t++)
+			if (vips_draw_rect(v[2], inkv, 3, x0 - t, y0 - t, x1 - x0 + 1 + 2 * t,
+			                   y1 - y0 + 1 + 2 * t, NULL))
+				goto fail;
+		markup_escape(marks[i].caption, markup, sizeof markup);
+		if (!markup[0])
+			continue;
+		if (vips_text(&text, markup, "font", font, "dpi", 72, NULL))
+			goto fail;
+		tw = text->Xsize + 2 * thick;
+		th = text->Ysize + 2 * thick;
+		tx = x0 - thick;
+		ty = y0 - thick - th; /* above the box, or below it when there is no room */
+		if (ty < 0)
+			ty = y1 + thick;
+		if (tx + tw > w)
+			tx = w - tw;
+		if (tx < 0)
+			tx = 0;
+		if (vips_draw_rect(v[2], inkv, 3, tx, ty, tw, th, "fill", TRUE, NULL) ||
+		    vips_draw_mask(v[2], ink[0] + ink[1] + ink[2] > 400 ? black : white, 3, text,
+		                   tx + thick, ty + thick, NULL)) {
+			g_object_unref(text);
+			goto fail;
+		}
+		g_object_unref(text);
+	}
+	if (facet_atomic_open(&a, path) != 0) {
+		warn("cannot write %s:", path);
+		goto done;
+	}
+	if (png ? vips_pngsave(v[2], a.tmp, NULL) : vips_jpegsave(v[2], a.tmp, "Q", 90, NULL)) {
+		facet_atomic_abort(&a);
+		goto fail;
+	}
+	if (facet_atomic_commit(&a) != 0) {
+		warn("cannot write %s:", path);
+		goto done;
+	}
+	rc = 0;
+	goto done;
+fail : {
+	char msg[512];
+	facet_image_vips_error(msg, sizeof msg, "libvips failed", 3);
+	warn("cannot draw on the photo %s: %s", path, msg);
+}
+done:
+	g_object_unref(ctx);
+	return rc;
+}

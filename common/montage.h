@@ -1,5 +1,6 @@
 /*
- * Face montages: a grid of faces, each captioned, written as a PNG with libvips.
+ * Face montages: a grid of faces, each captioned, written as a PNG with libvips; and photos
+ * with their faces' boxes and captions drawn on them.
  *
  * Tools gather the faces with bounded memory: a reservoir sample (uniform over the stream,
  * seeded) or the worst-N by some score (a min-heap on the score). Both hold at most cap tiles,
@@ -54,5 +55,16 @@ int facet_montage_columns(int n);
 /* Write the montage of t's tiles, cols per row, each face scaled to tile_px wide, as a PNG at
  * path (atomically). Returns 0, or -1 after a warning. Nothing is written for no tiles. */
 int facet_montage_write(const char *path, const facet_tiles *t, int cols, int tile_px);
+
+/* A face to draw on a photo: its box in the photo's pixels and a one-line caption. */
+typedef struct {
+	double box[4];
+	char caption[128];
+} facet_mark;
+
+/* Draw each mark's box and caption on photo (uint8 [H, W, C], C in {1, 3}) and write it at path
+ * (atomically), as JPEG unless the name ends in .png. Returns 0, or -1 after a warning. */
+int facet_annotate_write(const char *path, const facet_tensor *photo, const facet_mark *marks,
+                         int n);
 
 #endif

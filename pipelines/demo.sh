@@ -42,7 +42,7 @@ shipped() {
 		[ "$seed:$ratios" = 7:80:10:10 ] && seen="the shipped model's own split: it never trained on these"
 		say "the shipped model on $(wc -l < "$tmp/labels.tsv") faces of the test part (split seed $seed, $seen):"
 		while IFS=$'\t' read -r id rest; do files+=("$data/$id"); done < "$tmp/labels.tsv"
-		stage predict facet predict --model "$model" "${files[@]}" > "$tmp/pred.tsv" || return
+		stage predict facet predict --aligned --model "$model" "${files[@]}" > "$tmp/pred.tsv" || return
 	else
 		say "the shipped model on new synthetic faces (not faces like UTKFace's: its answers mean little):"
 		stage synth facet-synth -q -n 5 --seed 5 --size 64x64 > "$tmp/five.facet" || return

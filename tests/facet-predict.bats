@@ -17,10 +17,10 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
     Image.fromarray(r["image"]).save("face%d.png" % i)' || skip "python3-pil needed"
 }
 
-@test "facet predict: one line per image with the shipped model" {
+@test "facet predict --aligned: one line per aligned face image with the shipped model" {
 	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
 	two_faces
-	run --separate-stderr facet predict face0.png face1.png
+	run --separate-stderr facet predict --aligned face0.png face1.png
 	assert_success
 	assert_equal "${#lines[@]}" 2
 	for l in "${lines[@]}"; do
@@ -28,7 +28,7 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
 			fail "bad line: $l"
 	done
 	# it is the documented pipeline: decode, then facet-score --flip --shift 3 with the model
-	facet predict --json face0.png face1.png | jq -c .pred > got
+	facet predict --aligned --json face0.png face1.png | jq -c .pred > got
 	facet-decode face0.png face1.png |
 		facet-score -q --flip --shift 3 --model "$REPO/models/facet-utk64.facet" |
 		facet-dump | jq -c .pred > want
@@ -37,7 +37,7 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
 	facet-decode face0.png face1.png | facet-score -q --flip --model "$REPO/models/facet-utk64.facet" |
 		facet-dump | jq -c .pred > flip_only
 	! cmp -s got flip_only
-	run --separate-stderr facet predict face0.png missing.png
+	run --separate-stderr facet predict --aligned face0.png missing.png
 	assert_equal "$status" 1
 	assert_equal "${#lines[@]}" 1
 	[[ "$stderr" == *missing.png* ]]
@@ -46,7 +46,7 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
 @test "usage: no image is a usage error; a model that is not there is a clean error" {
 	run --separate-stderr facet-predict
 	assert_equal "$status" 2
-	[[ "$stderr" == *"name at least one image"* ]]
+	[[ "$stderr" == *"name at least one photo"* ]]
 	echo x > x.png
 	run --separate-stderr facet-predict --model nothere.facet x.png
 	assert_equal "$status" 1
@@ -61,7 +61,7 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
 	assert_success
 	assert_equal "${#lines[@]}" 2
 	# the same faces as PNG files (lossless) give the same answers; the lines are named by id
-	facet predict face0.png face1.png | cut -f2- > want
+	facet predict --aligned face0.png face1.png | cut -f2- > want
 	assert_equal "$(printf '%s\n' "${lines[@]}" | cut -f1 | tr '\n' ' ')" "synth-000001 synth-000002 "
 	printf '%s\n' "${lines[@]}" | cut -f2- | cmp - want
 	# --json: the records of facet-score --flip --shift 3, labels kept
@@ -77,4 +77,77 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
 	assert_equal "$status" 1
 	assert_output ""
 	[[ "$stderr" == *"facet-score: record 1: not a msgpack map"* ]]
+}
+
+# need_photos: the real photos Debian's python3-skimage ships.
+need_photos() {
+	SKD=/usr/lib/python3/dist-packages/skimage/data
+	[ -f "$SKD/astronaut.png" ] || skip "scikit-image's sample photos not found (Debian python3-skimage)"
+}
+
+@test "facet predict PHOTO: finds the face, one line per face with its index and box" {
+	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
+	need_photos
+	run --separate-stderr facet predict "$SKD/astronaut.png" "$SKD/chelsea.png"
+	assert_success
+	assert_equal "${#lines[@]}" 1
+	IFS=$'\t' read -r photo face box age gender eth <<< "${lines[0]}"
+	assert_equal "$photo" astronaut.png
+	assert_equal "$face" 0
+	# her face: about x 180-265, y 85-170 in the 512x512 photo
+	IFS=, read -r x0 y0 x1 y1 <<< "$box"
+	((x0 > 160 && x0 < 200 && y0 > 60 && y0 < 110 && x1 > 245 && x1 < 290 && y1 > 150 && y1 < 195)) ||
+		fail "box $box is not on her face"
+	[[ "$age" =~ ^[0-9]+\.[0-9]$ ]]
+	[[ "$gender" =~ ^female\ \(0\.[5-9][0-9]|1\.00\)$ ]] || fail "gender: $gender"
+	[[ "$eth" =~ ^White\ \([01]\.[0-9][0-9]\)$ ]] || fail "ethnicity: $eth"
+	[[ "$stderr" == *"no face found ($SKD/chelsea.png)"* ]]
+	# it is facet-detect | facet-score --flip --shift 3
+	facet predict --json "$SKD/astronaut.png" | jq -c .pred > got
+	facet-detect -q "$SKD/astronaut.png" |
+		facet-score -q --flip --shift 3 --model "$REPO/models/facet-utk64.facet" |
+		facet-dump | jq -c .pred > want
+	cmp got want
+	# a stream from facet-detect prints the same lines
+	facet-detect -q "$SKD/astronaut.png" | facet predict - > from_stream
+	printf '%s\n' "${lines[@]}" | cmp - from_stream
+}
+
+@test "facet predict --annotate DIR: the photo with the box and the answers drawn on it" {
+	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
+	need_photos
+	mkdir drawn
+	run --separate-stderr facet predict --annotate drawn "$SKD/astronaut.png" "$SKD/coffee.png"
+	assert_success
+	assert_equal "${#lines[@]}" 1
+	# only the photo with a face is drawn; same name, same size
+	assert_equal "$(ls drawn)" astronaut.png
+	$PY - "$SKD/astronaut.png" drawn/astronaut.png "${lines[0]}" <<'PYEOF'
+import sys
+import numpy as np
+from PIL import Image
+a = np.asarray(Image.open(sys.argv[1]).convert("RGB")).astype(int)
+b = np.asarray(Image.open(sys.argv[2]).convert("RGB")).astype(int)
+assert a.shape == b.shape, (a.shape, b.shape)
+x0, y0, x1, y1 = map(int, sys.argv[3].split("\t")[2].split(","))
+changed = np.abs(a - b).sum(-1) > 0
+# the box's outline is drawn (its left edge, all along), the face inside is left as it was
+assert changed[y0 + 5:y1 - 5, x0].all(), "no box edge"
+assert not changed[y0 + 10:y1 - 10, x0 + 10:x1 - 10].any(), "the face was drawn over"
+# the caption sits above the box; far from both, the photo is untouched
+assert changed[max(0, y0 - 20):y0, x0:x1].mean() > 0.2, "no caption"
+assert not changed[400:, 300:].any(), "drawn far from the face"
+PYEOF
+}
+
+@test "facet predict: --annotate needs photos and a folder; --aligned keeps lines without a box" {
+	run --separate-stderr facet-predict --annotate nowhere x.jpg
+	assert_equal "$status" 2
+	[[ "$stderr" == *"--annotate: 'nowhere' is not a directory"* ]]
+	mkdir d
+	run --separate-stderr facet-predict --annotate d --aligned x.jpg
+	assert_equal "$status" 2
+	[[ "$stderr" == *"--annotate draws on photos: not with --aligned or -"* ]]
+	run --separate-stderr facet-predict --annotate d - < /dev/null
+	assert_equal "$status" 2
 }
