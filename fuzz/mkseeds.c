@@ -1,13 +1,14 @@
 /*
  * mkseeds: write the seed corpora of facet's fuzz targets, from facet's own writer and parsers.
  *
- *   mkseeds DIR     writes DIR/stream, DIR/scan, DIR/utk, DIR/config, DIR/csv, DIR/jpeg (and, when
- * the engine has a model file, DIR/model: see mkseeds_model.c)
+ *   mkseeds DIR     writes DIR/stream, DIR/scan, DIR/utk, DIR/config, DIR/csv, DIR/jpeg, DIR/detect
+ * (and, when the engine has a model file, DIR/model: see mkseeds_model.c)
  *
  * Every seed is real facet output or a real-shaped input, so the fuzzer starts from deep paths.
  * Built and run by scripts/fuzz.sh; nothing here is committed as a binary blob.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -226,6 +227,98 @@ static void jpegs(void)
 	}
 }
 
+/* ---------------------------------------------------------------- photos for fuzz_detect */
+
+/* A w x h RGB picture with a face-like pattern in it: a light oval, two dark eyes and a mouth on
+ * a gradient. Not a face dlib recognises at its own threshold; the harness's low thresholds
+ * "find" one in it, so the alignment runs from the first seed on. */
+static void draw_photo(unsigned char *px, int w, int h)
+{
+	double cx = w / 2.0, cy = h / 2.0, rx = w / 4.0, ry = h / 3.0;
+
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			unsigned char *p = px + ((size_t)y * w + x) * 3;
+			double u = (x - cx) / rx, v = (y - cy) / ry;
+			p[0] = (unsigned char)(40 + 120 * x / w);
+			p[1] = (unsigned char)(60 + 100 * y / h);
+			p[2] = (unsigned char)(150 - 80 * x / w);
+			if (u * u + v * v < 1) {
+				p[0] = 210;
+				p[1] = 170;
+				p[2] = 140;
+				int eye = fabs(fabs(u) - 0.4) < 0.15 && fabs(v + 0.25) < 0.08;
+				if (eye)
+					p[0] = p[1] = p[2] = 30;
+				if (fabs(u) < 0.35 && fabs(v - 0.45) < 0.06)
+					p[0] = 150, p[1] = p[2] = 60; /* mouth */
+			}
+		}
+}
+
+/* One seed: the harness's option byte, then the photo's bytes. */
+static void seed_photo(const char *name, int opt, const void *head, size_t hn, const void *body,
+                       size_t bn)
+{
+	FILE *f = seed_open("detect", name);
+	fputc(opt, f);
+	fwrite(head, 1, hn, f);
+	fwrite(body, 1, bn, f);
+	seed_close(f);
+}
+
+/* Photos in the formats a camera or a folder gives, behind fuzz_detect's option byte (bits 0-1
+ * threshold, 2 turn, 3-4 size, 5-6 min face, 7 upsample). PPM and PGM carry raw pixels with
+ * no checksum, so the fuzzer reaches the detector and the alignment with any pixels. */
+static void detect_photos(void)
+{
+	/* an APP1 segment with an EXIF Orientation of 6 (shown turned 90 degrees clockwise) */
+	static const char exif6[] = "\xFF\xE1\x00\x22"                 /* APP1, 34 bytes */
+	                            "Exif\0\0"                         /* its name */
+	                            "MM\x00\x2A\x00\x00\x00\x08"       /* TIFF, big-endian */
+	                            "\x00\x01"                         /* one entry: */
+	                            "\x01\x12\x00\x03\x00\x00\x00\x01" /* Orientation, 1 SHORT */
+	                            "\x00\x06\x00\x00"                 /* = 6 */
+	                            "\x00\x00\x00\x00";                /* no next IFD */
+	enum { W = 96, H = 80, JW = 320, JH = 240 };
+	static unsigned char px[JW * JH * 3];
+	unsigned char grey[W * H], *jpg = NULL;
+	unsigned long len = 0;
+	char head[32];
+	int hn;
+	tjhandle tj = tjInitCompress();
+
+	draw_photo(px, W, H);
+	hn = snprintf(head, sizeof head, "P6\n%d %d\n255\n", W, H);
+	seed_photo("ppm-t2-turn", 0x07, head, (size_t)hn, px, (size_t)W * H * 3);
+	seed_photo("ppm-t2-size64-up", 0x8b, head, (size_t)hn, px, (size_t)W * H * 3);
+	seed_photo("ppm-t05-turn-size8-min60", 0x3d, head, (size_t)hn, px, (size_t)W * H * 3);
+	for (int i = 0; i < W * H; i++) {
+		const unsigned char *c = px + 3 * i;
+		grey[i] = (unsigned char)((c[0] * 299 + c[1] * 587 + c[2] * 114) / 1000);
+	}
+	hn = snprintf(head, sizeof head, "P5\n%d %d\n255\n", W, H);
+	seed_photo("pgm-t1-size33", 0x12, head, (size_t)hn, grey, sizeof grey);
+
+	/* JPEG: shrunk on load by TurboJPEG at --min-face 300 (a scan scale of 0.27) */
+	draw_photo(px, JW, JH);
+	if (!tj || tjCompress2(tj, px, JW, 0, JH, TJPF_RGB, &jpg, &len, TJSAMP_420, 85, 0) != 0)
+		die("TurboJPEG cannot encode a seed");
+	seed_photo("jpeg-t2-turn-min300", 0x67, NULL, 0, jpg, len);
+	seed_photo("jpeg-t2-min120", 0x43, NULL, 0, jpg, len);
+	/* the same behind its EXIF Orientation: SOI, APP1, then the rest */
+	{
+		FILE *f = seed_open("detect", "jpeg-exif6-t2-turn-size33");
+		fputc(0x17, f);
+		fwrite(jpg, 1, 2, f);
+		fwrite(exif6, 1, sizeof exif6 - 1, f);
+		fwrite(jpg + 2, 1, len - 2, f);
+		seed_close(f);
+	}
+	tjFree(jpg);
+	tjDestroy(tj);
+}
+
 int main(int argc, char **argv)
 {
 	facet_init("mkseeds");
@@ -239,5 +332,6 @@ int main(int argc, char **argv)
 	configs();
 	csv();
 	jpegs();
+	detect_photos();
 	return 0;
 }
