@@ -54,30 +54,39 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->path = optind < argc ? argv[optind] : "-";
 }
 
+/* Element i as a double. A tensor's data lies where it falls in the record's bytes, often not
+ * aligned for its type: each element is copied out, never read through a cast pointer. */
+#define ELEMENT(type)                                                                              \
+	do {                                                                                       \
+		type v;                                                                            \
+		memcpy(&v, (const char *)t->data + (size_t)i * sizeof v, sizeof v);                \
+		return (double)v;                                                                  \
+	} while (0)
+
 static double element(const facet_tensor *t, int64_t i)
 {
-	const void *p = t->data;
 	switch (t->dtype) {
 	case FACET_U8:
-		return ((const uint8_t *)p)[i];
+		ELEMENT(uint8_t);
 	case FACET_I8:
-		return ((const int8_t *)p)[i];
+		ELEMENT(int8_t);
 	case FACET_U16:
-		return ((const uint16_t *)p)[i];
+		ELEMENT(uint16_t);
 	case FACET_I16:
-		return ((const int16_t *)p)[i];
+		ELEMENT(int16_t);
 	case FACET_I32:
-		return ((const int32_t *)p)[i];
+		ELEMENT(int32_t);
 	case FACET_I64:
-		return (double)((const int64_t *)p)[i];
+		ELEMENT(int64_t);
 	case FACET_F32:
-		return ((const float *)p)[i];
+		ELEMENT(float);
 	case FACET_F64:
-		return ((const double *)p)[i];
+		ELEMENT(double);
 	default:
 		return 0;
 	}
 }
+#undef ELEMENT
 
 static json_t *num(double v)
 {
