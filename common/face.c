@@ -287,12 +287,13 @@ static void turn_map(int w, int h, double deg, facet_affine m)
 	m[5] = cy - sn * cx - cs * cy;
 }
 
+/* Most confident first; equal scores (rare: both are sums of floating-point products) left to
+ * right, then top to bottom, so the order never depends on the pass that found a face. */
 static int cmp_faces(const void *pa, const void *pb)
 {
 	const facet_face *a = pa, *b = pb;
-	double sa = a->box[2] - a->box[0], sb = b->box[2] - b->box[0];
-	if (sa != sb)
-		return sa > sb ? -1 : 1;
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
 	if (a->box[0] != b->box[0])
 		return a->box[0] < b->box[0] ? -1 : 1;
 	if (a->box[1] != b->box[1])
@@ -370,6 +371,14 @@ int facet_face_find(facet_hog *hd, const facet_tensor *det, double det_scale,
 	free(ang);
 	if (nf > 1)
 		qsort(f, (size_t)nf, sizeof *f, cmp_faces);
+	if (o->largest && nf > 1) {
+		int k = 0; /* the widest box; of equal ones, the first in the order above */
+		for (int i = 1; i < nf; i++)
+			if (f[i].box[2] - f[i].box[0] > f[k].box[2] - f[k].box[0])
+				k = i;
+		f[0] = f[k];
+		nf = 1;
+	}
 	if (o->max_faces > 0 && nf > o->max_faces)
 		nf = o->max_faces;
 	if (!nf) {
@@ -429,19 +438,69 @@ static int mark_twice(const facet_landmarker *lm, const facet_tensor *grey,
 	return 0;
 }
 
+/* Mark the landmarks of the face in pbox on a grey PATCH x PATCH patch cut from src through pm
+ * (patch pixels -> src pixels); give them in the photo's pixels (src / src_scale). */
+static int mark_on_patch(const facet_landmarker *lm, const facet_tensor *src, double src_scale,
+                         const facet_affine pm, const facet_face_rect *pbox,
+                         float out[FACET_LANDMARKS][2], char *err, size_t errlen)
+{
+	facet_tensor grey, patch;
+	float pts[FACET_LANDMARKS][2];
+	const char *msg;
+	int rc;
+
+	if (facet_warp_affine(src, pm, PATCH, PATCH, &patch, &msg) != 0) {
+		snprintf(err, errlen, "%s", msg);
+		return -1;
+	}
+	rc = facet_image_resize(&patch, PATCH, PATCH, 1, &grey, &msg);
+	facet_tensor_free(&patch);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s", msg);
+		return -1;
+	}
+	rc = mark_twice(lm, &grey, pbox, pts, err, errlen);
+	facet_tensor_free(&grey);
+	if (rc != 0)
+		return -1;
+	for (int i = 0; i < FACET_LANDMARKS; i++) {
+		double x, y;
+		facet_affine_apply(pm, pts[i][0], pts[i][1], &x, &y);
+		out[i][0] = (float)(x / src_scale);
+		out[i][1] = (float)(y / src_scale);
+	}
+	return 0;
+}
+
+/* The map from a side x side crop in the template's geometry to the photo: the similarity that
+ * takes landmarks 27..67 to the template (scaled to side), inverted. The jaw line is left out:
+ * it moves with the head's turn and the face's build, and fitting it too put UTKFace's own
+ * crops 6.0 pixels (mean) from where they were instead of 2.7 (bench/face_template.sh). */
+static int crop_map(const float lmk[FACET_LANDMARKS][2], int side, facet_affine from_crop)
+{
+	float tpl[FACET_LANDMARKS][2];
+	facet_affine to_tpl;
+
+	for (int i = 0; i < FACET_LANDMARKS; i++) {
+		tpl[i][0] = facet_face_template[i][0] * (float)side / FACET_TEMPLATE_SIDE;
+		tpl[i][1] = facet_face_template[i][1] * (float)side / FACET_TEMPLATE_SIDE;
+	}
+	if (facet_similarity_fit(lmk + FACET_ALIGN_FIRST, (const float(*)[2])(tpl + FACET_ALIGN_FIRST),
+	                         FACET_LANDMARKS - FACET_ALIGN_FIRST, to_tpl) != 0)
+		return -1;
+	return facet_affine_invert(to_tpl, from_crop);
+}
+
 int facet_face_align(const facet_landmarker *lm, const facet_tensor *src, double src_scale,
                      const facet_find_opts *o, facet_face *f, char *err, size_t errlen)
 {
 	double cx = (f->box[0] + f->box[2]) / 2, cy = (f->box[1] + f->box[3]) / 2;
 	double side = f->box[2] - f->box[0], k = side / PATCH_BOX, t = f->angle * M_PI / 180;
 	double c = (PATCH - 1) / 2.0;
-	facet_affine pm, to_tpl, from_out, photo_to_src = {src_scale, 0, 0, 0, src_scale, 0};
-	facet_tensor grey, patch;
+	facet_affine pm, from_out;
 	facet_face_rect pbox = {c - PATCH_BOX / 2.0, c - PATCH_BOX / 2.0, c + PATCH_BOX / 2.0,
 	                        c + PATCH_BOX / 2.0, 0};
-	float pts[FACET_LANDMARKS][2], tpl[FACET_LANDMARKS][2];
 	const char *msg;
-	int rc;
 
 	if (!(side > 0) || !(src_scale > 0)) {
 		snprintf(err, errlen, "empty face box");
@@ -454,41 +513,15 @@ int facet_face_align(const facet_landmarker *lm, const facet_tensor *src, double
 	pm[4] = k * cos(t) * src_scale;
 	pm[2] = cx * src_scale - pm[0] * c - pm[1] * c;
 	pm[5] = cy * src_scale - pm[3] * c - pm[4] * c;
-	if (facet_warp_affine(src, pm, PATCH, PATCH, &patch, &msg) != 0) {
-		snprintf(err, errlen, "%s", msg);
+	if (mark_on_patch(lm, src, src_scale, pm, &pbox, f->landmarks, err, errlen) != 0)
 		return -1;
-	}
-	rc = facet_image_resize(&patch, PATCH, PATCH, 1, &grey, &msg);
-	facet_tensor_free(&patch);
-	if (rc != 0) {
-		snprintf(err, errlen, "%s", msg);
-		return -1;
-	}
-	rc = mark_twice(lm, &grey, &pbox, pts, err, errlen);
-	facet_tensor_free(&grey);
-	if (rc != 0)
-		return -1;
-	for (int i = 0; i < FACET_LANDMARKS; i++) {
-		double x, y;
-		facet_affine_apply(pm, pts[i][0], pts[i][1], &x, &y);
-		f->landmarks[i][0] = (float)(x / src_scale);
-		f->landmarks[i][1] = (float)(y / src_scale);
-		tpl[i][0] = facet_face_template[i][0] * (float)o->size / FACET_TEMPLATE_SIDE;
-		tpl[i][1] = facet_face_template[i][1] * (float)o->size / FACET_TEMPLATE_SIDE;
-	}
-	/* the inner points only: the jaw line moves with the head's turn and the face's build, and
-	 * fitting it too put UTKFace's own crops 6.0 pixels (mean) from where they were instead of
-	 * 2.7 (bench/face_roundtrip.sh) */
-	if (facet_similarity_fit((const float(*)[2])(f->landmarks + FACET_ALIGN_FIRST),
-	                         (const float(*)[2])(tpl + FACET_ALIGN_FIRST),
-	                         FACET_LANDMARKS - FACET_ALIGN_FIRST, to_tpl) != 0 ||
-	    facet_affine_invert(to_tpl, from_out) != 0) {
+	if (crop_map((const float(*)[2])f->landmarks, o->size, from_out) != 0) {
 		snprintf(err, errlen, "the landmarks are degenerate");
 		return -1;
 	}
 	/* out -> photo -> src */
 	for (int i = 0; i < 6; i++)
-		from_out[i] *= photo_to_src[0];
+		from_out[i] *= src_scale;
 	if (facet_warp_affine(src, from_out, o->size, o->size, &f->image, &msg) != 0) {
 		snprintf(err, errlen, "%s", msg);
 		return -1;

@@ -97,7 +97,8 @@ int facet_warp_affine_ref(const facet_tensor *in, const facet_affine m, int ow, 
 typedef struct {
 	double threshold; /* detector score above which a face counts (default 0) */
 	double turn;      /* also look on copies turned by -turn and +turn degrees (0: upright only) */
-	int max_faces;    /* keep the largest ones (0: all) */
+	int max_faces;    /* keep the most confident ones (0: all) */
+	int largest;      /* keep only the face with the widest box */
 	int min_face;     /* faces smaller than this (box side, photo pixels) are not reported */
 	int size;         /* the aligned crop's side */
 } facet_find_opts;
@@ -112,7 +113,7 @@ typedef struct {
 
 /* Faces in det, a grey uint8 [h, w, 1] copy of the photo at scale det_scale (det pixels per
  * photo pixel). Fills box, score and angle (in the photo's pixels) of at most o->max_faces faces,
- * largest first (ties: left to right, then top to bottom). Returns the count with a malloc'ed
+ * most confident first (ties: left to right, then top to bottom). Returns the count with a malloc'ed
  * array in *faces (NULL when none), or -1 and err. */
 int facet_face_find(facet_hog *hd, const facet_tensor *det, double det_scale,
                     const facet_find_opts *o, facet_face **faces, char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #include "image.h"
 #include "pmap.h"
 
+#include <cblas.h> /* openblas_set_num_threads */
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,12 +16,13 @@ static const char usage[] =
     "Usage: facet-detect [OPTION]... [PHOTO|DIR|-]...\n"
     "Find every face in photos and write one record per face on standard output:\n"
     "{\"id\": \"SOURCE#K\", \"box\": [x0, y0, x1, y1], \"score\", \"landmarks\": float32 [68, 2],\n"
-    "\"image\": uint8 [N, N, 3]}, the image being the face turned, scaled and cut to the geometry\n"
+    "\"image\": uint8 [N, N, C]}, the image being the face turned, scaled and cut to the geometry\n"
     "of UTKFace's aligned crops (a similarity transform of its 68 landmarks onto their mean\n"
     "positions in those crops), so facet-resize, facet-score and facet-label take it as they take\n"
     "a crop. SOURCE is the id facet-decode gives the photo (its file name); K counts the photo's\n"
-    "faces from 0, largest first (then left to right). Boxes and landmarks are in the photo's\n"
-    "pixels as a viewer shows it (EXIF orientation applied).\n"
+    "faces from 0, the detector's most confident first. Boxes and landmarks are in the photo's\n"
+    "pixels as a viewer shows it (EXIF orientation applied). C is 3 (RGB) for files, the\n"
+    "image's own for stream records.\n"
     "A DIR gives its image files, sorted, as facet-decode does; - (or no argument) reads a facet\n"
     "stream of image records on standard input, whose other keys each face record keeps.\n"
     "Faces are sought with dlib's HOG detector on the photo and on copies turned by -T and +T\n"
@@ -32,8 +34,8 @@ static const char usage[] =
     "                     80, or the photo's longer side / 16 when that is larger, so a camera\n"
     "                     photo is scanned at about 1280 pixels); smaller is slower\n"
     "  -u, --upsample N   seek faces 2^N times smaller than --min-face (0..3, default 0)\n"
-    "  -n, --max-faces N  keep the N largest faces of each photo (default: all)\n"
-    "  -1, --largest      keep the largest face only (--max-faces 1)\n"
+    "  -n, --max-faces N  keep the N most confident faces of each photo (default: all)\n"
+    "  -1, --largest      keep the face with the largest box only\n"
     "  -t, --turn DEG     also seek faces on copies turned by -DEG and +DEG (0..45, default 10;\n"
     "                     0 seeks upright faces only, three times faster)\n"
     "      --threshold T  detector score a face must pass (default 0; higher: fewer false\n"
@@ -114,7 +116,6 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	    {NULL, 0, NULL, 0}};
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int c, w, h;
-	char *end;
 
 	memset(o, 0, sizeof *o);
 	o->find.size = FACET_TEMPLATE_SIDE;
@@ -146,7 +147,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			o->find.max_faces = (int)facet_parse_long("--max-faces", optarg, 1, 100000);
 			break;
 		case '1':
-			o->find.max_faces = 1;
+			o->find.largest = 1;
 			break;
 		case 't':
 			o->find.turn = facet_parse_double("--turn", optarg, 0, 45);
@@ -158,9 +159,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			o->landmarks = optarg;
 			break;
 		case OPT_MAX_PIXELS:
-			o->max_pixels = strtoll(optarg, &end, 10);
-			if (*end || end == optarg || o->max_pixels < 1)
-				usage_error("--max-pixels: '%s' is not a positive integer", optarg);
+			o->max_pixels = facet_parse_long("--max-pixels", optarg, 1, 1000000000000L);
 			break;
 		case 'j':
 			o->jobs = (int)facet_parse_long("--jobs", optarg, 1, 256);
@@ -270,7 +269,10 @@ static int next_photo(void *ctx, void **item)
 				         (unsigned long long)facet_reader_count(in->rd));
 				p->where = xstrdup(msg);
 				facet_record_id_str(r, id, sizeof id);
-				p->source = xstrdup(*id ? id : msg);
+				if (!*id) /* no id: the record's number names its faces */
+					snprintf(id, sizeof id, "stdin:%llu",
+					         (unsigned long long)facet_reader_count(in->rd));
+				p->source = xstrdup(id);
 				*item = p;
 				return 1;
 			}
@@ -496,6 +498,9 @@ int main(int argc, char **argv)
 	static const facet_pmap_ops ops = {next_photo, work_photo, emit_photo};
 
 	facet_init("facet-detect");
+	/* photos run in parallel on our own threads: the small matrix products of dlib's
+	 * landmark predictor get no OpenBLAS threads of their own to compete with them */
+	openblas_set_num_threads(1);
 	parse_options(argc, argv, &o);
 	facet_image_init();
 	d.o = &o;
@@ -512,7 +517,8 @@ int main(int argc, char **argv)
 		die("%llu of %llu photos could not be read; %llu faces in the others",
 		    (unsigned long long)d.failed, (unsigned long long)d.photos,
 		    (unsigned long long)d.faces);
-	facet_info("%llu faces in %llu photos (%llu without a face)", (unsigned long long)d.faces,
-	           (unsigned long long)d.photos, (unsigned long long)d.faceless);
+	facet_info("%llu face%s in %llu photo%s (%llu without a face)", (unsigned long long)d.faces,
+	           d.faces == 1 ? "" : "s", (unsigned long long)d.photos, d.photos == 1 ? "" : "s",
+	           (unsigned long long)d.faceless);
 	return FACET_EXIT_OK;
 }
