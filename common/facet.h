@@ -5,6 +5,7 @@
  *   command line  facet_help, facet_version, parse helpers
  *   tensors       facet_tensor (msgpack-numpy layout on the wire)
  *   the stream    facet_reader, facet_writer, facet_record
+ *   helpers       facet_fnv1a
  *
  * The stream contract is man/man5/facet-stream.5; this header is its C face.
  */
@@ -225,6 +226,14 @@ void facet_pack_str(msgpack_packer *pk, const char *s);
 const char *facet_unpack_tensor(const msgpack_object *o, facet_tensor *t);
 /* Does key object o equal the C string s (str or bin)? */
 int facet_key_eq(const msgpack_object *o, const char *s);
+
+/* ---------------------------------------------------------------- small helpers */
+
+/* FNV-1a's 64-bit offset basis: the hash of no bytes. */
+#define FACET_FNV1A_BASIS 0xcbf29ce484222325ULL
+/* 64-bit FNV-1a of the n bytes at p, carried on from h: facet_fnv1a(FACET_FNV1A_BASIS, p, n) is
+ * their hash, and feeding a result back in hashes a concatenation piece by piece. */
+uint64_t facet_fnv1a(uint64_t h, const void *p, size_t n);
 
 /* ---------------------------------------------------------------- files */
 

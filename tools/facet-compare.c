@@ -95,18 +95,10 @@ typedef struct {
 	size_t cap, n; /* cap a power of two, at most half full */
 } face_table;
 
-static uint64_t hash_id(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)s[i]) * 0x100000001b3ULL;
-	return h;
-}
-
 /* The slot of id: the face that has it, or the empty slot where it would go. */
 static face *table_find(face_table *t, const char *id, size_t len)
 {
-	size_t i = hash_id(id, len) & (t->cap - 1);
+	size_t i = facet_fnv1a(FACET_FNV1A_BASIS, id, len) & (t->cap - 1);
 	while (t->slot[i].id && (strlen(t->slot[i].id) != len || memcmp(t->slot[i].id, id, len)))
 		i = (i + 1) & (t->cap - 1);
 	return &t->slot[i];

@@ -173,7 +173,8 @@ static void ids_free(id_list *l)
 	free(l->why);
 }
 
-/* 64-bit content hash of an image (shape and pixels): 8 bytes a step, murmur-style mixing. */
+/* 64-bit content hash of an image (shape and pixels): 8 bytes a step, murmur-style mixing, the
+ * bytes left over FNV-1a. */
 static uint64_t image_hash(const facet_tensor *t)
 {
 	uint64_t h = 0x243f6a8885a308d3ULL ^ (uint64_t)t->shape[0] * 0x9e3779b97f4a7c15ULL ^
@@ -188,8 +189,7 @@ static uint64_t image_hash(const facet_tensor *t)
 		h = (h ^ k) * 0x4cf5ad432745937fULL;
 		h = (h << 27) | (h >> 37);
 	}
-	for (; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
+	h = facet_fnv1a(h, p + i, n - i);
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;

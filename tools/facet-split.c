@@ -104,12 +104,12 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		            argv[optind]);
 }
 
-/* 64-bit hash of (seed, id): FNV-1a over the bytes, then the splitmix64 finaliser. */
+/* 64-bit hash of (seed, id): FNV-1a over the bytes, then the splitmix64 finaliser. The start is
+ * FNV's offset basis written a digit short in decimal, mixed with the seed; it stays as it is, so
+ * that every seed splits a dataset as it always has. */
 static uint64_t id_hash(uint64_t seed, const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL ^ (seed * 0x9e3779b97f4a7c15ULL);
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	uint64_t h = facet_fnv1a(1469598103934665603ULL ^ (seed * 0x9e3779b97f4a7c15ULL), s, n);
 	h ^= h >> 30;
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 27;

@@ -59,28 +59,21 @@ int facet_net_distills(const facet_net *net)
 	return 0;
 }
 
-/* FNV-1a over the geometry, the pixels, the labels and the soft targets. */
+/* FNV-1a over the geometry (the low byte of each), the pixels, the labels (two bytes each, low
+ * first) and the soft targets. */
 uint64_t facet_dataset_checksum(const facet_dataset *d)
 {
-	uint64_t x = 0xcbf29ce484222325ULL;
-#define MIX(byte) (x = (x ^ (uint8_t)(byte)) * 0x100000001b3ULL)
-	MIX(d->h);
-	MIX(d->w);
-	MIX(d->c);
-	size_t px = d->n * d->h * d->w * d->c;
-	for (size_t i = 0; i < px; i++)
-		MIX(d->pix[i]);
+	uint8_t geometry[3] = {(uint8_t)d->h, (uint8_t)d->w, (uint8_t)d->c};
+	uint64_t x = facet_fnv1a(FACET_FNV1A_BASIS, geometry, sizeof geometry);
+	x = facet_fnv1a(x, d->pix, d->n * d->h * d->w * d->c);
 	for (int h = 0; h < FACET_HEADS; h++)
 		for (size_t i = 0; i < d->n; i++) {
-			MIX(d->label[h][i]);
-			MIX(d->label[h][i] >> 8);
+			uint8_t b[2] = {(uint8_t)d->label[h][i], (uint8_t)(d->label[h][i] >> 8)};
+			x = facet_fnv1a(x, b, sizeof b);
 		}
-	for (int h = 0; h < FACET_HEADS; h++) {
-		const uint8_t *b = (const uint8_t *)d->soft[h];
-		for (size_t i = 0; b && i < d->n * d->soft_units[h] * sizeof(float); i++)
-			MIX(b[i]);
-	}
-#undef MIX
+	for (int h = 0; h < FACET_HEADS; h++)
+		if (d->soft[h])
+			x = facet_fnv1a(x, d->soft[h], d->n * d->soft_units[h] * sizeof(float));
 	return x;
 }
 
