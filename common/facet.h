@@ -5,7 +5,7 @@
  *   command line  facet_help, facet_version, parse helpers
  *   tensors       facet_tensor (msgpack-numpy layout on the wire)
  *   the stream    facet_reader, facet_writer, facet_record
- *   helpers       facet_fnv1a
+ *   helpers       facet_fnv1a, facet_tools_dir
  *
  * The stream contract is man/man5/facet-stream.5; this header is its C face.
  */
@@ -234,6 +234,10 @@ int facet_key_eq(const msgpack_object *o, const char *s);
 /* 64-bit FNV-1a of the n bytes at p, carried on from h: facet_fnv1a(FACET_FNV1A_BASIS, p, n) is
  * their hash, and feeding a result back in hashes a concatenation piece by piece. */
 uint64_t facet_fnv1a(uint64_t h, const void *p, size_t n);
+
+/* The folder of the running program (read from /proc/self/exe), where the other facet tools are
+ * installed beside it; NULL when it cannot be found. */
+const char *facet_tools_dir(void);
 
 /* ---------------------------------------------------------------- files */
 

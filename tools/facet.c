@@ -21,23 +21,17 @@ static const char usage[] =
 
 static void run_verb(const char *verb, char **argv)
 {
-	char self[PATH_MAX], path[PATH_MAX + 256];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	const char *dir = facet_tools_dir();
 	char name[128];
 
 	if (strchr(verb, '/') || strlen(verb) > 64)
 		usage_error("'%s' is not a facet verb", verb);
 	snprintf(name, sizeof name, "facet-%s", verb);
 	argv[0] = name;
-	if (n > 0) {
-		char *slash;
-		self[n] = 0;
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = 0;
-			snprintf(path, sizeof path, "%s/%s", self, name);
-			execv(path, argv);
-		}
+	if (dir) {
+		char path[PATH_MAX + 256];
+		snprintf(path, sizeof path, "%s/%s", dir, name);
+		execv(path, argv);
 	}
 	execvp(name, argv);
 	if (errno == ENOENT)
