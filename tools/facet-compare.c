@@ -2,10 +2,10 @@
  * figure with its 95 % interval and a two-sided p-value (exact McNemar for accuracies, the normal
  * approximation of the mean paired difference for age errors and log-losses). */
 #include "facet.h"
+#include "json.h"
 #include "metrics.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,11 +389,6 @@ static void print_table(int by, const tally *c)
 		print_rows(by_keys[by].groups[g], &c->group[g]);
 }
 
-static json_t *jnum(double v)
-{
-	return isnan(v) ? json_null() : json_real(v);
-}
-
 /* One object per measure of c, set into j by the measure's key. */
 static void set_measures(json_t *j, const comparison *c)
 {
@@ -403,12 +398,12 @@ static void set_measures(json_t *j, const comparison *c)
 		const row *r = &rows[i];
 		json_t *m = json_object();
 		json_object_set_new(m, "faces", json_integer((json_int_t)r->n));
-		json_object_set_new(m, "a", jnum(r->a));
-		json_object_set_new(m, "b", jnum(r->b));
-		json_object_set_new(m, "diff", jnum(r->diff));
+		json_object_set_new(m, "a", facet_json_number(r->a));
+		json_object_set_new(m, "b", facet_json_number(r->b));
+		json_object_set_new(m, "diff", facet_json_number(r->diff));
 		json_object_set_new(m, "ci",
 		                    isnan(r->lo) ? json_null() : json_pack("[ff]", r->lo, r->hi));
-		json_object_set_new(m, "p", jnum(r->p));
+		json_object_set_new(m, "p", facet_json_number(r->p));
 		json_object_set_new(m, "test",
 		                    json_string(r->hits ? "mcnemar-exact" : "paired-normal"));
 		if (r->hits) {

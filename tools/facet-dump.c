@@ -1,8 +1,8 @@
 /* facet-dump: a facet stream as JSON lines, for people and jq. Tensors are summarised. */
 #include "facet.h"
+#include "json.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,11 +88,6 @@ static double element(const facet_tensor *t, int64_t i)
 }
 #undef ELEMENT
 
-static json_t *num(double v)
-{
-	return isfinite(v) ? json_real(v) : json_null();
-}
-
 static json_t *tensor_json(const facet_tensor *t)
 {
 	json_t *shape = json_array(), *s = json_object(), *wrap = json_object();
@@ -110,9 +105,9 @@ static json_t *tensor_json(const facet_tensor *t)
 	json_object_set_new(s, "dtype", json_string(facet_dtype_name(t->dtype)));
 	json_object_set_new(s, "shape", shape);
 	if (n > 0) {
-		json_object_set_new(s, "min", num(lo));
-		json_object_set_new(s, "max", num(hi));
-		json_object_set_new(s, "mean", num(sum / (double)n));
+		json_object_set_new(s, "min", facet_json_number(lo));
+		json_object_set_new(s, "max", facet_json_number(hi));
+		json_object_set_new(s, "mean", facet_json_number(sum / (double)n));
 	}
 	json_object_set_new(wrap, "tensor", s);
 	return wrap;
@@ -134,7 +129,7 @@ static json_t *to_json(const msgpack_object *o)
 		return json_integer(o->via.i64);
 	case MSGPACK_OBJECT_FLOAT32:
 	case MSGPACK_OBJECT_FLOAT64:
-		return num(o->via.f64);
+		return facet_json_number(o->via.f64);
 	case MSGPACK_OBJECT_STR:
 		return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
 	case MSGPACK_OBJECT_ARRAY: {

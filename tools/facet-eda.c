@@ -3,12 +3,12 @@
  * HTML page with charts and a summary.json. */
 #include "facet.h"
 #include "html.h"
+#include "json.h"
 #include "metrics.h"
 #include "montage.h"
 #include "plot.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -579,11 +579,6 @@ static void outputs_free(outputs *out)
 
 /* ---------------------------------------------------------------- summary.json */
 
-static json_t *jnum(double x)
-{
-	return isfinite(x) ? json_real(x) : json_null();
-}
-
 static json_t *json_ids(const id_list *l)
 {
 	json_t *o = json_object(), *a = json_array();
@@ -608,12 +603,12 @@ static json_t *json_age_stats(const uint64_t *h)
 	for (int a = 0; a < N_AGES; a++)
 		sum += (double)a * (double)h[a];
 	json_object_set_new(o, "count", json_integer((json_int_t)n));
-	json_object_set_new(o, "mean", jnum(n ? sum / (double)n : NAN));
-	json_object_set_new(o, "min", jnum(facet_hist_quantile(h, N_AGES, 0)));
-	json_object_set_new(o, "q1", jnum(facet_hist_quantile(h, N_AGES, 0.25)));
-	json_object_set_new(o, "median", jnum(facet_hist_quantile(h, N_AGES, 0.5)));
-	json_object_set_new(o, "q3", jnum(facet_hist_quantile(h, N_AGES, 0.75)));
-	json_object_set_new(o, "max", jnum(facet_hist_quantile(h, N_AGES, 1)));
+	json_object_set_new(o, "mean", facet_json_number(n ? sum / (double)n : NAN));
+	json_object_set_new(o, "min", facet_json_number(facet_hist_quantile(h, N_AGES, 0)));
+	json_object_set_new(o, "q1", facet_json_number(facet_hist_quantile(h, N_AGES, 0.25)));
+	json_object_set_new(o, "median", facet_json_number(facet_hist_quantile(h, N_AGES, 0.5)));
+	json_object_set_new(o, "q3", facet_json_number(facet_hist_quantile(h, N_AGES, 0.75)));
+	json_object_set_new(o, "max", facet_json_number(facet_hist_quantile(h, N_AGES, 1)));
 	return o;
 }
 
@@ -621,10 +616,10 @@ static json_t *json_stat(const facet_stat *s)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "count", json_integer((json_int_t)s->n));
-	json_object_set_new(o, "mean", jnum(s->n ? s->mean : NAN));
-	json_object_set_new(o, "sd", jnum(s->n ? facet_stat_sd(s) : NAN));
-	json_object_set_new(o, "min", jnum(s->n ? s->min : NAN));
-	json_object_set_new(o, "max", jnum(s->n ? s->max : NAN));
+	json_object_set_new(o, "mean", facet_json_number(s->n ? s->mean : NAN));
+	json_object_set_new(o, "sd", facet_json_number(s->n ? facet_stat_sd(s) : NAN));
+	json_object_set_new(o, "min", facet_json_number(s->n ? s->min : NAN));
+	json_object_set_new(o, "max", facet_json_number(s->n ? s->max : NAN));
 	return o;
 }
 
@@ -636,7 +631,7 @@ static json_t *json_labels(const eda *e)
 		json_array_append_new(counts, json_integer((json_int_t)e->age_hist[a]));
 	json_object_set_new(hist, "first_age", json_integer(0));
 	json_object_set_new(hist, "counts", counts);
-	json_object_set_new(age, "sd", jnum(e->age.n ? facet_stat_sd(&e->age) : NAN));
+	json_object_set_new(age, "sd", facet_json_number(e->age.n ? facet_stat_sd(&e->age) : NAN));
 	json_object_set_new(age, "per_year", hist);
 	json_object_set_new(labels, "age", age);
 
@@ -687,7 +682,7 @@ static json_t *json_correlation(const eda *e)
 		json_array_append_new(vars, json_string(var_names[i]));
 		json_t *row = json_array(), *nrow = json_array();
 		for (int j = 0; j < N_VARS; j++) {
-			json_array_append_new(row, jnum(m[i * N_VARS + j]));
+			json_array_append_new(row, facet_json_number(m[i * N_VARS + j]));
 			json_array_append_new(nrow, json_integer((json_int_t)e->corr[i][j].n));
 		}
 		json_array_append_new(rows, row);

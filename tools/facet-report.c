@@ -4,12 +4,12 @@
  * an HTML page, charts and metrics.json. */
 #include "facet.h"
 #include "html.h"
+#include "json.h"
 #include "metrics.h"
 #include "montage.h"
 #include "plot.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -733,11 +733,6 @@ static void outputs_free(outputs *out)
 
 /* ---------------------------------------------------------------- metrics.json */
 
-static json_t *jnum(double x)
-{
-	return isfinite(x) ? json_real(x) : json_null();
-}
-
 /* [lo, hi], or null where there is no interval. */
 static json_t *jci(interval c)
 {
@@ -753,11 +748,11 @@ static json_t *json_reg(const facet_reg *g)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "count", json_integer((json_int_t)g->n));
-	json_object_set_new(o, "mae", jnum(facet_reg_mae(g)));
+	json_object_set_new(o, "mae", facet_json_number(facet_reg_mae(g)));
 	json_object_set_new(o, "mae_ci", jci(ci_mae(g)));
-	json_object_set_new(o, "mse", jnum(facet_reg_mse(g)));
-	json_object_set_new(o, "rmse", jnum(facet_reg_rmse(g)));
-	json_object_set_new(o, "bias", jnum(facet_reg_bias(g)));
+	json_object_set_new(o, "mse", facet_json_number(facet_reg_mse(g)));
+	json_object_set_new(o, "rmse", facet_json_number(facet_reg_rmse(g)));
+	json_object_set_new(o, "bias", facet_json_number(facet_reg_bias(g)));
 	return o;
 }
 
@@ -768,7 +763,7 @@ static json_t *json_classes(const facet_confusion *c, const char *const *names)
 	json_t *o = json_object(), *conf = json_array(), *classes = json_object(),
 	       *macro = json_object();
 	json_object_set_new(o, "count", json_integer((json_int_t)cr.n));
-	json_object_set_new(o, "accuracy", jnum(cr.accuracy));
+	json_object_set_new(o, "accuracy", facet_json_number(cr.accuracy));
 	json_object_set_new(o, "accuracy_ci", jci(ci_prop(cr.correct, cr.n)));
 	for (int t = 0; t < c->k; t++) {
 		json_t *row = json_array();
@@ -776,20 +771,20 @@ static json_t *json_classes(const facet_confusion *c, const char *const *names)
 			json_array_append_new(row, json_integer((json_int_t)c->m[t][p]));
 		json_array_append_new(conf, row);
 		json_t *cl = json_object();
-		json_object_set_new(cl, "precision", jnum(cr.precision[t]));
+		json_object_set_new(cl, "precision", facet_json_number(cr.precision[t]));
 		json_object_set_new(cl, "precision_ci", jci(ci_prop(cr.tp[t], cr.predicted[t])));
-		json_object_set_new(cl, "recall", jnum(cr.recall[t]));
+		json_object_set_new(cl, "recall", facet_json_number(cr.recall[t]));
 		json_object_set_new(cl, "recall_ci", jci(ci_prop(cr.tp[t], cr.support[t])));
-		json_object_set_new(cl, "f1", jnum(cr.f1[t]));
+		json_object_set_new(cl, "f1", facet_json_number(cr.f1[t]));
 		json_object_set_new(cl, "support", json_integer((json_int_t)cr.support[t]));
 		json_object_set_new(cl, "predicted", json_integer((json_int_t)cr.predicted[t]));
 		json_object_set_new(classes, names[t], cl);
 	}
 	json_object_set_new(o, "confusion", conf);
 	json_object_set_new(o, "classes", classes);
-	json_object_set_new(macro, "precision", jnum(cr.macro_precision));
-	json_object_set_new(macro, "recall", jnum(cr.macro_recall));
-	json_object_set_new(macro, "f1", jnum(cr.macro_f1));
+	json_object_set_new(macro, "precision", facet_json_number(cr.macro_precision));
+	json_object_set_new(macro, "recall", facet_json_number(cr.macro_recall));
+	json_object_set_new(macro, "f1", facet_json_number(cr.macro_f1));
 	json_object_set_new(o, "macro", macro);
 	return o;
 }
@@ -816,14 +811,14 @@ static json_t *json_slice(const report *r, int s)
 	}
 	json_object_set_new(o, "age", json_reg(&sl->age));
 	json_object_set_new(o, "gender_count", json_integer((json_int_t)g.n));
-	json_object_set_new(o, "gender_accuracy", jnum(g.accuracy));
+	json_object_set_new(o, "gender_accuracy", facet_json_number(g.accuracy));
 	json_object_set_new(o, "gender_accuracy_ci", jci(ci_prop(g.correct, g.n)));
 	json_object_set_new(o, "gender_auc",
-	                    jnum(s < N_GROUPS ? NAN : gender_auc(r, s - N_GROUPS)));
+	                    facet_json_number(s < N_GROUPS ? NAN : gender_auc(r, s - N_GROUPS)));
 	json_object_set_new(o, "ethnicity_count", json_integer((json_int_t)e.n));
-	json_object_set_new(o, "ethnicity_accuracy", jnum(e.accuracy));
+	json_object_set_new(o, "ethnicity_accuracy", facet_json_number(e.accuracy));
 	json_object_set_new(o, "ethnicity_accuracy_ci", jci(ci_prop(e.correct, e.n)));
-	json_object_set_new(o, "ethnicity_macro_f1", jnum(e.macro_f1));
+	json_object_set_new(o, "ethnicity_macro_f1", facet_json_number(e.macro_f1));
 	return o;
 }
 
@@ -835,7 +830,7 @@ static json_t *json_tiles(const facet_tiles *t, int with_score)
 		json_object_set_new(o, "id", json_string(t->tiles[i].id));
 		json_object_set_new(o, "record", json_integer((json_int_t)t->tiles[i].record));
 		if (with_score)
-			json_object_set_new(o, "score", jnum(t->tiles[i].score));
+			json_object_set_new(o, "score", facet_json_number(t->tiles[i].score));
 		json_object_set_new(o, "caption", json_string(t->tiles[i].caption));
 		json_array_append_new(a, o);
 	}
@@ -848,15 +843,17 @@ static json_t *json_training(const training *t)
 	for (int i = 0; i < t->n; i++) {
 		const epoch_row *e = &t->rows[i];
 		json_t *o = json_object(), *tr = json_object(), *va = json_object();
-		json_object_set_new(o, "epoch", jnum(e->epoch));
-		json_object_set_new(o, "lr", jnum(e->lr));
-		json_object_set_new(o, "time_s", jnum(e->time_s));
-		json_object_set_new(o, "images_per_s", jnum(e->images_per_s));
+		json_object_set_new(o, "epoch", facet_json_number(e->epoch));
+		json_object_set_new(o, "lr", facet_json_number(e->lr));
+		json_object_set_new(o, "time_s", facet_json_number(e->time_s));
+		json_object_set_new(o, "images_per_s", facet_json_number(e->images_per_s));
 		for (int k = 0; k < N_METRICS; k++) {
 			if (isfinite(e->train[k]))
-				json_object_set_new(tr, metric_keys[k], jnum(e->train[k]));
+				json_object_set_new(tr, metric_keys[k],
+				                    facet_json_number(e->train[k]));
 			if (isfinite(e->val[k]))
-				json_object_set_new(va, metric_keys[k], jnum(e->val[k]));
+				json_object_set_new(va, metric_keys[k],
+				                    facet_json_number(e->val[k]));
 		}
 		json_object_set_new(o, "train", tr);
 		if (json_object_size(va))
@@ -914,7 +911,7 @@ static void write_metrics_json(const report *r, const training *t, const struct 
 	}
 	if (facet_confusion_total(&r->gender)) {
 		json_t *g = json_classes(&r->gender, facet_gender_names);
-		json_object_set_new(g, "auc", jnum(gender_auc(r, -1)));
+		json_object_set_new(g, "auc", facet_json_number(gender_auc(r, -1)));
 		json_object_set_new(root, "gender", g);
 	}
 	if (facet_confusion_total(&r->eth))
