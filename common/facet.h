@@ -226,6 +226,10 @@ void facet_pack_str(msgpack_packer *pk, const char *s);
 const char *facet_unpack_tensor(const msgpack_object *o, facet_tensor *t);
 /* Does key object o equal the C string s (str or bin)? */
 int facet_key_eq(const msgpack_object *o, const char *s);
+/* The value under key in map m (str or bin keys); NULL when m is NULL, not a map, or lacks it. */
+const msgpack_object *facet_msgpack_get(const msgpack_object *m, const char *key);
+/* A number, integer or float: returns 1 and sets *v to it, or 0 when o is NULL or no number. */
+int facet_msgpack_number(const msgpack_object *o, double *v);
 
 /* ---------------------------------------------------------------- small helpers */
 

@@ -348,12 +348,7 @@ static change *find_change(const facet_record *r, const char *key)
 
 static const msgpack_object *find_orig(const facet_record *r, const char *key)
 {
-	if (!r->map)
-		return NULL;
-	for (uint32_t i = 0; i < r->map->via.map.size; i++)
-		if (facet_key_eq(&r->map->via.map.ptr[i].key, key))
-			return &r->map->via.map.ptr[i].val;
-	return NULL;
+	return facet_msgpack_get(r->map, key);
 }
 
 const msgpack_object *facet_record_map(const facet_record *r)
@@ -421,8 +416,20 @@ int facet_record_tensor(const facet_record *r, const char *key, facet_tensor *t)
 	return facet_unpack_tensor(o, t) == NULL;
 }
 
-static int obj_number(const msgpack_object *o, double *v)
+const msgpack_object *facet_msgpack_get(const msgpack_object *m, const char *key)
 {
+	if (!m || m->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < m->via.map.size; i++)
+		if (facet_key_eq(&m->via.map.ptr[i].key, key))
+			return &m->via.map.ptr[i].val;
+	return NULL;
+}
+
+int facet_msgpack_number(const msgpack_object *o, double *v)
+{
+	if (!o)
+		return 0;
 	switch (o->type) {
 	case MSGPACK_OBJECT_FLOAT32:
 	case MSGPACK_OBJECT_FLOAT64:
@@ -444,7 +451,8 @@ static int obj_probs(const msgpack_object *o, double *out, uint32_t n)
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != n)
 		return 0;
 	for (uint32_t i = 0; i < n; i++)
-		if (!obj_number(&o->via.array.ptr[i], &out[i]) || !(out[i] >= 0 && out[i] <= 1))
+		if (!facet_msgpack_number(&o->via.array.ptr[i], &out[i]) ||
+		    !(out[i] >= 0 && out[i] <= 1))
 			return 0;
 	return 1;
 }
@@ -458,7 +466,7 @@ static const char *parse_pred(const msgpack_object *o, facet_pred *p)
 	for (uint32_t i = 0; i < o->via.map.size; i++) {
 		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
 		if (facet_key_eq(k, "age")) {
-			if (!obj_number(v, &p->age) || !(p->age > -1e6 && p->age < 1e6))
+			if (!facet_msgpack_number(v, &p->age) || !(p->age > -1e6 && p->age < 1e6))
 				return "'pred.age' is not a finite number";
 			p->has_age = 1;
 		} else if (facet_key_eq(k, "gender")) {

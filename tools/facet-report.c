@@ -373,36 +373,6 @@ static void fmt_ci(char *buf, size_t n, interval c, const char *fmt)
 
 /* ---------------------------------------------------------------- training metrics */
 
-static int obj_number(const msgpack_object *o, double *v)
-{
-	if (!o)
-		return 0;
-	switch (o->type) {
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		*v = o->via.f64;
-		return 1;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		*v = (double)o->via.u64;
-		return 1;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		*v = (double)o->via.i64;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-static const msgpack_object *map_get(const msgpack_object *m, const char *key)
-{
-	if (!m || m->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (uint32_t i = 0; i < m->via.map.size; i++)
-		if (facet_key_eq(&m->via.map.ptr[i].key, key))
-			return &m->via.map.ptr[i].val;
-	return NULL;
-}
-
 /* Fill out[] from a "train" or "val" map; returns whether the map is there. */
 static int read_split(const msgpack_object *m, double *out, const char *path, uint64_t n,
                       const char *which)
@@ -414,8 +384,8 @@ static int read_split(const msgpack_object *m, double *out, const char *path, ui
 	if (m->type != MSGPACK_OBJECT_MAP)
 		die("%s: epoch record %llu: '%s' is not a map", path, (unsigned long long)n, which);
 	for (int k = 0; k < N_METRICS; k++) {
-		const msgpack_object *v = map_get(m, metric_keys[k]);
-		if (v && !obj_number(v, &out[k]))
+		const msgpack_object *v = facet_msgpack_get(m, metric_keys[k]);
+		if (v && !facet_msgpack_number(v, &out[k]))
 			die("%s: epoch record %llu: '%s.%s' is not a number", path,
 			    (unsigned long long)n, which, metric_keys[k]);
 	}
@@ -434,15 +404,15 @@ static void training_read(training *t, const char *path)
 			t->rows = xrealloc(t->rows, (size_t)t->cap * sizeof *t->rows);
 		}
 		epoch_row *e = &t->rows[t->n];
-		if (!obj_number(facet_record_get(rec, "epoch"), &e->epoch))
+		if (!facet_msgpack_number(facet_record_get(rec, "epoch"), &e->epoch))
 			die("%s: epoch record %llu has no number 'epoch' (is this a facet-train "
 			    "metrics file?)",
 			    path, (unsigned long long)n);
-		if (!obj_number(facet_record_get(rec, "lr"), &e->lr))
+		if (!facet_msgpack_number(facet_record_get(rec, "lr"), &e->lr))
 			e->lr = NAN;
-		if (!obj_number(facet_record_get(rec, "time_s"), &e->time_s))
+		if (!facet_msgpack_number(facet_record_get(rec, "time_s"), &e->time_s))
 			e->time_s = NAN;
-		if (!obj_number(facet_record_get(rec, "images_per_s"), &e->images_per_s))
+		if (!facet_msgpack_number(facet_record_get(rec, "images_per_s"), &e->images_per_s))
 			e->images_per_s = NAN;
 		read_split(facet_record_get(rec, "train"), e->train, path, n, "train");
 		t->has_val |= read_split(facet_record_get(rec, "val"), e->val, path, n, "val");

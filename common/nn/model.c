@@ -262,36 +262,6 @@ int facet_model_save(const facet_net *net, const facet_train_state *st, int chec
 
 /* ---------------------------------------------------------------- loading */
 
-static const msgpack_object *get(const msgpack_object *map, const char *key)
-{
-	if (!map || map->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (uint32_t i = 0; i < map->via.map.size; i++)
-		if (facet_key_eq(&map->via.map.ptr[i].key, key))
-			return &map->via.map.ptr[i].val;
-	return NULL;
-}
-
-static int num(const msgpack_object *o, double *v)
-{
-	if (!o)
-		return -1;
-	switch (o->type) {
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		*v = (double)o->via.u64;
-		return 0;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		*v = (double)o->via.i64;
-		return 0;
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		*v = o->via.f64;
-		return 0;
-	default:
-		return -1;
-	}
-}
-
 typedef struct {
 	const char *path;
 	char *err;
@@ -306,12 +276,19 @@ static int bad(load_ctx *c, const char *what)
 
 static int getnum(load_ctx *c, const msgpack_object *map, const char *key, double *v)
 {
-	if (num(get(map, key), v)) {
+	if (!facet_msgpack_number(facet_msgpack_get(map, key), v)) {
 		char msg[96];
 		snprintf(msg, sizeof msg, "model file lacks the number '%s'", key);
 		return bad(c, msg);
 	}
 	return 0;
+}
+
+/* The number under key in map m, or NAN where there is none (a metric the epoch did not have). */
+static double number_or_nan(const msgpack_object *m, const char *key)
+{
+	double v;
+	return facet_msgpack_number(facet_msgpack_get(m, key), &v) ? v : NAN;
 }
 
 /* A whole number in lo..hi under key (casts of anything else are undefined behaviour). */
@@ -340,7 +317,7 @@ static int load_params(load_ctx *c, facet_net *net, const msgpack_object *map, i
 		if ((which == 1 || which == 2) && !p->grad)
 			continue;
 		char msg[160];
-		const msgpack_object *o = get(map, p->name);
+		const msgpack_object *o = facet_msgpack_get(map, p->name);
 		facet_tensor t;
 		const char *why;
 		if (!o) {
@@ -382,18 +359,14 @@ static int load_history(load_ctx *c, const facet_net *net, const msgpack_object 
 			return -1;
 		lg.epoch = (int)ep;
 		for (int s = 0; s < 2; s++) {
-			const msgpack_object *m = get(e, s ? "val" : "train");
+			const msgpack_object *m = facet_msgpack_get(e, s ? "val" : "train");
 			facet_metrics *fm = s ? &lg.val : &lg.train;
 			if (s)
 				lg.has_val = m != NULL;
-			if (num(get(m, "loss"), &fm->loss))
-				fm->loss = NAN;
-			if (num(get(m, "age_mae"), &fm->age_mae))
-				fm->age_mae = NAN;
-			if (num(get(m, "gender_acc"), &fm->gender_acc))
-				fm->gender_acc = NAN;
-			if (num(get(m, "ethnicity_acc"), &fm->ethnicity_acc))
-				fm->ethnicity_acc = NAN;
+			fm->loss = number_or_nan(m, "loss");
+			fm->age_mae = number_or_nan(m, "age_mae");
+			fm->gender_acc = number_or_nan(m, "gender_acc");
+			fm->ethnicity_acc = number_or_nan(m, "ethnicity_acc");
 		}
 		facet_train_state_log(st, &lg);
 	}
@@ -403,13 +376,14 @@ static int load_history(load_ctx *c, const facet_net *net, const msgpack_object 
 static int load_state(load_ctx *c, facet_net *net, const msgpack_object *root,
                       facet_train_state *st)
 {
-	const msgpack_object *tr = get(root, "train"), *ck = get(root, "checkpoint");
+	const msgpack_object *tr = facet_msgpack_get(root, "train"),
+	                     *ck = facet_msgpack_get(root, "checkpoint");
 	double v;
 	if (!tr || tr->type != MSGPACK_OBJECT_MAP)
 		return bad(c, "model file lacks its 'train' map");
 	if (getnum(c, tr, "seed", &v))
 		return -1;
-	const msgpack_object *seed = get(tr, "seed");
+	const msgpack_object *seed = facet_msgpack_get(tr, "seed");
 	st->seed = seed->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? seed->via.u64 : 0;
 	if (getint(c, tr, "epochs", 0, INT_MAX, &v))
 		return -1;
@@ -428,7 +402,7 @@ static int load_state(load_ctx *c, facet_net *net, const msgpack_object *root,
 	st->best_epoch = (int)v;
 	if (getnum(c, tr, "time_s", &st->time_s))
 		return -1;
-	if (load_history(c, net, get(tr, "history"), st))
+	if (load_history(c, net, facet_msgpack_get(tr, "history"), st))
 		return -1;
 	if (!ck) {
 		st->epochs = 0; /* a plain model: nothing to resume */
@@ -454,12 +428,12 @@ static int load_state(load_ctx *c, facet_net *net, const msgpack_object *root,
 	if (getint(c, ck, "stopped", 0, 1, &v))
 		return -1;
 	st->stopped = (int)v;
-	const msgpack_object *sums = get(ck, "sums");
+	const msgpack_object *sums = facet_msgpack_get(ck, "sums");
 	double s[8];
 	if (!sums || sums->type != MSGPACK_OBJECT_ARRAY || sums->via.array.size != 8)
 		return bad(c, "checkpoint lacks its running sums");
 	for (int i = 0; i < 8; i++)
-		if (num(&sums->via.array.ptr[i], &s[i]))
+		if (!facet_msgpack_number(&sums->via.array.ptr[i], &s[i]))
 			return bad(c, "checkpoint running sums are not numbers");
 	facet_metric_sums *m = &st->sums;
 	m->loss_sum = s[0];
@@ -470,7 +444,7 @@ static int load_state(load_ctx *c, facet_net *net, const msgpack_object *root,
 	m->g_n = s[5];
 	m->e_ok = s[6];
 	m->e_n = s[7];
-	const msgpack_object *ds = get(ck, "data_sum");
+	const msgpack_object *ds = facet_msgpack_get(ck, "data_sum");
 	if (!ds || ds->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 		return bad(c, "checkpoint lacks 'data_sum'");
 	st->data_sum = ds->via.u64;
@@ -488,12 +462,13 @@ static int load_state(load_ctx *c, facet_net *net, const msgpack_object *root,
 			}
 			dst[i] = w == 1 ? p->m : p->v;
 		}
-		rc = load_params(c, net, get(ck, w == 1 ? "adam_m" : "adam_v"), w, dst);
+		rc = load_params(c, net, facet_msgpack_get(ck, w == 1 ? "adam_m" : "adam_v"), w,
+		                 dst);
 	}
 	free(dst);
 	if (rc)
 		return -1;
-	const msgpack_object *best = get(ck, "best_params");
+	const msgpack_object *best = facet_msgpack_get(ck, "best_params");
 	if (best && best->type == MSGPACK_OBJECT_MAP) {
 		facet_train_state_keep_best(st, net); /* allocates */
 		if (load_params(c, net, best, 3, st->best_param))
@@ -504,10 +479,12 @@ static int load_state(load_ctx *c, facet_net *net, const msgpack_object *root,
 
 static int load_input(load_ctx *c, facet_net *net, const msgpack_object *root)
 {
-	const msgpack_object *in = get(root, "input"), *age = get(root, "age_scale");
+	const msgpack_object *in = facet_msgpack_get(root, "input"),
+	                     *age = facet_msgpack_get(root, "age_scale");
 	if (!age) /* files written before 0.1.0 was tagged called it "age" */
-		age = get(root, "age");
-	const msgpack_object *mean = get(in, "mean"), *sd = get(in, "std");
+		age = facet_msgpack_get(root, "age");
+	const msgpack_object *mean = facet_msgpack_get(in, "mean"),
+	                     *sd = facet_msgpack_get(in, "std");
 	int C = net->input.channels;
 	if (!mean || !sd || mean->type != MSGPACK_OBJECT_ARRAY ||
 	    sd->type != MSGPACK_OBJECT_ARRAY || (int)mean->via.array.size != C ||
@@ -515,7 +492,8 @@ static int load_input(load_ctx *c, facet_net *net, const msgpack_object *root)
 		return bad(c, "model file lacks the input normalisation");
 	for (int i = 0; i < C; i++) {
 		double m, s;
-		if (num(&mean->via.array.ptr[i], &m) || num(&sd->via.array.ptr[i], &s) || !(s > 0))
+		if (!facet_msgpack_number(&mean->via.array.ptr[i], &m) ||
+		    !facet_msgpack_number(&sd->via.array.ptr[i], &s) || !(s > 0))
 			return bad(c, "model file has a bad input normalisation");
 		net->input.mean[i] = (float)m;
 		net->input.std[i] = (float)s;
@@ -569,13 +547,14 @@ static facet_net *load_one(load_ctx *c, const unsigned char *buf, size_t n, face
 		goto out;
 	}
 	const msgpack_object *root = &u.data, *o;
-	o = get(root, "format");
+	o = facet_msgpack_get(root, "format");
 	if (!o || !facet_key_eq(o, FACET_MODEL_FORMAT)) {
 		bad(c, "not a facet model file (no format \"" FACET_MODEL_FORMAT "\")");
 		goto out;
 	}
 	double ver = 0;
-	if (num(get(root, "version"), &ver) || ver != FACET_MODEL_VERSION) {
+	if (!facet_msgpack_number(facet_msgpack_get(root, "version"), &ver) ||
+	    ver != FACET_MODEL_VERSION) {
 		char msg[128];
 		snprintf(msg, sizeof msg,
 		         "model file format version %g; this facet reads version %d", ver,
@@ -583,7 +562,7 @@ static facet_net *load_one(load_ctx *c, const unsigned char *buf, size_t n, face
 		bad(c, msg);
 		goto out;
 	}
-	o = get(root, "config");
+	o = facet_msgpack_get(root, "config");
 	if (!o || o->type != MSGPACK_OBJECT_STR) {
 		bad(c, "model file lacks its config");
 		goto out;
@@ -603,7 +582,8 @@ static facet_net *load_one(load_ctx *c, const unsigned char *buf, size_t n, face
 	float **dst = xcalloc(net->nparam + 1, sizeof(float *));
 	for (int i = 0; i < net->nparam; i++)
 		dst[i] = net->param[i]->data;
-	int rc = load_input(c, net, root) || load_params(c, net, get(root, "params"), 0, dst);
+	int rc = load_input(c, net, root) ||
+	         load_params(c, net, facet_msgpack_get(root, "params"), 0, dst);
 	free(dst);
 	if (!rc && st) {
 		facet_train_state_init(st);
