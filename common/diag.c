@@ -15,6 +15,8 @@ int facet_output_failures = 0;
 const char *const facet_gender_names[FACET_N_GENDER] = {"male", "female"};
 const char *const facet_ethnicity_names[FACET_N_ETHNICITY] = {"White", "Black", "Asian", "Indian",
                                                               "Other"};
+const char *const facet_label_keys[FACET_N_LABELS] = {"age", "gender", "ethnicity"};
+const int facet_label_max[FACET_N_LABELS] = {FACET_AGE_MAX, FACET_GENDER_MAX, FACET_ETHNICITY_MAX};
 
 static void close_stdout_atexit(void)
 {

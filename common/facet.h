@@ -130,8 +130,16 @@ int facet_tensor_is_image(const facet_tensor *t);
 #define FACET_AGE_MAX 130
 #define FACET_N_GENDER 2
 #define FACET_N_ETHNICITY 5
+#define FACET_GENDER_MAX (FACET_N_GENDER - 1)
+#define FACET_ETHNICITY_MAX (FACET_N_ETHNICITY - 1)
 extern const char *const facet_gender_names[FACET_N_GENDER];       /* male, female */
 extern const char *const facet_ethnicity_names[FACET_N_ETHNICITY]; /* White, Black, ... */
+
+/* The three labels, in the stream's order, for code that treats them alike: each is an integer
+ * from 0 to facet_label_max[k]. */
+enum { FACET_LABEL_AGE, FACET_LABEL_GENDER, FACET_LABEL_ETHNICITY, FACET_N_LABELS };
+extern const char *const facet_label_keys[FACET_N_LABELS]; /* "age", "gender", "ethnicity" */
+extern const int facet_label_max[FACET_N_LABELS];          /* 130, 1, 4 */
 
 /* ---------------------------------------------------------------- records */
 

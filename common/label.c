@@ -32,7 +32,12 @@ void facet_utk_parse(const char *name, size_t len, facet_labels *out)
 	size_t fl[4];
 	int nf = 0;
 	const char *base = name, *p, *end = name + len;
-	long v;
+	int *label[FACET_N_LABELS] = {&out->age, &out->gender, &out->ethnicity};
+	static const char *const bad_field[FACET_N_LABELS] = {
+	    "age field is not an integer in 0..130",
+	    "gender field is not 0 or 1",
+	    "race field is not an integer in 0..4",
+	};
 
 	memset(out, 0, sizeof *out);
 	out->age = out->gender = out->ethnicity = -1;
@@ -57,34 +62,15 @@ void facet_utk_parse(const char *name, size_t len, facet_labels *out)
 		out->error = "name is not AGE_GENDER_RACE_TIMESTAMP";
 		return;
 	}
-	v = field_value(f[0], fl[0]);
-	if (v < 0 || v > FACET_AGE_MAX)
-		out->error = "age field is not an integer in 0..130";
-	else
-		out->age = (int)v;
-	v = field_value(f[1], fl[1]);
-	if (v < 0 || v > 1) {
-		if (!out->error)
-			out->error = "gender field is not 0 or 1";
-	} else {
-		out->gender = (int)v;
+	/* the race is the third of four fields (AGE_GENDER_TIMESTAMP's third is the timestamp) */
+	int have = nf == 4 ? FACET_N_LABELS : FACET_LABEL_ETHNICITY;
+	for (int k = 0; k < have; k++) {
+		long v = field_value(f[k], fl[k]);
+		if (v >= 0 && v <= facet_label_max[k])
+			*label[k] = (int)v;
+		else if (!out->error)
+			out->error = bad_field[k];
 	}
-	if (nf < 3) {
-		if (!out->error)
-			out->error = "no race field in the name";
-		return;
-	}
-	if (nf == 3) {
-		/* AGE_GENDER_TIMESTAMP...: the third field is the timestamp, not a race */
-		if (!out->error)
-			out->error = "no race field in the name";
-		return;
-	}
-	v = field_value(f[2], fl[2]);
-	if (v < 0 || v > 4) {
-		if (!out->error)
-			out->error = "race field is not an integer in 0..4";
-	} else {
-		out->ethnicity = (int)v;
-	}
+	if (have < FACET_N_LABELS && !out->error)
+		out->error = "no race field in the name";
 }

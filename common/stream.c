@@ -496,23 +496,19 @@ const char *facet_record_validate(const facet_record *r)
 	facet_tensor t;
 	facet_pred p;
 	const char *err;
-	static const struct {
-		const char *key;
-		int64_t max;
-		const char *msg;
-	} labels[] = {
-	    {"age", FACET_AGE_MAX, "'age' is not an integer in 0..130"},
-	    {"gender", 1, "'gender' is not 0 (male) or 1 (female)"},
-	    {"ethnicity", 4, "'ethnicity' is not an integer in 0..4"},
+	static const char *const out_of_range[FACET_N_LABELS] = {
+	    "'age' is not an integer in 0..130",
+	    "'gender' is not 0 (male) or 1 (female)",
+	    "'ethnicity' is not an integer in 0..4",
 	};
 
 	if ((o = facet_record_get(r, "id")) && (o->type != MSGPACK_OBJECT_STR || o->via.str.size > 4096))
 		return "'id' is not a string of at most 4096 bytes";
-	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
-		o = facet_record_get(r, labels[i].key);
+	for (int k = 0; k < FACET_N_LABELS; k++) {
+		o = facet_record_get(r, facet_label_keys[k]);
 		if (o && (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-		          o->via.u64 > (uint64_t)labels[i].max))
-			return labels[i].msg;
+		          o->via.u64 > (uint64_t)facet_label_max[k]))
+			return out_of_range[k];
 	}
 	if ((o = facet_record_get(r, "split"))) {
 		if (o->type != MSGPACK_OBJECT_STR ||

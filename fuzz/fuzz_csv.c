@@ -51,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			FUZZ_ASSERT(it.id && it.id[0]);
 			FUZZ_ASSERT(it.age >= 0 && it.age <= FACET_AGE_MAX);
-			FUZZ_ASSERT(it.gender == 0 || it.gender == 1);
-			FUZZ_ASSERT(it.ethnicity >= 0 && it.ethnicity <= 4);
+			FUZZ_ASSERT(it.gender >= 0 && it.gender <= FACET_GENDER_MAX);
+			FUZZ_ASSERT(it.ethnicity >= 0 && it.ethnicity <= FACET_ETHNICITY_MAX);
 			FUZZ_ASSERT(it.image.ndim == 3 && it.image.shape[0] == 48 &&
 			            it.image.shape[1] == 48 && it.image.shape[2] == 1 &&
 			            it.image.nbytes == 48 * 48);

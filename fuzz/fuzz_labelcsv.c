@@ -33,8 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_ASSERT(r->id[0] != '\0');
 			FUZZ_ASSERT(table_find(&t, r->id, strlen(r->id), 0) == r);
 			FUZZ_ASSERT(r->l.age >= -1 && r->l.age <= FACET_AGE_MAX);
-			FUZZ_ASSERT(r->l.gender >= -1 && r->l.gender <= 1);
-			FUZZ_ASSERT(r->l.ethnicity >= -1 && r->l.ethnicity <= 4);
+			FUZZ_ASSERT(r->l.gender >= -1 && r->l.gender <= FACET_GENDER_MAX);
+			FUZZ_ASSERT(r->l.ethnicity >= -1 && r->l.ethnicity <= FACET_ETHNICITY_MAX);
 		}
 		FUZZ_ASSERT(kept == t.used);
 	}

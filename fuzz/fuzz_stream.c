@@ -32,10 +32,6 @@ static char *write_record(const facet_record *r, size_t *len)
 
 static void check_accessors(const facet_record *r)
 {
-	static const struct {
-		const char *key;
-		int64_t max;
-	} labels[] = {{"age", FACET_AGE_MAX}, {"gender", 1}, {"ethnicity", 4}};
 	char id[64];
 	size_t n;
 	int64_t v;
@@ -46,9 +42,9 @@ static void check_accessors(const facet_record *r)
 	FUZZ_ASSERT(m->type == MSGPACK_OBJECT_MAP);
 	facet_record_id_str(r, id, sizeof id);
 	FUZZ_ASSERT(strlen(id) < sizeof id);
-	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
-		if (facet_record_int(r, labels[i].key, &v))
-			FUZZ_ASSERT(v >= 0 && v <= labels[i].max);
+	for (int k = 0; k < FACET_N_LABELS; k++)
+		if (facet_record_int(r, facet_label_keys[k], &v))
+			FUZZ_ASSERT(v >= 0 && v <= facet_label_max[k]);
 	if (facet_record_tensor(r, "image", &t)) {
 		int64_t count = facet_tensor_count(&t);
 		FUZZ_ASSERT(count >= 0);

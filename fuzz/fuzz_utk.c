@@ -17,8 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data, size);
 	facet_utk_parse(copy, size, &l);
 	FUZZ_ASSERT(l.age == -1 || (l.age >= 0 && l.age <= FACET_AGE_MAX));
-	FUZZ_ASSERT(l.gender == -1 || l.gender == 0 || l.gender == 1);
-	FUZZ_ASSERT(l.ethnicity == -1 || (l.ethnicity >= 0 && l.ethnicity <= 4));
+	FUZZ_ASSERT(l.gender == -1 || (l.gender >= 0 && l.gender <= FACET_GENDER_MAX));
+	FUZZ_ASSERT(l.ethnicity == -1 || (l.ethnicity >= 0 && l.ethnicity <= FACET_ETHNICITY_MAX));
 	FUZZ_ASSERT((l.error == NULL) == (l.age >= 0 && l.gender >= 0 && l.ethnicity >= 0));
 	free(copy);
 	return 0;
