@@ -90,11 +90,15 @@ void facet_tensor_free(facet_tensor *t)
 	t->data = NULL;
 }
 
+int facet_is_image(const facet_tensor *t)
+{
+	return t->dtype == FACET_U8 && t->ndim == 3 && t->shape[0] >= 1 && t->shape[1] >= 1 &&
+	       (t->shape[2] == 1 || t->shape[2] == 3);
+}
+
 int facet_tensor_is_image(const facet_tensor *t)
 {
-	if (t->dtype != FACET_U8 || t->ndim != 3 || t->shape[0] < 1 || t->shape[1] < 1)
-		return -1;
-	return (t->shape[2] == 1 || t->shape[2] == 3) ? 0 : -1;
+	return facet_is_image(t) ? 0 : -1;
 }
 
 int facet_key_eq(const msgpack_object *o, const char *s)

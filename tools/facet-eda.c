@@ -366,7 +366,7 @@ static void eda_add(eda *e, const struct opts *o, const facet_record *rec)
 	add_correlations(e, age, gender, eth);
 
 	facet_tensor im;
-	if (facet_record_tensor(rec, "image", &im) && facet_tensor_is_image(&im) == 0)
+	if (facet_record_tensor(rec, "image", &im) && facet_is_image(&im))
 		add_image(e, o, &im, id, age, gender, eth);
 }
 

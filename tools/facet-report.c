@@ -232,7 +232,7 @@ static void add_faces(report *r, const facet_record *rec, int64_t age, int64_t g
                       const facet_pred *p)
 {
 	facet_tensor im;
-	if (!facet_record_tensor(rec, "image", &im) || facet_tensor_is_image(&im) != 0)
+	if (!facet_record_tensor(rec, "image", &im) || !facet_is_image(&im))
 		return;
 	char id[128], act[48], pre[48], caption[96];
 	facet_record_id_str(rec, id, sizeof id);

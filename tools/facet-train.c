@@ -267,7 +267,7 @@ static void read_data(const char *path, const char *what, const facet_net *net, 
 		facet_tensor t;
 		if (!facet_record_tensor(r, "image", &t))
 			die("record %llu has no 'image' (%s)", k, name);
-		if (facet_tensor_is_image(&t) != 0)
+		if (!facet_is_image(&t))
 			die("record %llu: 'image' is not a uint8 [H, W, C] image (%s)", k, name);
 		if (d->n == 0) {
 			memcpy(first, t.shape, sizeof first);

@@ -10,7 +10,7 @@
 const char *facet_net_prepare_image(const facet_net *net, const facet_tensor *img, uint8_t *out)
 {
 	const facet_input_cfg *in = &net->input;
-	if (facet_tensor_is_image(img) != 0)
+	if (!facet_is_image(img))
 		return "'image' is not a uint8 [H, W, C] tensor with C = 1 or 3";
 	size_t n = (size_t)in->width * in->height * in->channels;
 	if (img->shape[0] == in->height && img->shape[1] == in->width &&
