@@ -49,21 +49,20 @@ setup() {
 	[ -s model.facet ] && [ -s model.facet.ckpt ] # the default --out
 }
 
+# 1200 faces in batches of 32: 37 steps an epoch, so step 84 is step 10 of epoch 3.
+
 @test "SIGKILL mid-run, then --resume: the same model as an uninterrupted run" {
 	facet-train -q --config "$TINY" --val val.facet --epochs 5 --seed 9 --out a.facet < train.facet
-	facet-train -q --config "$TINY" --val val.facet --epochs 5 --seed 9 --out b.facet \
-		< train.facet &
-	pid=$!
-	while [ ! -e b.facet.ckpt ]; do sleep 0.05; done
-	sleep 0.3
-	kill -KILL $pid
-	wait $pid || true
-	[ ! -e b.facet ] || skip "the run finished before it could be killed (machine too fast)"
-	done_epochs=$(MT get b.facet.ckpt train.epochs_done)
-	[ "$done_epochs" -ge 1 ] && [ "$done_epochs" -lt 5 ]
+	# killed after 84 steps: the checkpoint on disk is the one written after epoch 2
+	run env FACET_TRAIN_RAISE=KILL@84 facet-train -q --config "$TINY" --val val.facet \
+		--epochs 5 --seed 9 --out b.facet < train.facet
+	assert_equal "$status" 137
+	[ ! -e b.facet ]
+	run MT get b.facet.ckpt train.epochs_done
+	assert_output 2
 	run --separate-stderr facet-train --resume b.facet.ckpt --val val.facet < train.facet
 	assert_success
-	[[ "$stderr" == *"resuming b.facet.ckpt at epoch $((done_epochs + 1)), step 0"* ]]
+	[[ "$stderr" == *"resuming b.facet.ckpt at epoch 3, step 0"* ]] || fail "$stderr"
 	MT same-params a.facet b.facet
 	cmp <(MT metrics a.facet.metrics | jq -c 'del(.time_s, .images_per_s)') \
 		<(MT metrics b.facet.metrics | jq -c 'del(.time_s, .images_per_s)')
@@ -71,31 +70,31 @@ setup() {
 
 @test "SIGTERM mid-epoch: finishes the step, saves, exits 143; resuming gives the same model" {
 	facet-train -q --config "$TINY" --epochs 3 --seed 4 --out a.facet < train.facet
-	facet-train -q --config "$TINY" --epochs 3 --seed 4 --out b.facet < train.facet 2> err &
-	pid=$!
-	while [ ! -e b.facet.ckpt ]; do sleep 0.05; done
-	sleep 0.2
-	kill -TERM $pid
-	status=0
-	wait $pid || status=$?
-	[ -e b.facet ] && skip "the run finished before the signal (machine too fast)"
-	[ "$status" -eq 143 ]
-	grep -q "stopped by signal 15 at epoch .*: checkpoint b.facet.ckpt" err
-	facet-train -q --resume b.facet.ckpt < train.facet
+	# the signal comes after step 50, during step 51: step 14 of epoch 2
+	run --separate-stderr env FACET_TRAIN_RAISE=TERM@50 facet-train -q --config "$TINY" \
+		--epochs 3 --seed 4 --out b.facet < train.facet
+	assert_equal "$status" 143
+	assert_equal "$stderr" "facet-train: stopped by signal 15 at epoch 2, step 14: checkpoint b.facet.ckpt (resume with --resume b.facet.ckpt)"
+	[ ! -e b.facet ]
+	run MT get b.facet.ckpt checkpoint.step
+	assert_output 14
+	run --separate-stderr facet-train --resume b.facet.ckpt < train.facet
+	assert_success
+	[[ "$stderr" == *"resuming b.facet.ckpt at epoch 2, step 14"* ]] || fail "$stderr"
 	MT same-params a.facet b.facet
 }
 
 @test "checkpoint_steps writes mid-epoch checkpoints that resume exactly" {
 	sed 's/^\[train\] /[train] checkpoint_steps=5 /' "$TINY" > steps.cfg
 	facet-train -q --config steps.cfg --epochs 2 --seed 5 --out a.facet < train.facet
-	# stop after step 10 of epoch 1 by resuming nothing: take the checkpoint of a killed run
-	facet-train -q --config steps.cfg --epochs 2 --seed 5 --out b.facet < train.facet &
-	pid=$!
-	while [ ! -e b.facet.ckpt ]; do sleep 0.02; done
-	kill -KILL $pid
-	wait $pid || true
-	[ ! -e b.facet ] || skip "the run finished before it could be killed"
-	facet-train -q --resume b.facet.ckpt < train.facet
+	# killed after step 12: the checkpoint on disk is step 10's, mid-epoch
+	run env FACET_TRAIN_RAISE=KILL@12 facet-train -q --config steps.cfg --epochs 2 --seed 5 \
+		--out b.facet < train.facet
+	assert_equal "$status" 137
+	[ ! -e b.facet ]
+	run --separate-stderr facet-train --resume b.facet.ckpt < train.facet
+	assert_success
+	[[ "$stderr" == *"resuming b.facet.ckpt at epoch 1, step 10"* ]] || fail "$stderr"
 	MT same-params a.facet b.facet
 }
 
@@ -279,6 +278,9 @@ for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_s
 	assert_failure 2
 	run --separate-stderr facet-train --config "$TINY" --engine reference --precision bf16
 	assert_failure 2
+	run --separate-stderr env FACET_TRAIN_RAISE=HUP@3 facet-train -q --config "$TINY" < train.facet
+	assert_failure 2
+	[ "$(head -n 1 <<< "$stderr")" = "facet-train: FACET_TRAIN_RAISE=HUP@3 is not SIGNAL@STEP (INT, KILL or TERM; STEP >= 1)" ]
 }
 
 @test "the reference engine trains too, to nearly the same loss" {

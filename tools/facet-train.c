@@ -49,9 +49,37 @@ struct opts {
 	int epochs, threads, precision, fast;
 	uint64_t seed;
 	int seed_given;
+	int raise_signal;   /* FACET_TRAIN_RAISE: the signal to raise on itself ... */
+	int64_t raise_step; /* ... once this many steps are done (0: never) */
 };
 
 static volatile sig_atomic_t stop_signal;
+
+/* FACET_TRAIN_RAISE=SIGNAL@STEP (facet-train(1), ENVIRONMENT): stop the run at a known point, as
+ * that signal from outside would, so that the tests of stopping and resuming never race a clock. */
+static void parse_raise(struct opts *o)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {{"INT", SIGINT}, {"KILL", SIGKILL}, {"TERM", SIGTERM}};
+	const char *s = getenv("FACET_TRAIN_RAISE");
+	const char *at = s ? strchr(s, '@') : NULL;
+	char *end = NULL;
+	if (!s || !*s)
+		return;
+	if (at) {
+		for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+			if ((size_t)(at - s) == strlen(sigs[i].name) &&
+			    !strncmp(s, sigs[i].name, (size_t)(at - s)))
+				o->raise_signal = sigs[i].sig;
+		errno = 0;
+		o->raise_step = strtoll(at + 1, &end, 10);
+	}
+	if (!o->raise_signal || errno || end == at + 1 || *end || o->raise_step < 1)
+		usage_error(
+		    "FACET_TRAIN_RAISE=%s is not SIGNAL@STEP (INT, KILL or TERM; STEP >= 1)", s);
+}
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
@@ -114,6 +142,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		usage_error("give --config CFG (or --resume CKPT)");
 	if (o->precision == FACET_PREC_BF16 && !o->fast)
 		usage_error("--precision bf16 needs --engine onednn");
+	parse_raise(o);
 	if (out)
 		o->out = xstrdup(out);
 	else if (o->resume && strlen(o->resume) > 5 &&
@@ -571,6 +600,8 @@ static void train(facet_net *net, facet_train_state *st, const facet_dataset *d,
 		int first = st->step;
 		shuffle(perm, d->n, st->seed, epoch);
 		for (int step = st->step; step < steps; step++) {
+			if (o->raise_step && st->t == o->raise_step)
+				raise(o->raise_signal);
 			facet_net_fill_batch(net, d, perm + (size_t)step * B, B, st->seed,
 			                     (uint64_t)epoch, (uint64_t)step, 1);
 			facet_rng_seed(&net->rng,
