@@ -230,21 +230,24 @@ for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_s
 	run --separate-stderr facet-train -q --config nan.cfg --out n.facet < train.facet
 	assert_failure 1
 	[ -z "$output" ]
-	[[ "$stderr" == *"facet-train: the loss is not a number at epoch 1, step "*": stopping"* ]]
+	# step 1 takes every weight about 1e30 away from 0; step 2's activations overflow
+	[ "$stderr" = "facet-train: the loss is not a number at epoch 1, step 2: stopping; no checkpoint was written before (lower the learning rate?)" ]
 	[ ! -e n.facet ]
 }
 
 @test "bad input: weights that blow up after a checkpoint: stop, the checkpoint on disk stays usable" {
-	# lr 1e5 with a checkpoint every step: step 1 is written, step 2's update overflows
-	sed 's/^\[train\] .*lr=0.003.*/[train] optimizer=adam lr=1e5 batch=32 checkpoint_steps=1/' \
-		"$TINY" | grep -v '^ *flip=' > blow.cfg
-	grep -q 'lr=1e5' blow.cfg
+	# Two linear dense layers, Adam, a checkpoint every step. Adam's first step moves each weight
+	# by about lr, and that checkpoint is written. At step 2 the output, some lr^2 times the
+	# inputs, is still finite in float, and so is the loss (in double); the first layer's gradient,
+	# lr times larger again, is not, and the update turns the weights to NaN. Every lr from 1e9 to
+	# 1e17 stops at step 2 in this way: 1e13 is the middle of that range.
+	printf '%s\n' '[input] width=32 height=32 channels=3' '[flatten]' '[head age] loss=mse' \
+		'[dense] units=8' '[dense] units=1' \
+		'[train] optimizer=adam lr=1e13 batch=32 checkpoint_steps=1' > blow.cfg
 	run --separate-stderr facet-train -q --config blow.cfg --out b.facet < train.facet
 	assert_failure 1
 	[ -z "$output" ]
-	[[ "$stderr" == "facet-train: the weights are no longer finite at epoch 1, step 2: stopping; b.facet.ckpt is left as it was"* ]] ||
-		[[ "$stderr" == "facet-train: the loss is not a number at epoch 1, step "*"the last checkpoint, b.facet.ckpt, was written at epoch 1, step "* ]] ||
-		fail "unexpected message: $stderr"
+	[ "$stderr" = "facet-train: the weights are no longer finite at epoch 1, step 2: stopping; b.facet.ckpt is left as it was (lower the learning rate?)" ]
 	[ ! -e b.facet ]
 	run MT finite b.facet.ckpt
 	assert_success
