@@ -113,4 +113,5 @@ format:
 
 .PHONY: all deps deps-demo units check demo model install clean format fuzz
 .SECONDARY:
--include $(LIBOBJ:.o=.d) $(patsubst %,$(BUILD)/tools/%.d,$(PROGS))
+-include $(LIBOBJ:.o=.d) $(patsubst %,$(BUILD)/tools/%.d,$(PROGS)) \
+         $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%.d,$(UNITSRC))
