@@ -108,7 +108,7 @@ static int warp_setup(const facet_tensor *in, const facet_affine m, int ow, int 
 	double s;
 	int64_t shape[3];
 
-	if (facet_tensor_is_image(in) != 0) {
+	if (!facet_is_image(in)) {
 		*err = "not a uint8 [H, W, C] image";
 		return -1;
 	}
@@ -310,7 +310,7 @@ int facet_face_find(facet_hog *hd, const facet_tensor *det, double det_scale,
 	facet_face *f;
 
 	*faces = NULL;
-	if (facet_tensor_is_image(det) != 0 || det->shape[2] != 1) {
+	if (!facet_is_image(det) || det->shape[2] != 1) {
 		snprintf(err, errlen, "the detection copy is not a grey image");
 		return -1;
 	}

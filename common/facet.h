@@ -115,9 +115,6 @@ void facet_tensor_alloc(facet_tensor *t, facet_dtype dtype, int ndim, const int6
 void facet_tensor_free(facet_tensor *t);
 /* Is t an image: uint8 of shape [H, W, C], H and W at least 1, C 1 or 3? 1 yes, 0 no. */
 int facet_is_image(const facet_tensor *t);
-/* The same test with the answers the other way round (0 yes, -1 no), left for common/image.c
- * until it calls facet_is_image; new code calls facet_is_image. */
-int facet_tensor_is_image(const facet_tensor *t);
 
 /* ---------------------------------------------------------------- limits */
 

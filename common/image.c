@@ -276,7 +276,7 @@ int facet_image_fit(const facet_tensor *in, int w, int h, int c, facet_fit fit, 
 	int ox = 0, oy = 0, ow = w, oh = h;
 	uint8_t *dst;
 
-	if (facet_tensor_is_image(in) != 0) {
+	if (!facet_is_image(in)) {
 		*err = "not an image tensor (uint8 [H, W, C], C = 1 or 3)";
 		return -1;
 	}

@@ -96,11 +96,6 @@ int facet_is_image(const facet_tensor *t)
 	       (t->shape[2] == 1 || t->shape[2] == 3);
 }
 
-int facet_tensor_is_image(const facet_tensor *t)
-{
-	return facet_is_image(t) ? 0 : -1;
-}
-
 int facet_key_eq(const msgpack_object *o, const char *s)
 {
 	size_t n = strlen(s);
@@ -535,14 +530,14 @@ const char *facet_record_validate(const facet_record *r)
 		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4)
 			return "'box' is not an array of 4 numbers";
 		for (int i = 0; i < 4; i++)
-			if (!obj_number(&o->via.array.ptr[i], &b[i]) || !isfinite(b[i]))
+			if (!facet_msgpack_number(&o->via.array.ptr[i], &b[i]) || !isfinite(b[i]))
 				return "'box' is not an array of 4 finite numbers";
 		if (!(b[0] <= b[2] && b[1] <= b[3]))
 			return "'box' is not [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1";
 	}
 	if ((o = facet_record_get(r, "score"))) {
 		double v;
-		if (!obj_number(o, &v) || !isfinite(v))
+		if (!facet_msgpack_number(o, &v) || !isfinite(v))
 			return "'score' is not a finite number";
 	}
 	if ((o = facet_record_get(r, "landmarks"))) {

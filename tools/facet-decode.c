@@ -338,7 +338,7 @@ static int parse_int(const char *s, size_t n, int lo, int hi, int *v)
 static void do_row(item *it, const facet_image_spec *spec)
 {
 	static const char *const names[5] = {"age", "ethnicity", "gender", "img_name", "pixels"};
-	static const int hi[3] = {FACET_AGE_MAX, FACET_N_ETHNICITY - 1, FACET_N_GENDER - 1};
+	static const int hi[3] = {FACET_AGE_MAX, FACET_ETHNICITY_MAX, FACET_GENDER_MAX};
 	const char *field[5] = {0}; /* age, ethnicity, gender, img_name, pixels */
 	size_t flen[5] = {0};
 	int nf = 0, v[3];

@@ -399,7 +399,7 @@ static void work_photo(void *ctx, void *item, int thread)
 		free(buf);
 	} else {
 		facet_tensor t;
-		if (!facet_record_tensor(p->rec, "image", &t) || facet_tensor_is_image(&t) != 0) {
+		if (!facet_record_tensor(p->rec, "image", &t) || !facet_is_image(&t)) {
 			snprintf(p->msg, sizeof p->msg, "no uint8 [H, W, C] 'image'");
 			p->failed = 1;
 			return;

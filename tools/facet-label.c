@@ -77,14 +77,6 @@ typedef struct {
 	size_t size, used;
 } table;
 
-static uint64_t hash_str(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
-}
-
 static row *table_find(table *t, const char *id, size_t n, int insert)
 {
 	size_t i;
@@ -100,7 +92,7 @@ static row *table_find(table *t, const char *id, size_t n, int insert)
 	}
 	if (!t->size)
 		return NULL;
-	for (i = hash_str(id, n) & (t->size - 1);; i = (i + 1) & (t->size - 1)) {
+	for (i = facet_fnv1a(FACET_FNV1A_BASIS, id, n) & (t->size - 1);; i = (i + 1) & (t->size - 1)) {
 		row *r = &t->slots[i];
 		if (!r->id)
 			break;
@@ -187,7 +179,6 @@ static int read_csv(FILE *f, const char *name, table *t, char *err, size_t errle
 		row *r;
 		facet_labels l = {-1, -1, -1, NULL};
 		int *dst[4] = {NULL, &l.age, &l.gender, &l.ethnicity};
-		static const int max[4] = {0, FACET_AGE_MAX, 1, 4};
 		lineno++;
 		if (memchr(line, '\0', (size_t)len))
 			CSV_FAIL("a NUL byte: not a text file");
@@ -199,7 +190,8 @@ static int read_csv(FILE *f, const char *name, table *t, char *err, size_t errle
 				continue;
 			if (col[k] >= n)
 				CSV_FAIL("%d fields, expected at least %d", n, col[k] + 1);
-			if (k > 0 && cell_label(fld[col[k]], max[k], dst[k]) != 0)
+			/* columns 1..3 are age, gender, ethnicity: the labels' own order */
+			if (k > 0 && cell_label(fld[col[k]], facet_label_max[k - 1], dst[k]) != 0)
 				CSV_FAIL("'%.40s' is not a valid %s", fld[col[k]], names[k][0]);
 		}
 		if (!fld[col[0]][0])

@@ -4,6 +4,7 @@
  * records of standard input. --annotate also draws the answers on the photos. */
 #include "facet.h"
 #include "image.h"
+#include "metrics.h"
 #include "montage.h"
 
 #include <getopt.h>
@@ -53,21 +54,7 @@ struct opts {
 	int nfiles;
 };
 
-static char bindir[PATH_MAX];
-
-static void find_bindir(void)
-{
-	ssize_t n = readlink("/proc/self/exe", bindir, sizeof bindir - 1);
-	char *slash;
-	if (n <= 0) {
-		strcpy(bindir, ".");
-		return;
-	}
-	bindir[n] = 0;
-	slash = strrchr(bindir, '/');
-	if (slash)
-		*slash = 0;
-}
+static const char *bindir; /* our own folder: the other tools and the shipped model are there */
 
 static const char *default_model(void)
 {
@@ -176,15 +163,6 @@ static int finished_ok(pid_t pid, const char *tool)
 	return 0;
 }
 
-static int argmax(const double *p, int n)
-{
-	int k = 0;
-	for (int i = 1; i < n; i++)
-		if (p[i] > p[k])
-			k = i;
-	return k;
-}
-
 /* "age\tgender (p)\tethnicity (p)" of a scored record, "-" for what it lacks. */
 static void format_answers(const facet_record *r, char *out, size_t n)
 {
@@ -198,14 +176,14 @@ static void format_answers(const facet_record *r, char *out, size_t n)
 	k += (size_t)(p.has_age ? snprintf(out + k, n - k, "%.1f", p.age)
 	                        : snprintf(out + k, n - k, "-"));
 	if (p.has_gender) {
-		int g = argmax(p.gender, FACET_N_GENDER);
+		int g = facet_argmax(p.gender, FACET_N_GENDER);
 		k += (size_t)snprintf(out + k, n - k, "\t%s (%.2f)", facet_gender_names[g],
 		                      p.gender[g]);
 	} else {
 		k += (size_t)snprintf(out + k, n - k, "\t-");
 	}
 	if (p.has_ethnicity) {
-		int e = argmax(p.ethnicity, FACET_N_ETHNICITY);
+		int e = facet_argmax(p.ethnicity, FACET_N_ETHNICITY);
 		snprintf(out + k, n - k, "\t%s (%.2f)", facet_ethnicity_names[e], p.ethnicity[e]);
 	} else {
 		snprintf(out + k, n - k, "\t-");
@@ -218,17 +196,9 @@ static int record_box(const facet_record *r, double box[4])
 	const msgpack_object *o = facet_record_get(r, "box");
 	if (!o || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4)
 		return 0;
-	for (int i = 0; i < 4; i++) {
-		const msgpack_object *v = &o->via.array.ptr[i];
-		if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64)
-			box[i] = v->via.f64;
-		else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			box[i] = (double)v->via.u64;
-		else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-			box[i] = (double)v->via.i64;
-		else
+	for (int i = 0; i < 4; i++)
+		if (!facet_msgpack_number(&o->via.array.ptr[i], &box[i]))
 			return 0;
-	}
 	return 1;
 }
 
@@ -356,7 +326,7 @@ int main(int argc, char **argv)
 	photos ph = {0};
 
 	facet_init("facet-predict");
-	find_bindir();
+	bindir = facet_tools_dir() ? facet_tools_dir() : ".";
 	parse_options(argc, argv, &o);
 	sargs[model_arg] = (char *)o.model;
 	if (pipe(p2))
