@@ -9,7 +9,7 @@
  * Few fuzzed photos hold a face, so most inputs run with a detector threshold far below dlib's
  * (down to -2), where HOG "finds" faces in any texture and the alignment runs on them.
  * Properties: a photo that fails has a message; one that succeeds has at most --max-faces faces,
- * largest first, each no smaller than the smallest face sought, with finite boxes and landmarks
+ * surest first, each no smaller than the smallest face sought, with finite boxes and landmarks
  * and an aligned image of the asked side and 3 channels.
  */
 #include "fuzz.h"
@@ -96,8 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			scan_scale(&o, 1, 1, &mf);
 			FUZZ_ASSERT(side >= mf - 1e-6);
 		}
-		if (k > 0)
-			FUZZ_ASSERT(side <= p.faces[k - 1].box[2] - p.faces[k - 1].box[0]);
+		if (k > 0) /* surest first */
+			FUZZ_ASSERT(fc->score <= p.faces[k - 1].score);
 		for (int i = 0; i < FACET_LANDMARKS; i++)
 			FUZZ_ASSERT(isfinite(fc->landmarks[i][0]) && isfinite(fc->landmarks[i][1]));
 		FUZZ_ASSERT(fc->image.ndim == 3 && fc->image.shape[0] == o.find.size &&

@@ -2,7 +2,7 @@
 # Build facet's libFuzzer targets (fuzz/fuzz_*.c) with clang-14, ASan and UBSan, and run each one
 # for a bounded time. Fails on any crash, leak, timeout or out-of-memory artifact.
 #
-# Usage: scripts/fuzz.sh [TARGET...]        (targets: stream scan utk config csv labelcsv model jpeg; default all)
+# Usage: scripts/fuzz.sh [TARGET...]        (targets: stream scan utk config csv labelcsv model jpeg detect; default all)
 #   FUZZ_SECONDS=60    seconds per target
 #   FUZZ_PARALLEL=1    targets run at once
 #   FUZZ_BUILD=build-fuzz

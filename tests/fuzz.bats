@@ -33,7 +33,7 @@ fuzz() {
 	run --separate-stderr env FUZZ_REGRESS=1 "$REPO/scripts/fuzz.sh"
 	[ "$status" -eq 0 ] || fail "$output"
 	local t
-	for t in stream scan utk config csv labelcsv model jpeg; do
+	for t in stream scan utk config csv labelcsv model jpeg detect; do
 		[[ "$output" == *"fuzz_$t: ok, "* ]] || fail "no replay of target $t: $output"
 		[ -n "$(ls "$REPO/$FUZZ_BUILD/seeds/$t")" ] || fail "no seeds for $t"
 	done
@@ -65,6 +65,10 @@ fuzz() {
 
 @test "fuzz: the model-file and checkpoint loader" {
 	fuzz model
+}
+
+@test "fuzz: facet-detect's path from a photo's bytes to aligned faces" {
+	fuzz detect
 }
 
 @test "fuzz: scripts/fuzz.sh fails, naming the reproducer, when a target crashes" {
