@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# recipe_compare.sh — a facet model against the plain PyTorch recipe of issue #6, face by face on
+# recipe_compare.sh — a facet model against the plain PyTorch recipe, face by face on
 # the same held-out faces (facet-compare(1)).
 #
 #   bench/recipe_compare.sh DATA WORK [MODEL]

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""recipe_splits: issue #6's PyTorch recipe (bench/torch_recipe.py) trained many times over, on
+"""recipe_splits: the plain PyTorch recipe (bench/torch_recipe.py) trained many times over, on
 other splits, other training seeds and other readings of the issue's one-line description, to
 show how far its test figures move with the draw. Meant for a GPU: on one H200, eight to ten
 runs of 45 epochs side by side took 3.5-4.5 minutes (one run takes about an hour on the 2-core
-development machine). Run by hand, not a test; the figures of session 23 are in models/README.md.
+development machine). Run by hand, not a test; its figures are in docs/experiments.md.
 
     /usr/bin/python3 bench/recipe_splits.py pack FACES.facet PACK.npz
     python3 bench/recipe_splits.py run PACK.npz OUT.jsonl [--workers N] [--deadline S]
@@ -15,7 +15,7 @@ pack: FACES.facet is a 64x64 RGB labelled stream (pipelines/prepare.sh with FACE
 the faces are stored as JPEG (quality 90, about 41 MB for UTKFace's 21,357) with their ids and
 labels, small enough to carry to a GPU machine, which needs only numpy, Pillow and torch. The
 JPEG step changes the pixels a little: the split-7 runs show what that costs against the recipe
-re-run on the exact pixels (models/README.md).
+re-run on the exact pixels (docs/experiments.md).
 
 run: trains the jobs of PLAN (default: the plan below), several at a time (--workers), each on
 its own split of the packed faces: the split is facet-split's (same hash of seed and id, ratios

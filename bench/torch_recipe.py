@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""torch_recipe: the plain PyTorch recipe that issue #6 sets as the bar, re-run on facet's own split,
-so that facet's shipped model and the recipe are compared on the same held-out faces.
+"""torch_recipe: the plain PyTorch recipe that facet's model is measured against, re-run on
+facet's own split, so that facet's shipped model and the recipe are compared on the same
+held-out faces.
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 \\
         /usr/bin/python3 bench/torch_recipe.py FACES.facet [EPOCHS [SEED]]
