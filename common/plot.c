@@ -499,17 +499,3 @@ int facet_plot_boxes(const char *path, const facet_plot_frame *f, int n, const c
 	category_labels(n, labels);
 	return plot_end(path, &tmp);
 }
-
-/* Under LeakSanitizer (make check SANITIZE=1): fontconfig, below cairo's and pango's text, keeps
- * its caches until exit by design; that is not a leak of ours. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-	return "leak:libfontconfig\n";
-}
-
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
