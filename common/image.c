@@ -586,12 +586,36 @@ static int turbo_fail(tjhandle tj, char *err, size_t errlen)
 	return -1;
 }
 
+/* A JPEG's header through TurboJPEG: its stored size and colour space, and the orientation to
+ * apply (1 unless spec->orient), the turned size checked against spec's pixel limit. On a
+ * handle that fails, the thread's handle is dropped (turbo_fail). 0 ok, -1 and err. */
+static int turbo_header(tjhandle tj, const unsigned char *buf, size_t n,
+                        const facet_image_spec *spec, int *w, int *h, int *cs, int *o, char *err,
+                        size_t errlen)
+{
+	int sub;
+
+	if (tjDecompressHeader3(tj, buf, (unsigned long)n, w, h, &sub, cs) != 0)
+		return turbo_fail(tj, err, errlen);
+	if (*w < 1 || *h < 1 || *w > 65535 || *h > 65535) {
+		/* a corrupt header can "succeed" with sizes no JPEG has: stop before arithmetic */
+		snprintf(err, errlen, "JPEG header gives an impossible size %dx%d", *w, *h);
+		pthread_setspecific(turbo_key, NULL);
+		tjDestroy(tj);
+		return -1;
+	}
+	*o = spec->orient ? jpeg_orientation(buf, n) : 1;
+	if (*o >= 5)
+		return check_pixels(*h, *w, spec, err, errlen);
+	return check_pixels(*w, *h, spec, err, errlen);
+}
+
 /* 0 decoded, -1 error, 1 a JPEG TurboJPEG cannot give as RGB/grey (CMYK): try libvips. */
 static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_spec *spec,
                         facet_tensor *out, facet_image_info *info, char *err, size_t errlen)
 {
 	tjhandle tj = turbo_handle();
-	int w, h, sub, cs, sw, sh, o, swap;
+	int w, h, cs, sw, sh, o, swap;
 	int64_t shape[3];
 	facet_tensor full;
 	const char *msg;
@@ -600,19 +624,9 @@ static int turbo_decode(const unsigned char *buf, size_t n, const facet_image_sp
 		snprintf(err, errlen, "cannot start TurboJPEG: %s", tjGetErrorStr2(NULL));
 		return -1;
 	}
-	if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &sub, &cs) != 0)
-		return turbo_fail(tj, err, errlen);
-	if (w < 1 || h < 1 || w > 65535 || h > 65535) {
-		/* a corrupt header can "succeed" with sizes no JPEG has: stop before arithmetic */
-		snprintf(err, errlen, "JPEG header gives an impossible size %dx%d", w, h);
-		pthread_setspecific(turbo_key, NULL);
-		tjDestroy(tj);
+	if (turbo_header(tj, buf, n, spec, &w, &h, &cs, &o, err, errlen) != 0)
 		return -1;
-	}
-	o = spec->orient ? jpeg_orientation(buf, n) : 1;
 	swap = o >= 5;
-	if (check_pixels(swap ? h : w, swap ? w : h, spec, err, errlen) != 0)
-		return -1;
 	if (cs == TJCS_CMYK || cs == TJCS_YCCK)
 		return 1;
 	turbo_scaled(w, h, swap, spec, &sw, &sh);
@@ -858,27 +872,18 @@ int facet_image_probe(const void *buf, size_t n, const facet_image_spec *spec,
 	}
 	if (facet_image_is_jpeg(buf, n) && spec->engine != FACET_ENGINE_VIPS) {
 		tjhandle tj = turbo_handle();
-		int sub, cs;
+		int cs;
 		if (!tj) {
 			snprintf(err, errlen, "cannot start TurboJPEG: %s", tjGetErrorStr2(NULL));
 			return -1;
 		}
-		if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &sub, &cs) != 0)
-			return turbo_fail(tj, err, errlen);
-		if (w < 1 || h < 1 || w > 65535 || h > 65535) {
-			snprintf(err, errlen, "JPEG header gives an impossible size %dx%d", w, h);
-			pthread_setspecific(turbo_key, NULL);
-			tjDestroy(tj);
+		if (turbo_header(tj, buf, n, spec, &w, &h, &cs, &o, err, errlen) != 0)
 			return -1;
-		}
-		o = spec->orient ? jpeg_orientation(buf, n) : 1;
 		if (o >= 5) {
 			int t = w;
 			w = h;
 			h = t;
 		}
-		if (check_pixels(w, h, spec, err, errlen) != 0)
-			return -1;
 	} else {
 		VipsImage *img;
 		if (!vips_foreign_find_load_buffer(buf, n)) {

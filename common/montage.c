@@ -220,6 +220,27 @@ static int caption_image(VipsObject *ctx, VipsImage *text, int tile_px, int stri
 	return 0;
 }
 
+/* Save img at path atomically, as PNG or JPEG (quality 90). 0 saved; 1 libvips failed (its
+ * error buffer says why); -1 the file could not be written (said here). */
+static int save_atomic(VipsImage *img, const char *path, int png)
+{
+	facet_atomic a = {0};
+
+	if (facet_atomic_open(&a, path) != 0) {
+		warn("cannot write %s:", path);
+		return -1;
+	}
+	if (png ? vips_pngsave(img, a.tmp, NULL) : vips_jpegsave(img, a.tmp, "Q", 90, NULL)) {
+		facet_atomic_abort(&a);
+		return 1;
+	}
+	if (facet_atomic_commit(&a) != 0) {
+		warn("cannot write %s:", path);
+		return -1;
+	}
+	return 0;
+}
+
 int facet_montage_write(const char *path, const facet_tiles *t, int cols, int tile_px)
 {
 	if (t->n == 0)
@@ -231,7 +252,6 @@ int facet_montage_write(const char *path, const facet_tiles *t, int cols, int ti
 	VipsImage **tiles = (VipsImage **)vips_object_local_array(ctx, n);
 	VipsImage **out = (VipsImage **)vips_object_local_array(ctx, 2);
 	int strip_h = 0, rc = -1;
-	facet_atomic a = {0};
 
 	for (int i = 0; i < n; i++) {
 		char markup[6 * sizeof t->tiles[i].caption];
@@ -257,20 +277,15 @@ int facet_montage_write(const char *path, const facet_tiles *t, int cols, int ti
 	 * saver reads the extra bands as alpha. */
 	if (bad || vips_copy(out[0], &out[1], "interpretation", VIPS_INTERPRETATION_sRGB, NULL))
 		goto fail;
-	if (facet_atomic_open(&a, path) != 0) {
-		warn("cannot write %s:", path);
+	switch (save_atomic(out[1], path, 1)) {
+	case 0:
+		rc = 0;
 		goto done;
-	}
-	if (vips_pngsave(out[1], a.tmp, NULL)) {
-		facet_atomic_abort(&a);
+	case 1:
 		goto fail;
-	}
-	if (facet_atomic_commit(&a) != 0) {
-		warn("cannot write %s:", path);
+	default:
 		goto done;
 	}
-	rc = 0;
-	goto done;
 fail : {
 	char msg[512];
 	facet_image_vips_error(msg, sizeof msg, "libvips failed", 3);
@@ -295,7 +310,6 @@ int facet_annotate_write(const char *path, const facet_tensor *photo, const face
 	size_t len = strlen(path);
 	VipsObject *ctx;
 	VipsImage **v;
-	facet_atomic a = {0};
 	char font[32];
 
 	facet_image_init();
@@ -353,20 +367,15 @@ int facet_annotate_write(const char *path, const facet_tensor *photo, const face
 		}
 		g_object_unref(text);
 	}
-	if (facet_atomic_open(&a, path) != 0) {
-		warn("cannot write %s:", path);
+	switch (save_atomic(v[2], path, png)) {
+	case 0:
+		rc = 0;
 		goto done;
-	}
-	if (png ? vips_pngsave(v[2], a.tmp, NULL) : vips_jpegsave(v[2], a.tmp, "Q", 90, NULL)) {
-		facet_atomic_abort(&a);
+	case 1:
 		goto fail;
-	}
-	if (facet_atomic_commit(&a) != 0) {
-		warn("cannot write %s:", path);
+	default:
 		goto done;
 	}
-	rc = 0;
-	goto done;
 fail : {
 	char msg[512];
 	facet_image_vips_error(msg, sizeof msg, "libvips failed", 3);

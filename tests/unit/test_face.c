@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "face.h"
+#include "check.h"
 #include "facet.h"
 #include "image.h"
 
-static int n_pass, n_fail;
 static unsigned long long rng = 88172645463325252ULL;
 
 static double urand(void) /* uniform in [0, 1) */
@@ -26,17 +26,6 @@ static double urand(void) /* uniform in [0, 1) */
 	return (double)(rng >> 11) / 9007199254740992.0;
 }
 
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%-4s ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	ok ? n_pass++ : n_fail++;
-}
-
 static facet_tensor image(int h, int w, int c)
 {
 	facet_tensor t;
@@ -45,11 +34,6 @@ static facet_tensor image(int h, int w, int c)
 	for (size_t i = 0; i < t.nbytes; i++)
 		((uint8_t *)t.owned)[i] = (uint8_t)(urand() * 256);
 	return t;
-}
-
-static uint8_t px(const facet_tensor *t, int y, int x, int c)
-{
-	return ((const uint8_t *)t->data)[((size_t)y * t->shape[1] + x) * t->shape[2] + c];
 }
 
 /* A known similarity (scale, angle, shift) is recovered from points it moved, exactly without

@@ -15,10 +15,10 @@
 #include <vips/vips.h>
 #include <vips/vector.h>
 
+#include "check.h"
 #include "facet.h"
 #include "image.h"
 
-static int n_pass, n_fail;
 static unsigned long long rng = 88172645463325252ULL;
 
 static unsigned rnd(void)
@@ -29,28 +29,12 @@ static unsigned rnd(void)
 	return (unsigned)(rng >> 32);
 }
 
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%-4s ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	ok ? n_pass++ : n_fail++;
-}
-
 static facet_tensor image(int h, int w, int c)
 {
 	facet_tensor t;
 	int64_t shape[3] = {h, w, c};
 	facet_tensor_alloc(&t, FACET_U8, 3, shape);
 	return t;
-}
-
-static uint8_t px(const facet_tensor *t, int y, int x, int c)
-{
-	return ((const uint8_t *)t->data)[((size_t)y * t->shape[1] + x) * t->shape[2] + c];
 }
 
 /* Naive reference: out pixel (i, j) = mean of in over the rectangle it covers, each source pixel

@@ -18,23 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "facet.h"
 #include "nn/fastops.h"
 #include "nn/nn.h"
-
-static int n_pass, n_fail;
-
-static void result(int ok, const char *fmt, ...) FACET_PRINTF(2, 3);
-static void result(int ok, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%-4s ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	ok ? n_pass++ : n_fail++;
-}
 
 static facet_rng trng;
 
@@ -182,14 +169,14 @@ static void grad_check(const char *what, const facet_layer *proto, int n, int c,
 	memcpy(l->dy, r, sizeof(float) * out_count(l));
 	l->ops->backward(l, t.x, t.dx);
 	double worst = fd_check(&t, t.x, t.dx, in_count(l), r, 1e-2f, train);
-	result(worst < 2e-2, "grad %-34s dx  worst %.2e", what, worst);
+	check(worst < 2e-2, "grad %-34s dx  worst %.2e", what, worst);
 	for (int j = 0; j < l->nparam; j++) {
 		if (l->kind == FACET_BATCHNORM && j >= 2)
 			continue;
 		float *gcopy = xmalloc(sizeof(float) * l->param[j].n);
 		memcpy(gcopy, l->param[j].grad, sizeof(float) * l->param[j].n);
 		worst = fd_check(&t, l->param[j].data, gcopy, l->param[j].n, r, 1e-2f, train);
-		result(worst < 2e-2, "grad %-34s d%-2s worst %.2e", what,
+		check(worst < 2e-2, "grad %-34s d%-2s worst %.2e", what,
 		       j == 0 ? (l->kind == FACET_BATCHNORM ? "g" : "w") : "b", worst);
 		free(gcopy);
 	}
@@ -312,7 +299,7 @@ static void loss_check(facet_loss_kind k, int units, float smoothing, float dist
 		if (!have[i / units] && dz[i] != 0)
 			unl_zero = 0;
 	}
-	result(worst / big < 1e-3 && count == 4 && unl_zero,
+	check(worst / big < 1e-3 && count == 4 && unl_zero,
 	       "grad loss %-8s%s%s (2 of 6 unlabelled: zero gradient) worst %.2e",
 	       facet_loss_names[k], smoothing > 0 ? " smoothed" : "",
 	       distill > 0 ? " distilled" : "", worst / big);
@@ -353,7 +340,7 @@ static void test_smoothing(void)
 		float lab[1] = {(float)(i % 2)};
 		worst = fmax(worst, fabs(facet_loss(&bces, z + i, lab, yes, 1, NULL, &c) - want));
 	}
-	result(worst < 1e-6,
+	check(worst < 1e-6,
 	       "label smoothing: the mixture of the plain losses (ce 0.15, bce 0.2) "
 	       "worst %.1e",
 	       worst);
@@ -372,7 +359,7 @@ static void test_smoothing(void)
 			gworst = fmax(gworst, fabs(dz0[i * K + j] -
 			                           (exp(z[i * K + j]) / s - (j == i % K)) / N));
 	}
-	result(fabs(got - want) < 1e-9 && gworst < 1e-7,
+	check(fabs(got - want) < 1e-9 && gworst < 1e-7,
 	       "label smoothing 0 is plain ce (loss %.1e, gradient %.1e)", fabs(got - want),
 	       gworst);
 	/* a smoothed ce is smallest at the smoothed target: logits log q have zero gradient */
@@ -385,7 +372,7 @@ static void test_smoothing(void)
 	double gmax = 0;
 	for (int j = 0; j < K; j++)
 		gmax = fmax(gmax, fabs(dz0[j]));
-	result(gmax < 1e-6, "smoothed ce (0.3): no gradient at the smoothed target (%.1e)", gmax);
+	check(gmax < 1e-6, "smoothed ce (0.3): no gradient at the smoothed target (%.1e)", gmax);
 }
 
 /* Distillation written out plainly: the target (1 - d) * label + d * q is a mixture, so the loss
@@ -438,7 +425,7 @@ static void test_distill(void)
 		bced.soft = p1;
 		worst = fmax(worst, fabs(facet_loss(&bced, z + i, lab, yes, 1, NULL, &c) - want));
 	}
-	result(
+	check(
 	    worst < 1e-6 && plain_worst == 0,
 	    "distillation: the mixture of the plain losses (ce 0.4 with smoothing 0.1, bce 0.7), "
 	    "and nothing without soft targets: worst %.1e, %.1e",
@@ -456,7 +443,7 @@ static void test_distill(void)
 	double gmax = 0;
 	for (int j = 0; j < K; j++)
 		gmax = fmax(gmax, fabs(dz[j]));
-	result(gmax < 1e-6, "distilled ce (0.5): no gradient at the mixed target (%.1e)", gmax);
+	check(gmax < 1e-6, "distilled ce (0.5): no gradient at the mixed target (%.1e)", gmax);
 }
 
 /* dldl written out plainly: probabilities, Gaussian weights, KL and the L1 of the expectation. */
@@ -491,11 +478,11 @@ static void test_dldl(void)
 		double got = facet_loss(&a, z, &t, have, 1, NULL, &c);
 		worst = fmax(worst, fabs(got - dldl_plain(z, K, age, 2.5, 0.6, 12)));
 	}
-	result(worst < 1e-6, "dldl loss matches the plain formula (KL + L1 of E[age]) worst %.1e",
+	check(worst < 1e-6, "dldl loss matches the plain formula (KL + L1 of E[age]) worst %.1e",
 	       worst);
 	float flat[K] = {0};
 	double e = facet_dldl_age(flat, K);
-	result(fabs(e - (K - 1) / 2.0) < 1e-9, "dldl: equal logits expect age (K-1)/2 (%.6f)", e);
+	check(fabs(e - (K - 1) / 2.0) < 1e-9, "dldl: equal logits expect age (K-1)/2 (%.6f)", e);
 	/* a narrow label on a whole year is the class's cross-entropy plus the L1 term */
 	float t = (7 - 20) / 12.0f;
 	facet_loss_args narrow = {FACET_LOSS_DLDL, K, 1, 0.1f, 0, 20, 12, 0, 0, NULL};
@@ -503,7 +490,7 @@ static void test_dldl(void)
 	float t7 = 7;
 	double dl = facet_loss(&narrow, z, &t, have, 1, NULL, &c);
 	double cl = facet_loss(&ce, z, &t7, have, 1, NULL, &c);
-	result(fabs(dl - cl) < 1e-5, "dldl with sigma 0.1 on age 7 is ce of class 7 (%.6f, %.6f)",
+	check(fabs(dl - cl) < 1e-5, "dldl with sigma 0.1 on age 7 is ce of class 7 (%.6f, %.6f)",
 	       dl, cl);
 }
 
@@ -529,14 +516,14 @@ static void test_losses(void)
 	int c;
 	facet_loss_args bce_a = {FACET_LOSS_BCE, 1, 1, 0, 0, 0, 1, 0, 0, NULL};
 	double bce = facet_loss(&bce_a, z, t, have, 2, NULL, &c);
-	result(fabs(bce - log(2.0)) < 1e-9, "bce of logit 0 is log 2 (%.9f)", bce);
+	check(fabs(bce - log(2.0)) < 1e-9, "bce of logit 0 is log 2 (%.9f)", bce);
 	float z5[5] = {0, 0, 0, 0, 0}, t5[1] = {3};
 	facet_loss_args ce_a = {FACET_LOSS_CE, 5, 1, 0, 0, 0, 1, 0, 0, NULL};
 	double ce = facet_loss(&ce_a, z5, t5, have, 1, NULL, &c);
-	result(fabs(ce - log(5.0)) < 1e-9, "ce of equal logits is log 5 (%.9f)", ce);
+	check(fabs(ce - log(5.0)) < 1e-9, "ce of equal logits is log 5 (%.9f)", ce);
 	facet_loss_args mse_a = {FACET_LOSS_MSE, 1, 1, 0, 0, 0, 1, 0, 0, NULL};
 	double empty = facet_loss(&mse_a, z, t, none, 2, NULL, &c);
-	result(empty == 0 && c == 0, "no labels: loss 0, count 0");
+	check(empty == 0 && c == 0, "no labels: loss 0, count 0");
 }
 
 /* ---------------------------------------------------------------- fast path vs reference */
@@ -602,7 +589,7 @@ static void fast_check(const char *what, const facet_layer *pr, int n, int c, in
 				    fmax(worst, rel_diff(fast.l.param[j].data, ref.l.param[j].data,
 				                         ref.l.param[j].n));
 	}
-	result(worst <= tol, "fast %-4s %-40s worst %.2e (tol %.0e)",
+	check(worst <= tol, "fast %-4s %-40s worst %.2e (tol %.0e)",
 	       precision == FACET_PREC_BF16 ? "bf16" : "fp32", what, worst, tol);
 	layer_free(&ref);
 	layer_free(&fast);
@@ -671,7 +658,7 @@ static void expect_error(const char *text, const char *want)
 {
 	char err[256] = "";
 	facet_net *net = facet_net_parse(text, "t.cfg", err, sizeof err);
-	result(!net && strstr(err, want), "config error '%s' (got '%s')", want, err);
+	check(!net && strstr(err, want), "config error '%s' (got '%s')", want, err);
 	facet_net_free(net);
 }
 
@@ -710,13 +697,13 @@ static void test_config(void)
 {
 	char err[256] = "";
 	facet_net *net = facet_net_parse(tiny_cfg, "tiny", err, sizeof err);
-	result(net != NULL, "tiny config parses (%s)", net ? "ok" : err);
+	check(net != NULL, "tiny config parses (%s)", net ? "ok" : err);
 	if (!net)
 		return;
-	result(net->ntrunk == 5 && net->head[FACET_HEAD_ETHNICITY].nlayer == 3 &&
+	check(net->ntrunk == 5 && net->head[FACET_HEAD_ETHNICITY].nlayer == 3 &&
 	           net->head[FACET_HEAD_ETHNICITY].weight == 0.5f && net->train.lr == 0.01f,
 	       "tiny config: 5 trunk layers, 3 ethnicity layers, weight and lr read");
-	result(net->trunk[4].oc == 8 && net->trunk[4].oh == 1 && net->trunk[2].oh == 6,
+	check(net->trunk[4].oc == 8 && net->trunk[4].oh == 1 && net->trunk[2].oh == 6,
 	       "tiny config: shapes (pool 12->6, gap -> 8)");
 
 	char *buf = NULL;
@@ -724,7 +711,7 @@ static void test_config(void)
 	FILE *f = open_memstream(&buf, &len);
 	facet_net_write_config(net, f, 1);
 	fclose(f);
-	result(strstr(buf, "line 3 [conv] defaults: size=3 stride=1 pad=same") &&
+	check(strstr(buf, "line 3 [conv] defaults: size=3 stride=1 pad=same") &&
 	           strstr(buf, "line 4 [batchnorm] defaults: eps=0.001 momentum=0.99") &&
 	           strstr(buf, "[train] defaults: optimizer=adam") && !strstr(buf, "lr=0.01"),
 	       "defaults filled in are echoed, given keys are not");
@@ -733,7 +720,7 @@ static void test_config(void)
 	char *canon = facet_net_config_string(net);
 	facet_net *again = facet_net_parse(canon, "canon", err, sizeof err);
 	char *canon2 = again ? facet_net_config_string(again) : NULL;
-	result(again && !strcmp(canon, canon2), "the echoed config parses back to itself");
+	check(again && !strcmp(canon, canon2), "the echoed config parses back to itself");
 	free(canon);
 	free(canon2);
 	facet_net_free(again);
@@ -773,7 +760,7 @@ static void test_config(void)
 		                    "filters=4 size=1\n[gap]\n[head age]\n[dense] "
 		                    "units=1\n",
 		                    "t.cfg", e, sizeof e);
-		result(edge != NULL, "a layer of exactly 2^26 values per face is allowed (%s)", e);
+		check(edge != NULL, "a layer of exactly 2^26 values per face is allowed (%s)", e);
 		facet_net_free(edge);
 	}
 	expect_error("[gap]\n[head age]\n[dense] units=1\n[head age]\n",
@@ -804,12 +791,12 @@ static void test_config(void)
 	                  "[head age] loss=dldl sigma=3.5\n[dense] units=40 activation=softmax\n"
 	                  "[head gender] loss=bce\n[dense] units=1\n",
 	                  &again);
-	result(canon && strstr(canon, "[head age] loss=dldl weight=1 sigma=3.5 l1=1\n") &&
+	check(canon && strstr(canon, "[head age] loss=dldl weight=1 sigma=3.5 l1=1\n") &&
 	           strstr(canon, "[head gender] loss=bce weight=0.5") == NULL &&
 	           strstr(canon, "[head gender] loss=bce weight=1 smoothing=0\n"),
 	       "dldl head: sigma and l1 in the canonical config, not on the other heads "
 	       "(which keep their smoothing)");
-	result(again && again->head[FACET_HEAD_AGE].sigma == 3.5f &&
+	check(again && again->head[FACET_HEAD_AGE].sigma == 3.5f &&
 	           again->head[FACET_HEAD_AGE].loss == FACET_LOSS_DLDL,
 	       "dldl head: the canonical config parses back with its sigma");
 	free(canon);
@@ -820,7 +807,7 @@ static void test_config(void)
 	                  "[head age] loss=l1\n[dense] units=1\n"
 	                  "[head ethnicity] smoothing=0.1\n[dense] units=5\n",
 	                  &again);
-	result(canon && strstr(canon, "[head ethnicity] loss=ce weight=1 smoothing=0.1\n") &&
+	check(canon && strstr(canon, "[head ethnicity] loss=ce weight=1 smoothing=0.1\n") &&
 	           strstr(canon, "[head age] loss=l1 weight=1\n") && again &&
 	           again->head[FACET_HEAD_ETHNICITY].smoothing == 0.1f,
 	       "smoothing: in the canonical config of a ce head (not the age head's), parsed back");
@@ -837,7 +824,7 @@ static void test_config(void)
 	                  "[head gender]\n[dense] units=1\n"
 	                  "[head ethnicity] distill=0.5\n[dense] units=5\n",
 	                  &again);
-	result(canon &&
+	check(canon &&
 	           strstr(canon, "[head ethnicity] loss=ce weight=1 smoothing=0 distill=0.5\n") &&
 	           strstr(canon, "[head gender] loss=bce weight=1 smoothing=0\n") && again &&
 	           again->head[FACET_HEAD_ETHNICITY].distill == 0.5f && facet_net_distills(again),
@@ -864,20 +851,20 @@ static void test_config(void)
 	          {"examples/models/tiny.cfg", 0, 0, 0}};
 	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
 		if (access(ex[i].path, R_OK) != 0) {
-			result(0, "%s: not found (run from the repository root)", ex[i].path);
+			check(0, "%s: not found (run from the repository root)", ex[i].path);
 			continue;
 		}
 		net = facet_net_load_config(ex[i].path, err, sizeof err);
-		result(net != NULL, "%s builds (%s)", ex[i].path, net ? "ok" : err);
+		check(net != NULL, "%s builds (%s)", ex[i].path, net ? "ok" : err);
 		if (net && ex[i].mflop > 0) {
 			double mf = forward_mflop(net);
-			result(fabs(mf - ex[i].mflop) < ex[i].tol,
+			check(fabs(mf - ex[i].mflop) < ex[i].tol,
 			       "%s costs %.1f MFLOP per image forward (want %.1f)", ex[i].path, mf,
 			       ex[i].mflop);
 		}
 		if (net && ex[i].params > 0) {
 			size_t np = facet_net_param_count(net);
-			result(np == ex[i].params, "%s has %zu parameters (want %zu)", ex[i].path,
+			check(np == ex[i].params, "%s has %zu parameters (want %zu)", ex[i].path,
 			       np, ex[i].params);
 		}
 		facet_net_free(net);
@@ -1006,7 +993,7 @@ static void test_training_distill(void)
 	synth_soft = SOFT_EVEN;
 	train_cfg(cfg, 0, 16, 3, &f, &l, &even);
 	synth_soft = SOFT_NONE;
-	result(
+	check(
 	    labels->head[FACET_HEAD_ETHNICITY].distill == 1 && param_diff(plain, labels) == 0 &&
 	        param_diff(plain, none) == 0 && param_diff(plain, even) > 1e-3,
 	    "distill=1: the labels as the teacher train bit for bit as the labels (%.1e), no soft "
@@ -1042,7 +1029,7 @@ static void test_training_dldl(void)
 	facet_net_free(net);
 	train_cfg(cfg, 1, 240, 11, &first, &last, &net);
 	facet_net_evaluate(net, &d, &after);
-	result(last < 0.7 * first && after.age_mae < 0.6 * before.age_mae,
+	check(last < 0.7 * first && after.age_mae < 0.6 * before.age_mae,
 	       "dldl age head learns: loss %.3f -> %.3f, held-out age MAE %.1f -> %.1f", first,
 	       last, before.age_mae, after.age_mae);
 	char path[] = "/tmp/facet-test-nn-XXXXXX";
@@ -1071,7 +1058,7 @@ static void test_training_dldl(void)
 			inside &= p.age >= 0 && p.age <= 89;
 		}
 	}
-	result(same && inside && again->head[FACET_HEAD_AGE].sigma == 3.0f,
+	check(same && inside && again->head[FACET_HEAD_AGE].sigma == 3.0f,
 	       "dldl model file round trip: same ages, all within 0..89 (%s)", again ? "ok" : err);
 	facet_net_free(again);
 	facet_net_free(net);
@@ -1083,7 +1070,7 @@ static void test_training(void)
 	double first, last;
 	facet_net *a, *b;
 	train_tiny(0, 160, 11, &first, &last, &a);
-	result(last < 0.5 * first, "tiny net learns (reference): epoch loss %.3f -> %.3f", first,
+	check(last < 0.5 * first, "tiny net learns (reference): epoch loss %.3f -> %.3f", first,
 	       last);
 	double f2, l2;
 	train_tiny(0, 40, 11, &f2, &l2, &b);
@@ -1093,11 +1080,11 @@ static void test_training(void)
 	for (int i = 0; i < a->nparam; i++)
 		same &=
 		    !memcmp(a->param[i]->data, b->param[i]->data, sizeof(float) * a->param[i]->n);
-	result(same && f2 == first && l2 == last, "same seed, same fp32 parameters bit for bit");
+	check(same && f2 == first && l2 == last, "same seed, same fp32 parameters bit for bit");
 	facet_net_free(b);
 
 	train_tiny(1, 160, 11, &f2, &l2, &b);
-	result(l2 < 0.5 * f2 && fabs(l2 - last) < 0.1 * last + 0.05,
+	check(l2 < 0.5 * f2 && fabs(l2 - last) < 0.1 * last + 0.05,
 	       "tiny net learns (fast path): %.3f -> %.3f (reference %.3f)", f2, l2, last);
 	facet_net_free(b);
 
@@ -1106,7 +1093,7 @@ static void test_training(void)
 	synth(&d, 100, 77);
 	facet_metrics m;
 	facet_net_evaluate(a, &d, &m);
-	result(m.gender_acc > 0.9 && m.ethnicity_acc > 0.6 && m.age_mae < 15,
+	check(m.gender_acc > 0.9 && m.ethnicity_acc > 0.6 && m.age_mae < 15,
 	       "held-out synthetic data: age MAE %.1f, gender %.2f, ethnicity %.2f", m.age_mae,
 	       m.gender_acc, m.ethnicity_acc);
 
@@ -1127,10 +1114,10 @@ static void test_training(void)
 	facet_train_state_log(&st, &lg);
 	facet_train_state_keep_best(&st, a);
 	int rc = facet_model_save(a, &st, 1, path, err, sizeof err);
-	result(rc == 0, "checkpoint saved (%s)", rc ? err : "ok");
+	check(rc == 0, "checkpoint saved (%s)", rc ? err : "ok");
 	facet_train_state st2;
 	facet_net *c = facet_model_load(path, &st2, err, sizeof err);
-	result(c != NULL, "checkpoint loads (%s)", c ? "ok" : err);
+	check(c != NULL, "checkpoint loads (%s)", c ? "ok" : err);
 	if (c) {
 		int ok = c->nparam == a->nparam && c->age_mean == a->age_mean;
 		for (int i = 0; ok && i < a->nparam; i++) {
@@ -1139,7 +1126,7 @@ static void test_training(void)
 			     (!p->grad || (!memcmp(p->m, q->m, sizeof(float) * p->n) &&
 			                   !memcmp(p->v, q->v, sizeof(float) * p->n)));
 		}
-		result(ok && st2.epoch == 3 && st2.step == 5 && st2.t == 165 && st2.seed == 11 &&
+		check(ok && st2.epoch == 3 && st2.step == 5 && st2.t == 165 && st2.seed == 11 &&
 		           st2.data_sum == st.data_sum && st2.nlog == 1 &&
 		           st2.log[0].val.gender_acc == 0.4 && st2.best_param,
 		       "checkpoint round trip: parameters, Adam moments, state, history");
@@ -1150,7 +1137,7 @@ static void test_training(void)
 		facet_net_forward(c, 0);
 		const float *za = facet_net_head_output(a, FACET_HEAD_ETHNICITY);
 		const float *zc = facet_net_head_output(c, FACET_HEAD_ETHNICITY);
-		result(!memcmp(za, zc, sizeof(float) * a->n * 5), "loaded model predicts the same");
+		check(!memcmp(za, zc, sizeof(float) * a->n * 5), "loaded model predicts the same");
 		facet_net_free(c);
 	}
 	facet_train_state_free(&st2);
@@ -1163,7 +1150,7 @@ static void test_training(void)
 	if (truncate(path, size / 2) != 0)
 		die("truncate:");
 	c = facet_model_load(path, NULL, err, sizeof err);
-	result(!c && strstr(err, "truncated model file"), "truncated model refused (%s)", err);
+	check(!c && strstr(err, "truncated model file"), "truncated model refused (%s)", err);
 	f = fopen(path, "w");
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, f, file_write);
@@ -1174,11 +1161,11 @@ static void test_training(void)
 	msgpack_pack_int(&pk, 99);
 	fclose(f);
 	c = facet_model_load(path, NULL, err, sizeof err);
-	result(!c && strstr(err, "version 99; this facet reads version 1"),
+	check(!c && strstr(err, "version 99; this facet reads version 1"),
 	       "model of another version refused (%s)", err);
 	unlink(path);
 	c = facet_model_load(path, NULL, err, sizeof err);
-	result(!c && strstr(err, "No such file"), "missing model file refused (%s)", err);
+	check(!c && strstr(err, "No such file"), "missing model file refused (%s)", err);
 	facet_train_state_free(&st);
 	facet_dataset_free(&d);
 	facet_net_free(a);
@@ -1250,7 +1237,7 @@ static float *fold_run(int fold, int fast, int n, int *skipped)
 		int fd = mkstemp(path);
 		if (fd >= 0) {
 			close(fd);
-			result(facet_model_save(net, NULL, 0, path, err, sizeof err) == -1 &&
+			check(facet_model_save(net, NULL, 0, path, err, sizeof err) == -1 &&
 			           strstr(err, "folded for inference"),
 			       "a folded net is not saved (%s)", err);
 			unlink(path);
@@ -1285,7 +1272,7 @@ static void test_fused_step(void)
 	for (int fast = 0; fast <= 1; fast++) {
 		net[fast] = facet_net_parse(cfg, "fused.cfg", err, sizeof err);
 		if (!net[fast]) {
-			result(0, "fused-step config parses (%s)", err);
+			check(0, "fused-step config parses (%s)", err);
 			return;
 		}
 		facet_net_init_params(net[fast], 5);
@@ -1314,7 +1301,7 @@ static void test_fused_step(void)
 		fused += fst->head[FACET_HEAD_AGE].layer[i].fused;
 		unfused += ref->head[FACET_HEAD_AGE].layer[i].fused;
 	}
-	result(
+	check(
 	    fused == 8 && unfused == 0,
 	    "fast path fuses the 4 [batchnorm][relu] pairs (%d layers marked), the reference none "
 	    "(%d)",
@@ -1329,7 +1316,7 @@ static void test_fused_step(void)
 			mag = fabs(va[j]) > mag ? fabs(va[j]) : mag;
 		}
 	}
-	result(fabs(loss[0] - loss[1]) <= 1e-5 * fabs(loss[0]) && mag > 1e-3 && worst <= 1e-4 * mag,
+	check(fabs(loss[0] - loss[1]) <= 1e-5 * fabs(loss[0]) && mag > 1e-3 && worst <= 1e-4 * mag,
 	       "one training step, fast (fused) against reference: loss %.6f / %.6f, gradients and "
 	       "running statistics within %.2g of %.3g",
 	       loss[0], loss[1], worst, mag);
@@ -1341,7 +1328,7 @@ static void test_fused_step(void)
 	            *zb = facet_net_head_output(fst, FACET_HEAD_ETHNICITY);
 	for (int i = 0; i < 5 * n; i++)
 		worst = fabs((double)za[i] - zb[i]) > worst ? fabs((double)za[i] - zb[i]) : worst;
-	result(worst < 1e-4, "inference on the fused net matches the reference (%.2g)", worst);
+	check(worst < 1e-4, "inference on the fused net matches the reference (%.2g)", worst);
 	facet_net_free(ref);
 	facet_net_free(fst);
 }
@@ -1360,9 +1347,9 @@ static void test_fold(void)
 		}
 		/* trunk: bn+relu after conv 1, bn and dropout after conv 2, relu after conv 3;
 		 * head: bn+relu+dropout after dense 1. The bn after the pool stays. */
-		result(s1 == 8, "%s: folding skips 8 layers (got %d)",
+		check(s1 == 8, "%s: folding skips 8 layers (got %d)",
 		       fast ? "oneDNN" : "reference", s1);
-		result(mag > 0.1 && worst <= 1e-5 * mag,
+		check(mag > 0.1 && worst <= 1e-5 * mag,
 		       "%s: folded inference matches the plain net: max |diff| %.3g of %.3g",
 		       fast ? "oneDNN" : "reference", worst, mag);
 		free(plain);
@@ -1395,7 +1382,7 @@ static void test_views(void)
 	                                 "[gap]\n[head gender] loss=bce\n[dense] units=1 "
 	                                 "activation=sigmoid\n[train] rotate=20 scale=0.2\n",
 	                                 "views", err, sizeof err);
-	result(net != NULL, "a config with rotate and scale parses (%s)", net ? "ok" : err);
+	check(net != NULL, "a config with rotate and scale parses (%s)", net ? "ok" : err);
 	if (!net)
 		return;
 	facet_net_alloc(net, 2);
@@ -1412,7 +1399,7 @@ static void test_views(void)
 		facet_net_set_input_warp(net, 1, img, views[v], (facet_warp){0, 1});
 		same &= !memcmp(net->x, net->x + row, sizeof(float) * row);
 	}
-	result(same,
+	check(same,
 	       "a warp with no turn and no zoom is the plain view, flips and shifts included");
 
 	/* a quarter turn counter-clockwise: out(y, x) = in(x, S-1-y) */
@@ -1422,7 +1409,7 @@ static void test_views(void)
 	for (int y = 0; y < S; y++)
 		for (int x = 0; x < S; x++)
 			worst = fmax(worst, fabs(px_at(net, y, x) - img[x * S + (S - 1 - y)]));
-	result(worst < 1e-3, "a quarter turn moves the right edge to the top (worst %.2g)", worst);
+	check(worst < 1e-3, "a quarter turn moves the right edge to the top (worst %.2g)", worst);
 
 	/* zoom 2 shifted by (dy, dx) = (1, -1): out = in(c + (p - c) / 2 + d), exact on a ramp */
 	ramp(img, S);
@@ -1434,11 +1421,11 @@ static void test_views(void)
 			double sx = c + (x - c) / 2 - 1, sy = c + (y - c) / 2 + 1;
 			worst = fmax(worst, fabs(px_at(net, y, x) - (10 * sx + 3 * sy + 20)));
 		}
-	result(worst < 1e-3, "zoom 2 with a shift samples between pixels, bilinear (worst %.2g)",
+	check(worst < 1e-3, "zoom 2 with a shift samples between pixels, bilinear (worst %.2g)",
 	       worst);
 	/* zoom 0.5: the corners sample outside the image and get its edge */
 	facet_net_set_input_warp(net, 0, img, (facet_view){1, 0, 0}, (facet_warp){0, 0.5f});
-	result(fabsf(px_at(net, 0, 0) - img[S - 1]) < 1e-3f &&
+	check(fabsf(px_at(net, 0, 0) - img[S - 1]) < 1e-3f &&
 	           fabsf(px_at(net, S - 1, S - 1) - img[(S - 1) * S]) < 1e-3f,
 	       "zooming out replicates the edge (flipped: %.0f, %.0f)", px_at(net, 0, 0),
 	       px_at(net, S - 1, S - 1));
@@ -1459,19 +1446,19 @@ static void test_views(void)
 		tmin = fmin(tmin, t), tmax = fmax(tmax, t), zmin = fmin(zmin, z),
 		zmax = fmax(zmax, z);
 	}
-	result(inside && tmin < -16 && tmax > 16 && zmin < 0.84 && zmax > 1.16,
+	check(inside && tmin < -16 && tmax > 16 && zmin < 0.84 && zmax > 1.16,
 	       "augmentation turns by %.1f..%.1f degrees and zooms by %.2f..%.2f (rotate=20 "
 	       "scale=0.2)",
 	       tmin, tmax, zmin, zmax);
 
 	/* the keys are written only when on, so models made before them keep their config text */
 	char *canon = facet_net_config_string(net);
-	result(strstr(canon, " rotate=20 scale=0.2") != NULL, "rotate and scale are written");
+	check(strstr(canon, " rotate=20 scale=0.2") != NULL, "rotate and scale are written");
 	free(canon);
 	facet_net_free(net);
 	net = facet_net_parse(tiny_cfg, "tiny", err, sizeof err);
 	canon = net ? facet_net_config_string(net) : NULL;
-	result(canon && !strstr(canon, "rotate") && !strstr(canon, "scale"),
+	check(canon && !strstr(canon, "rotate") && !strstr(canon, "scale"),
 	       "rotate and scale at 0 are not written");
 	free(canon);
 	facet_net_free(net);
