@@ -30,13 +30,13 @@ static const char usage[] =
     "landmarks are read at full resolution. A photo with no face gets a line on standard error.\n"
     "\n"
     "  -s, --size N       side of the aligned face (default 200, UTKFace's; NxN accepted)\n"
-    "  -m, --min-face PX  smallest face sought, its box side in the photo's pixels (default:\n"
+    "      --min-face PX  smallest face sought, its box side in the photo's pixels (default:\n"
     "                     80, or the photo's longer side / 16 when that is larger, so a camera\n"
     "                     photo is scanned at about 1280 pixels); smaller is slower\n"
     "  -u, --upsample N   seek faces 2^N times smaller than --min-face (0..3, default 0)\n"
     "  -n, --max-faces N  keep the N most confident faces of each photo (default: all)\n"
     "  -1, --largest      keep the face with the largest box only\n"
-    "  -t, --turn DEG     also seek faces on copies turned by -DEG and +DEG (0..45, default 10;\n"
+    "      --turn DEG     also seek faces on copies turned by -DEG and +DEG (0..45, default 10;\n"
     "                     0 seeks upright faces only, three times faster)\n"
     "      --threshold T  detector score a face must pass (default 0; higher: fewer false\n"
     "                     faces, more missed)\n"
@@ -98,14 +98,16 @@ typedef struct {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_THRESHOLD = 256, OPT_MAX_PIXELS };
+	/* --min-face and --turn have no short options: -m and -t mean a model and threads in the
+	 * other tools */
+	enum { OPT_THRESHOLD = 256, OPT_MAX_PIXELS, OPT_MIN_FACE, OPT_TURN };
 	static const struct option longopts[] = {
 	    {"size", required_argument, NULL, 's'},
-	    {"min-face", required_argument, NULL, 'm'},
+	    {"min-face", required_argument, NULL, OPT_MIN_FACE},
 	    {"upsample", required_argument, NULL, 'u'},
 	    {"max-faces", required_argument, NULL, 'n'},
 	    {"largest", no_argument, NULL, '1'},
-	    {"turn", required_argument, NULL, 't'},
+	    {"turn", required_argument, NULL, OPT_TURN},
 	    {"threshold", required_argument, NULL, OPT_THRESHOLD},
 	    {"landmarks", required_argument, NULL, 'l'},
 	    {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
@@ -122,7 +124,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->find.turn = 10;
 	o->max_pixels = 100000000;
 	o->jobs = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
-	while ((c = getopt_long(argc, argv, "s:m:u:n:1t:l:j:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:u:n:1l:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (strchr(optarg, 'x')) {
@@ -137,7 +139,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 				usage_error("--size: '%s' is not a side in 8..4096", optarg);
 			o->find.size = w;
 			break;
-		case 'm':
+		case OPT_MIN_FACE:
 			o->min_face = (int)facet_parse_long("--min-face", optarg, 8, 100000);
 			break;
 		case 'u':
@@ -149,7 +151,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case '1':
 			o->find.largest = 1;
 			break;
-		case 't':
+		case OPT_TURN:
 			o->find.turn = facet_parse_double("--turn", optarg, 0, 45);
 			break;
 		case OPT_THRESHOLD:
