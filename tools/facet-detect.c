@@ -7,6 +7,7 @@
 #include <cblas.h> /* openblas_set_num_threads */
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,7 +92,10 @@ typedef struct {
 	input *in;
 	size_t nin, cur;
 	facet_hog **hog; /* one per thread */
-	facet_landmarker *lm;
+	facet_landmarker *lm; /* once loaded: landmarker() */
+	pthread_t loader;     /* loading lm while the first photos are decoded and scanned */
+	int loading;
+	char lm_err[4400];
 	facet_writer *w;
 	uint64_t photos, failed, faceless, faces;
 } detector;
@@ -290,6 +294,31 @@ static int next_photo(void *ctx, void **item)
 
 /* ---------------------------------------------------------------- work */
 
+/* The landmark model, waiting for its loader the first time: it takes about 0.6 s to read,
+ * which the first photos' decoding and scanning hide. A model that cannot be loaded stops the
+ * run before anything is said of the first photo (emit_photo asks for the model first). */
+static pthread_mutex_t lm_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static facet_landmarker *landmarker(detector *d)
+{
+	pthread_mutex_lock(&lm_lock);
+	if (d->loading) {
+		pthread_join(d->loader, NULL);
+		d->loading = 0;
+	}
+	pthread_mutex_unlock(&lm_lock);
+	if (!d->lm)
+		die("%s", d->lm_err);
+	return d->lm;
+}
+
+static void *load_landmarker(void *arg)
+{
+	detector *d = arg;
+	d->lm = facet_landmarker_load(d->o->landmarks, d->lm_err, sizeof d->lm_err);
+	return NULL;
+}
+
 /* The scale at which the photo is scanned: the smallest face sought becomes the detector's
  * 80-pixel window. */
 static double scan_scale(const struct opts *o, int W, int H, int *min_face)
@@ -358,7 +387,8 @@ static int detect(detector *d, photo *p, int thread, const facet_tensor *img, do
 		}
 	}
 	for (int i = 0; i < rc; i++)
-		if (facet_face_align(d->lm, from, ss, &fo, &p->faces[i], p->msg, sizeof p->msg) != 0) {
+		if (facet_face_align(landmarker(d), from, ss, &fo, &p->faces[i], p->msg,
+		                     sizeof p->msg) != 0) {
 			facet_tensor_free(&src);
 			return -1;
 		}
@@ -449,6 +479,8 @@ static void emit_photo(void *ctx, void *item)
 	detector *d = ctx;
 	photo *p = item;
 
+	if (!d->photos)
+		landmarker(d); /* a model that cannot be loaded is the first thing said */
 	d->photos++;
 	if (p->failed) {
 		d->failed++;
@@ -476,9 +508,9 @@ static void start_detectors(detector *d)
 {
 	char err[4400];
 
-	d->lm = facet_landmarker_load(d->o->landmarks, err, sizeof err);
-	if (!d->lm)
-		die("%s", err);
+	if (pthread_create(&d->loader, NULL, load_landmarker, d) != 0)
+		die("cannot start a thread:");
+	d->loading = 1;
 	d->hog = xcalloc((size_t)d->o->jobs, sizeof *d->hog);
 	for (int i = 0; i < d->o->jobs; i++)
 		if (!(d->hog[i] = facet_hog_new(err, sizeof err)))
@@ -490,7 +522,7 @@ static void stop_detectors(detector *d)
 	for (int i = 0; i < d->o->jobs; i++)
 		facet_hog_free(d->hog[i]);
 	free(d->hog);
-	facet_landmarker_free(d->lm);
+	facet_landmarker_free(landmarker(d)); /* a run without faces still checks the model */
 }
 
 int main(int argc, char **argv)
