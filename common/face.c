@@ -101,9 +101,16 @@ static inline void sample(const uint8_t *p, int W, int H, int C, double x, doubl
 	}
 }
 
-/* Check a warp's arguments and make its output; the supersampling factor in *k. */
+/* A warp's source and how finely it samples it. */
+typedef struct {
+	const uint8_t *src;
+	int W, H, C; /* the source's size and channels */
+	int k;       /* k x k samples an output pixel */
+} warp_geom;
+
+/* Check a warp's arguments, make its output and say what it samples. */
 static int warp_setup(const facet_tensor *in, const facet_affine m, int ow, int oh,
-                      facet_tensor *out, int *k, const char **err)
+                      facet_tensor *out, warp_geom *g, const char **err)
 {
 	double s;
 	int64_t shape[3];
@@ -123,9 +130,13 @@ static int warp_setup(const facet_tensor *in, const facet_affine m, int ow, int 
 		*err = "the map is not finite";
 		return -1;
 	}
-	*k = s > 1 ? (int)ceil(s) : 1;
-	if (*k > 16)
-		*k = 16;
+	g->k = s > 1 ? (int)ceil(s) : 1;
+	if (g->k > 16)
+		g->k = 16;
+	g->src = in->data;
+	g->H = (int)in->shape[0];
+	g->W = (int)in->shape[1];
+	g->C = (int)in->shape[2];
 	shape[0] = oh;
 	shape[1] = ow;
 	shape[2] = in->shape[2];
@@ -136,17 +147,14 @@ static int warp_setup(const facet_tensor *in, const facet_affine m, int ow, int 
 int facet_warp_affine_ref(const facet_tensor *in, const facet_affine m, int ow, int oh,
                           facet_tensor *out, const char **err)
 {
-	int W, H, C, k;
+	warp_geom g;
 	uint8_t *dst;
-	const uint8_t *src;
 
-	if (warp_setup(in, m, ow, oh, out, &k, err) != 0)
+	if (warp_setup(in, m, ow, oh, out, &g, err) != 0)
 		return -1;
-	H = (int)in->shape[0];
-	W = (int)in->shape[1];
-	C = (int)in->shape[2];
+	const int W = g.W, H = g.H, C = g.C, k = g.k;
+	const uint8_t *src = g.src;
 	dst = out->owned;
-	src = in->data;
 	for (int y = 0; y < oh; y++)
 		for (int x = 0; x < ow; x++) {
 			float acc[3] = {0, 0, 0};
@@ -190,18 +198,15 @@ static inline void sample_row(const uint8_t *p, int W, int H, int C, float x, fl
 int facet_warp_affine(const facet_tensor *in, const facet_affine m, int ow, int oh,
                       facet_tensor *out, const char **err)
 {
-	int W, H, C, k;
+	warp_geom g;
 	uint8_t *dst;
-	const uint8_t *src;
 	float *acc;
 
-	if (warp_setup(in, m, ow, oh, out, &k, err) != 0)
+	if (warp_setup(in, m, ow, oh, out, &g, err) != 0)
 		return -1;
-	H = (int)in->shape[0];
-	W = (int)in->shape[1];
-	C = (int)in->shape[2];
+	const int W = g.W, H = g.H, C = g.C, k = g.k;
+	const uint8_t *src = g.src;
 	dst = out->owned;
-	src = in->data;
 	acc = xmalloc((size_t)ow * C * sizeof *acc);
 	for (int y = 0; y < oh; y++) {
 		memset(acc, 0, (size_t)ow * C * sizeof *acc);

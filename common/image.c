@@ -499,7 +499,8 @@ static void shrunk_size(int w, int h, double s, int jpeg, int *sw, int *sh)
 }
 
 /* 0 when a w x h image is within spec->max_pixels (or there is no limit), else -1 and err. */
-static int check_pixels(int w, int h, const facet_image_spec *spec, char *err, size_t errlen)
+int facet_image_check_pixels(int w, int h, const facet_image_spec *spec, char *err,
+                             size_t errlen)
 {
 	if (spec->max_pixels > 0 && (int64_t)w * h > spec->max_pixels) {
 		snprintf(err, errlen, "image too large: %dx%d pixels, over the limit of %lld", w, h,
@@ -606,8 +607,8 @@ static int turbo_header(tjhandle tj, const unsigned char *buf, size_t n,
 	}
 	*o = spec->orient ? jpeg_orientation(buf, n) : 1;
 	if (*o >= 5)
-		return check_pixels(*h, *w, spec, err, errlen);
-	return check_pixels(*w, *h, spec, err, errlen);
+		return facet_image_check_pixels(*h, *w, spec, err, errlen);
+	return facet_image_check_pixels(*w, *h, spec, err, errlen);
 }
 
 /* 0 decoded, -1 error, 1 a JPEG TurboJPEG cannot give as RGB/grey (CMYK): try libvips. */
@@ -683,7 +684,7 @@ static int vips_header(VipsImage *img, const facet_image_spec *spec, int *w, int
 		*w = *h;
 		*h = t;
 	}
-	return check_pixels(*w, *h, spec, err, errlen);
+	return facet_image_check_pixels(*w, *h, spec, err, errlen);
 }
 
 static int vips_decode(const void *buf, size_t n, const facet_image_spec *spec, facet_tensor *out,

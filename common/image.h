@@ -119,6 +119,11 @@ int facet_image_decode_memory_info(const void *buf, size_t n, const facet_image_
                                    facet_tensor *out, facet_image_info *info, char *err,
                                    size_t errlen);
 
+/* A w x h image against spec->max_pixels (when > 0): 0 within it, else -1 and "image too
+ * large: WxH pixels, over the limit of N" in err. The decoders check every header with it. */
+int facet_image_check_pixels(int w, int h, const facet_image_spec *spec, char *err,
+                             size_t errlen);
+
 /* The full size and orientation of an encoded image from its header alone (no pixels are
  * decoded), checked against spec->max_pixels: to choose the scale of a decode. 0, or -1 and err. */
 int facet_image_probe(const void *buf, size_t n, const facet_image_spec *spec,

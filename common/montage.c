@@ -220,9 +220,17 @@ static int caption_image(VipsObject *ctx, VipsImage *text, int tile_px, int stri
 	return 0;
 }
 
-/* Save img at path atomically, as PNG or JPEG (quality 90). 0 saved; 1 libvips failed (its
- * error buffer says why); -1 the file could not be written (said here). */
-static int save_atomic(VipsImage *img, const char *path, int png)
+/* "cannot draw WHAT PATH: " and libvips' error, on stderr. */
+static void warn_vips(const char *what, const char *path)
+{
+	char msg[512];
+	facet_image_vips_error(msg, sizeof msg, "libvips failed", 3);
+	warn("cannot draw %s %s: %s", what, path, msg);
+}
+
+/* Save img at path atomically, as PNG or JPEG (quality 90). 0, or -1 after a warning (what:
+ * "the montage", "on the photo", for libvips' failures). */
+static int save_atomic(VipsImage *img, const char *path, int png, const char *what)
 {
 	facet_atomic a = {0};
 
@@ -232,7 +240,8 @@ static int save_atomic(VipsImage *img, const char *path, int png)
 	}
 	if (png ? vips_pngsave(img, a.tmp, NULL) : vips_jpegsave(img, a.tmp, "Q", 90, NULL)) {
 		facet_atomic_abort(&a);
-		return 1;
+		warn_vips(what, path);
+		return -1;
 	}
 	if (facet_atomic_commit(&a) != 0) {
 		warn("cannot write %s:", path);
@@ -277,20 +286,10 @@ int facet_montage_write(const char *path, const facet_tiles *t, int cols, int ti
 	 * saver reads the extra bands as alpha. */
 	if (bad || vips_copy(out[0], &out[1], "interpretation", VIPS_INTERPRETATION_sRGB, NULL))
 		goto fail;
-	switch (save_atomic(out[1], path, 1)) {
-	case 0:
-		rc = 0;
-		goto done;
-	case 1:
-		goto fail;
-	default:
-		goto done;
-	}
-fail : {
-	char msg[512];
-	facet_image_vips_error(msg, sizeof msg, "libvips failed", 3);
-	warn("cannot draw the montage %s: %s", path, msg);
-}
+	rc = save_atomic(out[1], path, 1, "the montage");
+	goto done;
+fail:
+	warn_vips("the montage", path);
 done:
 	g_object_unref(ctx);
 	return rc;
@@ -367,20 +366,10 @@ int facet_annotate_write(const char *path, const facet_tensor *photo, const face
 		}
 		g_object_unref(text);
 	}
-	switch (save_atomic(v[2], path, png)) {
-	case 0:
-		rc = 0;
-		goto done;
-	case 1:
-		goto fail;
-	default:
-		goto done;
-	}
-fail : {
-	char msg[512];
-	facet_image_vips_error(msg, sizeof msg, "libvips failed", 3);
-	warn("cannot draw on the photo %s: %s", path, msg);
-}
+	rc = save_atomic(v[2], path, png, "on the photo");
+	goto done;
+fail:
+	warn_vips("on the photo", path);
 done:
 	g_object_unref(ctx);
 	return rc;

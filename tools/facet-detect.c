@@ -436,11 +436,9 @@ static void work_photo(void *ctx, void *item, int thread)
 			p->failed = 1;
 			return;
 		}
-		if (t.shape[0] * t.shape[1] > d->o->max_pixels) {
-			snprintf(p->msg, sizeof p->msg,
-			         "image too large: %lldx%lld pixels, over the limit of %lld",
-			         (long long)t.shape[1], (long long)t.shape[0],
-			         (long long)d->o->max_pixels);
+		facet_image_spec limit = {.max_pixels = d->o->max_pixels};
+		if (facet_image_check_pixels((int)t.shape[1], (int)t.shape[0], &limit, p->msg,
+		                             sizeof p->msg) != 0) {
 			p->failed = 1;
 			return;
 		}
