@@ -87,7 +87,14 @@ def default_plan():
 M64 = (1 << 64) - 1
 
 
+def placing(ident):
+    """The part of an id that places it: SOURCE of a face id SOURCE#K, else all of it."""
+    src, sep, k = ident.rpartition("#")
+    return src if sep and src and k.isascii() and k.isdigit() else ident
+
+
 def id_hash(seed, ident):
+    ident = placing(ident)
     h = 1469598103934665603 ^ ((seed * 0x9E3779B97F4A7C15) & M64)
     for b in ident.encode():
         h = ((h ^ b) * 1099511628211) & M64

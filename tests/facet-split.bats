@@ -93,3 +93,21 @@ for i, p in zip(z["ids"], rs.parts([str(s) for s in z["ids"]], int(sys.argv[2]))
 	[[ "$stderr" == *"placed otherwise than the stream's split (seed 7)"* ]]
 	[ ! -e pack8.npz ] && [ ! -e pack8.npz.tmp.npz ]
 }
+
+@test "the faces of a photo (SOURCE#K) go where the photo goes" {
+	for i in $(seq 1 300); do echo "{\"id\": \"p$i.jpg\"}{\"id\": \"p$i.jpg#0\"}{\"id\": \"p$i.jpg#12\"}"; done |
+		sed 's/}{/}\n{/g' | $PY "$REPO/tests/lib/mkstream.py" > faces.facet
+	# every photo's three records share one part, and the parts still follow the ratios
+	facet-split -q --seed 5 < faces.facet | facet-dump |
+		jq -r '"\(.id | sub("#[0-9]+$"; "")) \(.split)"' | sort -u > placed
+	[ "$(wc -l < placed)" -eq 300 ]
+	[ "$(cut -d' ' -f1 placed | sort -u | wc -l)" -eq 300 ]
+	[ "$(grep -c ' train$' placed)" -gt 200 ]
+	# only a '#' followed by digits, at the end, marks a face
+	printf '{"id": "a#b"}\n{"id": "a"}\n{"id": "#7"}\n{"id": "x#"}\n' | $PY "$REPO/tests/lib/mkstream.py" > odd.facet
+	for s in 1 2 3 4 5 6 7 8 9 10 11 12; do
+		facet-split -q --seed $s < odd.facet | facet-dump | jq -r .split | tr '\n' ' '; echo
+	done | sort -u > odd
+	[ "$(wc -l < odd)" -gt 1 ]
+	grep -qv '^\([a-z]*\) \1 \1 \1 $' odd
+}

@@ -10,7 +10,9 @@ static const char usage[] =
     "Usage: facet-split [OPTION]...\n"
     "Read a facet stream on standard input and write it to standard output with \"split\" set to\n"
     "\"train\", \"val\" or \"test\". The part is chosen by hashing the record's id with the seed, so\n"
-    "a record keeps its part when the dataset grows or is reordered, and two runs agree.\n"
+    "a record keeps its part when the dataset grows or is reordered, and two runs agree. A face\n"
+    "of a photo, id SOURCE#K (facet-detect), is placed by SOURCE: all faces of a photo go to one\n"
+    "part, the part the photo's own record would go to.\n"
     "\n"
     "  -s, --seed N          hash seed (default 0)\n"
     "  -r, --ratios T:V:E    relative sizes of train, val and test (default 80:10:10)\n"
@@ -127,6 +129,16 @@ static int part_of_unit(double u, const double *ratio)
 	return ratio[TEST] > 0 || ratio[VAL] == 0 ? TEST : VAL;
 }
 
+/* The length of the part of an id that places it: SOURCE of a face id SOURCE#K (K decimal
+ * digits), else all of it. */
+static size_t placing_length(const char *id, size_t len)
+{
+	size_t k = len;
+	while (k > 0 && id[k - 1] >= '0' && id[k - 1] <= '9')
+		k--;
+	return k > 1 && k < len && id[k - 1] == '#' ? k - 1 : len;
+}
+
 static uint64_t record_hash(const facet_record *r, const struct opts *o, uint64_t nr)
 {
 	size_t len;
@@ -134,7 +146,7 @@ static uint64_t record_hash(const facet_record *r, const struct opts *o, uint64_
 	if (!id)
 		die("record %llu has no id: facet-split places records by id",
 		    (unsigned long long)nr);
-	return id_hash(o->seed, id, len);
+	return id_hash(o->seed, id, placing_length(id, len));
 }
 
 struct counts {
