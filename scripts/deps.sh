@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages facet needs to build, test and run, when they are missing.
-# Usage: scripts/deps.sh [build|check|demo|bench]
+# Usage: scripts/deps.sh [build|check|demo|hosts|bench]
 set -eu
 what=${1:-check}
 pkgs="build-essential pkg-config libvips-dev libmsgpack-dev libturbojpeg0-dev libdnnl-dev
@@ -8,8 +8,11 @@ pkgs="build-essential pkg-config libvips-dev libmsgpack-dev libturbojpeg0-dev li
       fonts-dejavu-core libdlib-dev libdlib-data"
 case $what in
 check) pkgs="$pkgs bats bats-support bats-assert python3-msgpack python3-msgpack-numpy
-             python3-numpy python3-pil python3-sklearn python3-skimage clang-14 libclang-rt-14-dev jq chromium" ;;
+             python3-numpy python3-pil python3-sklearn python3-skimage clang-14 libclang-rt-14-dev jq chromium
+             parallel openssh-server openssh-client" ;;
 demo) pkgs="$pkgs" ;;
+# pipelines/score.sh over several machines: parallel here, ssh to the hosts (sshd on them)
+hosts) pkgs="$pkgs parallel openssh-server openssh-client" ;;
 bench) pkgs="$pkgs python3-torch libtcmalloc-minimal4 python3-pil python3-numpy python3-skimage
                python3-msgpack python3-msgpack-numpy jq" ;;
 esac
