@@ -46,6 +46,7 @@ read -r -a sargs <<< "${FACET_SCORE_ARGS:-}"
 [[ "$aligned" =~ ^[01]$ ]] || fail "FACET_ALIGNED must be 0 or 1, not '$aligned'"
 [ -e "$data" ] || fail "no such folder or list: $data"
 [ -f "$model" ] || fail "no such model: $model"
+[ -d "$(dirname "$out")" ] || fail "no such folder: $(dirname "$out") (for $out)"
 command -v parallel > /dev/null || fail "GNU parallel not found (Debian parallel)"
 bin=$(command -v facet-score) || fail "facet-score not found: build facet (make) or put it on PATH"
 bin=$(cd "$(dirname "$bin")" && pwd)
@@ -60,7 +61,7 @@ list_photos() {
 			-iregex '.*\.(jpe?g|jpe|jfif|png|webp|tiff?|gif|pnm|ppm|pgm|pbm|hei[cf]|avif|jp2|jxl)' |
 			sed 's|//*|/|g' | LC_ALL=C sort
 	else
-		sed -e '/^$/d' -e "/^[^/]/s|^|$PWD/|" "$data"
+		awk -v pwd="$PWD" 'length == 0 { next } /^\// { print; next } { print pwd "/" $0 }' "$data"
 	fi
 }
 
