@@ -34,7 +34,7 @@ print(s.getsockname()[1])'
 # facet_sshd_start [DIR]: start sshd with its files in DIR (default $BATS_FILE_TMPDIR/sshd) and
 # wait until a login works; fails with sshd's log when it does not within 20 seconds.
 facet_sshd_start() {
-	local dir=${1:-$BATS_FILE_TMPDIR/sshd} port pid try i user
+	local dir=${1:-$BATS_FILE_TMPDIR/sshd} port pid i user
 	user=$(id -un)
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
@@ -46,7 +46,7 @@ facet_sshd_start() {
 	chmod 600 "$dir/authorized_keys"
 	# sshd started by root wants its privilege separation folder, as the init script makes it.
 	[ "$(id -u)" -ne 0 ] || [ -d /run/sshd ] || mkdir -p -m 755 /run/sshd
-	for try in 1 2 3; do
+	for _ in 1 2 3; do
 		port=$(facet_sshd_free_port) || return 1
 		cat > "$dir/sshd_config" <<-EOF
 			Port $port
