@@ -366,6 +366,11 @@ void facet_net_set_input_warp(facet_net *net, int i, const uint8_t *img, facet_v
 /* Fill the batch from samples idx[0..k) of d (rows k..n-1 are zero and unlabelled). */
 void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *idx, int k,
                           uint64_t seed, uint64_t epoch, uint64_t step, int augment);
+/* The same for part of a step's batch whose first sample is sample first of the whole batch:
+ * sample i draws the augmentation sample first + i of the whole batch would (data-parallel
+ * training, where each rank fills its own part). */
+void facet_net_fill_batch_at(facet_net *net, const facet_dataset *d, const size_t *idx, int k,
+                             uint64_t seed, uint64_t epoch, uint64_t step, int first, int augment);
 /* Set input normalisation (norm=dataset) and the age target scaling from a training set. */
 void facet_net_fit_data(facet_net *net, const facet_dataset *d);
 

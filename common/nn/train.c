@@ -207,11 +207,18 @@ void facet_net_set_input(facet_net *net, int i, const uint8_t *img, uint64_t aug
 void facet_net_fill_batch(facet_net *net, const facet_dataset *d, const size_t *idx, int k,
                           uint64_t seed, uint64_t epoch, uint64_t step, int augment)
 {
+	facet_net_fill_batch_at(net, d, idx, k, seed, epoch, step, 0, augment);
+}
+
+void facet_net_fill_batch_at(facet_net *net, const facet_dataset *d, const size_t *idx, int k,
+                             uint64_t seed, uint64_t epoch, uint64_t step, int first, int augment)
+{
 	size_t px = (size_t)d->h * d->w * d->c;
 	size_t in = (size_t)net->input.channels * net->input.height * net->input.width;
 #pragma omp parallel for schedule(static)
 	for (int i = 0; i < k; i++) {
-		uint64_t aug = augment ? facet_rng_derive(seed, epoch, step, (uint64_t)i) | 1 : 0;
+		uint64_t aug =
+		    augment ? facet_rng_derive(seed, epoch, step, (uint64_t)(first + i)) | 1 : 0;
 		facet_net_set_input(net, i, d->pix + idx[i] * px, aug);
 	}
 	if (k < net->n)
