@@ -34,6 +34,10 @@ CXXFLAGS ?= $(OPT)
 CXXFLAGS += -std=gnu++17 -Wall -Wextra -Werror -march=native -Icommon $(SANFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -ldlib -lstdc++ -lm -lpthread
 LDFLAGS += -fopenmp $(SANFLAGS)
+# Open MPI, for facet-train's data-parallel training: only common/nn/dist.c includes mpi.h and
+# only facet-train links it (the other tools never pull dist.o out of libfacet.a).
+MPI_CFLAGS ?= $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   ?= $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
 
 PROGS    = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 LIBSRC   = $(wildcard common/*.c common/nn/*.c)
@@ -56,6 +60,9 @@ $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
 	@echo "CXX $<"
 	@$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/common/nn/dist.o: CFLAGS += $(MPI_CFLAGS)
+$(BINDIR)/facet-train: LDLIBS += $(MPI_LIBS)
 
 $(LIB): $(LIBOBJ)
 	@rm -f $@

@@ -5,7 +5,7 @@ set -eu
 what=${1:-check}
 pkgs="build-essential pkg-config libvips-dev libmsgpack-dev libturbojpeg0-dev libdnnl-dev
       libopenblas-dev libjansson-dev libplplot-dev libcairo2-dev plplot-driver-cairo
-      fonts-dejavu-core libdlib-dev libdlib-data"
+      fonts-dejavu-core libdlib-dev libdlib-data openmpi-bin libopenmpi-dev"
 case $what in
 check) pkgs="$pkgs bats bats-support bats-assert python3-msgpack python3-msgpack-numpy
              python3-numpy python3-pil python3-sklearn python3-skimage clang-14 libclang-rt-14-dev jq chromium
