@@ -1,5 +1,6 @@
 /* facet-train: train a multi-task CNN on a facet stream. */
 #include "facet.h"
+#include "nn/dist.h"
 #include "nn/fastops.h"
 #include "nn/nn.h"
 
@@ -7,6 +8,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -15,18 +17,21 @@
 static const char usage[] =
     "Usage: facet-train --config CFG [OPTION]... < TRAIN\n"
     "       facet-train --resume CKPT [OPTION]... < TRAIN\n"
-    "Train the network of CFG (facet-config(5)) on the labelled records of standard input, held "
-    "in\n"
-    "memory as uint8, and write the model. A checkpoint OUT.ckpt is written every epoch (and "
-    "every\n"
-    "checkpoint_steps steps); --resume continues from one exactly. SIGINT/SIGTERM finish the "
-    "step,\n"
-    "save a checkpoint and exit 128+signal. One metrics record per epoch goes to the metrics file\n"
-    "(facet-metrics(5)); progress goes to stderr. A config whose heads have distill= learns\n"
-    "them against a teacher's predictions too: the \"pred\" facet-score adds to each record\n"
+    "       mpirun -np N facet-train --config CFG --train TRAIN [OPTION]...\n"
+    "Train the network of CFG (facet-config(5)) on the labelled records of standard input (or\n"
+    "--train FILE), held in memory as uint8, and write the model. A checkpoint OUT.ckpt is\n"
+    "written every epoch (and every checkpoint_steps steps); --resume continues from one\n"
+    "exactly. SIGINT/SIGTERM finish the step, save a checkpoint and exit 128+signal. Under\n"
+    "mpirun, N processes train one model: each computes its share of every batch, they sum\n"
+    "the gradients, and rank 0 validates and writes the files (facet-train(1)). One metrics\n"
+    "record per epoch goes to the metrics file (facet-metrics(5)); progress goes to stderr. A\n"
+    "config whose heads have distill= learns them against a teacher's predictions too: the\n"
+    "\"pred\" facet-score adds to each record\n"
     "(facet-score --model TEACHER < TRAIN | facet-train --config CFG).\n"
     "\n"
     "  -c, --config CFG         network and training config\n"
+    "  -T, --train FILE         training stream (default: standard input; required under "
+    "mpirun)\n"
     "  -v, --val FILE           validation stream (metrics, early stopping, best weights)\n"
     "  -e, --epochs N           epochs (default: the config's)\n"
     "  -S, --seed S             random seed for init, shuffling, dropout, augmentation (default "
@@ -36,7 +41,7 @@ static const char usage[] =
     "  -r, --resume CKPT        continue the run a checkpoint stopped\n"
     "  -p, --precision P        fp32 or bf16 (bf16 compute, fp32 weights; default fp32)\n"
     "  -E, --engine E           onednn (default) or reference (the plain-C kernels)\n"
-    "  -t, --threads N          threads (default: all cores)\n"
+    "  -t, --threads N          threads (default: all cores, shared by the ranks on a host)\n"
     "  -q, --quiet              no progress or informational lines\n"
     "  -h, --help               show this help and exit\n"
     "  -V, --version            show the version and exit\n"
@@ -44,19 +49,21 @@ static const char usage[] =
     "Exit status: 0 ok, 1 bad input, NaN loss or write error, 2 usage error, 128+N on signal N.\n";
 
 struct opts {
-	const char *config, *val, *resume;
+	const char *config, *val, *resume, *train;
 	char *out, *metrics, *ckpt;
 	int epochs, threads, precision, fast;
 	uint64_t seed;
 	int seed_given;
 	int raise_signal;   /* FACET_TRAIN_RAISE: the signal to raise on itself ... */
-	int64_t raise_step; /* ... once this many steps are done (0: never) */
+	int64_t raise_step; /* ... once this many steps are done (0: never) ... */
+	int raise_rank;     /* ... on this rank (-1: every rank) */
 };
 
 static volatile sig_atomic_t stop_signal;
 
-/* FACET_TRAIN_RAISE=SIGNAL@STEP (facet-train(1), ENVIRONMENT): stop the run at a known point, as
- * that signal from outside would, so that the tests of stopping and resuming never race a clock. */
+/* FACET_TRAIN_RAISE=SIGNAL@STEP[:RANK] (facet-train(1), ENVIRONMENT): stop the run at a known
+ * point, as that signal from outside would, so that the tests of stopping and resuming never race
+ * a clock. */
 static void parse_raise(struct opts *o)
 {
 	static const struct {
@@ -75,33 +82,51 @@ static void parse_raise(struct opts *o)
 				o->raise_signal = sigs[i].sig;
 		errno = 0;
 		o->raise_step = strtoll(at + 1, &end, 10);
+		if (!errno && end != at + 1 && *end == ':') {
+			const char *r = end + 1;
+			o->raise_rank = (int)strtol(r, &end, 10);
+			if (end == r || o->raise_rank < 0)
+				end = (char *)r - 1; /* not a rank: refused below */
+		}
 	}
 	if (!o->raise_signal || errno || end == at + 1 || *end || o->raise_step < 1)
-		usage_error(
-		    "FACET_TRAIN_RAISE=%s is not SIGNAL@STEP (INT, KILL or TERM; STEP >= 1)", s);
+		usage_error("FACET_TRAIN_RAISE=%s is not SIGNAL@STEP[:RANK] (INT, KILL or TERM; "
+		            "STEP >= 1)",
+		            s);
 }
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"val", required_argument, NULL, 'v'},
-	    {"epochs", required_argument, NULL, 'e'}, {"seed", required_argument, NULL, 'S'},
-	    {"out", required_argument, NULL, 'o'},    {"metrics", required_argument, NULL, 'm'},
-	    {"resume", required_argument, NULL, 'r'}, {"precision", required_argument, NULL, 'p'},
-	    {"engine", required_argument, NULL, 'E'}, {"threads", required_argument, NULL, 't'},
-	    {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+	                                         {"train", required_argument, NULL, 'T'},
+	                                         {"val", required_argument, NULL, 'v'},
+	                                         {"epochs", required_argument, NULL, 'e'},
+	                                         {"seed", required_argument, NULL, 'S'},
+	                                         {"out", required_argument, NULL, 'o'},
+	                                         {"metrics", required_argument, NULL, 'm'},
+	                                         {"resume", required_argument, NULL, 'r'},
+	                                         {"precision", required_argument, NULL, 'p'},
+	                                         {"engine", required_argument, NULL, 'E'},
+	                                         {"threads", required_argument, NULL, 't'},
+	                                         {"quiet", no_argument, NULL, 'q'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {"version", no_argument, NULL, 'V'},
+	                                         {NULL, 0, NULL, 0}};
 	const char *out = NULL, *metrics = NULL;
 	int c;
 
 	memset(o, 0, sizeof *o);
+	o->raise_rank = -1;
 	o->seed = 1;
 	o->fast = 1;
 	o->precision = FACET_PREC_F32;
-	while ((c = getopt_long(argc, argv, "c:v:e:S:o:m:r:p:E:t:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:T:v:e:S:o:m:r:p:E:t:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
+			break;
+		case 'T':
+			o->train = optarg;
 			break;
 		case 'v':
 			o->val = optarg;
@@ -136,13 +161,21 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (optind < argc)
-		usage_error("unexpected argument '%s' (the training stream comes on stdin)",
+		usage_error("unexpected argument '%s' (the training stream comes on stdin or "
+		            "--train FILE)",
 		            argv[optind]);
+	if (facet_dist_size() > 1 && !o->train)
+		usage_error(
+		    "under mpirun give --train FILE: every rank reads it, and stdin reaches "
+		    "rank 0 only");
 	if (!o->config && !o->resume)
 		usage_error("give --config CFG (or --resume CKPT)");
 	if (o->precision == FACET_PREC_BF16 && !o->fast)
 		usage_error("--precision bf16 needs --engine onednn");
 	parse_raise(o);
+	if (o->raise_rank >= facet_dist_size())
+		usage_error("FACET_TRAIN_RAISE names rank %d, but the job has %d", o->raise_rank,
+		            facet_dist_size());
 	if (out)
 		o->out = xstrdup(out);
 	else if (o->resume && strlen(o->resume) > 5 &&
@@ -163,9 +196,20 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	}
 }
 
+/* Threads: --threads, else OMP_NUM_THREADS, else the cores shared out among the ranks on this
+ * host. The opening line says what the run uses. */
 static void setup_threads(const struct opts *o)
 {
-	facet_fast_set_threads(o->threads);
+	int ranks = facet_dist_size(), local = facet_dist_local_size(), threads = o->threads;
+	if (!threads && local > 1 && !getenv("OMP_NUM_THREADS"))
+		threads = omp_get_num_procs() / local > 0 ? omp_get_num_procs() / local : 1;
+	facet_fast_set_threads(threads);
+	threads = omp_get_max_threads();
+	if (ranks > 1)
+		facet_info("training on %d ranks (Open MPI, %d on this host) x %d thread%s each",
+		           ranks, local, threads, threads == 1 ? "" : "s");
+	else
+		facet_info("training on 1 process x %d thread%s", threads, threads == 1 ? "" : "s");
 	if (o->precision == FACET_PREC_BF16 && !facet_fast_has_bf16())
 		warn("this CPU has no native bf16: the fast path computes in fp32");
 }
@@ -334,8 +378,8 @@ static void read_data(const char *path, const char *what, const facet_net *net, 
 	facet_reader_close(rd);
 }
 
-/* Every head of the net needs labels in the training data. */
-static void check_labels(const facet_net *net, const facet_dataset *d)
+/* Every head of the net needs labels in the training data (read from name). */
+static void check_labels(const facet_net *net, const facet_dataset *d, const char *name)
 {
 	for (int h = 0; h < FACET_HEADS; h++) {
 		if (!net->head[h].present)
@@ -345,16 +389,142 @@ static void check_labels(const facet_net *net, const facet_dataset *d)
 			n += d->label[h][i] >= 0;
 		if (!n)
 			die("no record of the training stream has a '%s' label, which [head %s] "
-			    "learns (label the stream with facet-label) (stdin)",
-			    facet_head_names[h], facet_head_names[h]);
+			    "learns (label the stream with facet-label) (%s)",
+			    facet_head_names[h], facet_head_names[h], name);
 	}
+}
+
+/* Data parallelism (facet-train(1), RUNNING UNDER MPIRUN). Every rank holds the whole training
+ * set and draws the same order each epoch; step s's batch is samples [s B, (s+1) B) of that
+ * order, and rank r computes the contiguous part [first, first + local) of it, the ranks'
+ * parts as even as B allows (the first B mod N ranks take one more). A sample draws the
+ * augmentation its place in the whole batch gives it, so the ranks draw differently and the
+ * batch is augmented as one process would augment it. With one rank all of this is the plain
+ * run: local = B, first = 0, and nothing below calls MPI. */
+static struct {
+	int ranks, rank;
+	int batch;   /* B: the global batch, the config's (or the training set's size if smaller) */
+	int local;   /* the samples of it this rank computes */
+	int first;   /* the first of them, counted in the whole batch */
+	float *flat; /* the exchange: every gradient, every state value, the flags [nflat] */
+	size_t nflat;
+	double wait_s; /* seconds in the gradient exchange this epoch */
+} dp;
+
+/* What travels after the gradients and the state: the step's training sums (facet_metric_sums,
+ * in its order), and how many ranks saw a loss that is not a number, a SIGINT, a SIGTERM. */
+enum { SUMS = sizeof(facet_metric_sums) / sizeof(double) };
+enum { FLAG_NAN = SUMS, FLAG_INT, FLAG_TERM, FLAGS };
+
+static int rank0(void)
+{
+	return dp.rank == 0;
+}
+
+/* A failure every rank meets at once (the ranks hold the same weights): rank 0 says it, the
+ * others leave quietly. */
+#define die_all(...)                                                                               \
+	do {                                                                                       \
+		if (!rank0())                                                                      \
+			exit(1);                                                                   \
+		die(__VA_ARGS__);                                                                  \
+	} while (0)
+
+/* Share out the batch, check that every rank read the same training set, and start every rank
+ * from rank 0's weights (a checkpoint's moments are read by every rank from the same file). */
+static void dist_setup(facet_net *net, uint64_t sum, int batch, const struct opts *o)
+{
+	dp.ranks = facet_dist_size();
+	dp.rank = facet_dist_rank();
+	dp.batch = batch;
+	dp.local = batch / dp.ranks + (dp.rank < batch % dp.ranks);
+	dp.first = dp.rank * (batch / dp.ranks) +
+	           (dp.rank < batch % dp.ranks ? dp.rank : batch % dp.ranks);
+	if (dp.ranks < 2)
+		return;
+	if (batch < dp.ranks)
+		die_all(
+		    "a batch of %d is less than a sample for each of the %d ranks (a larger batch= "
+		    "in [train], or fewer ranks)",
+		    batch, dp.ranks);
+	uint64_t root = sum;
+	facet_dist_bcast(&root, sizeof root, 0);
+	if (root != sum)
+		die("the training stream differs from rank 0's: every rank must read the same "
+		    "data (%s)",
+		    o->train);
+	for (int i = 0; i < net->nparam; i++) {
+		facet_dist_bcast(net->param[i]->data, sizeof(float) * net->param[i]->n, 0);
+		dp.nflat += net->param[i]->n;
+	}
+	dp.nflat += FLAGS;
+	dp.flat = xmalloc(sizeof(float) * dp.nflat);
+}
+
+/* One MPI_Allreduce a step, of one flat buffer: every rank's gradients, weighted by its share
+ * of the batch, so that their sum is the whole batch's mean gradient as one process computes
+ * it; its batch-norm running statistics (state), just updated by the forward pass from its part
+ * of the batch, weighted alike, so that every rank goes on from their mean (the ranks agree on
+ * the whole state after every step, and a checkpoint holds all of it); the training sums of the
+ * step, which every rank then adds to st->sums (so that all ranks hold the same sums, the whole
+ * batch's); and the flags. flags gets the flags' sums. */
+static void exchange(facet_net *net, facet_train_state *st, double loss, float flags[FLAGS])
+{
+	facet_metric_sums step;
+	memset(&step, 0, sizeof step);
+	facet_metric_add(&step, net, dp.local, loss);
+	float w = (float)dp.local / (float)dp.batch;
+	size_t at = 0;
+	for (int i = 0; i < net->nparam; i++) {
+		const facet_param *p = net->param[i];
+		const float *v = p->grad ? p->grad : p->data;
+		for (size_t j = 0; j < p->n; j++)
+			dp.flat[at++] = v[j] * w;
+	}
+	for (int i = 0; i < SUMS; i++)
+		dp.flat[at + i] = (float)((const double *)&step)[i];
+	dp.flat[at + FLAG_NAN] = !isfinite(loss);
+	dp.flat[at + FLAG_INT] = stop_signal == SIGINT;
+	dp.flat[at + FLAG_TERM] = stop_signal == SIGTERM;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	facet_dist_sum_float(dp.flat, dp.nflat);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	dp.wait_s += (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	at = 0;
+	for (int i = 0; i < net->nparam; i++) {
+		const facet_param *p = net->param[i];
+		memcpy(p->grad ? p->grad : p->data, dp.flat + at, sizeof(float) * p->n);
+		at += p->n;
+	}
+	for (int i = 0; i < SUMS; i++)
+		((double *)&st->sums)[i] += dp.flat[at + i];
+	memcpy(flags, dp.flat + at, sizeof(float) * FLAGS);
+}
+
+/* The signal every rank stops on: SIGTERM if any rank has one, else SIGINT if any has, else 0. */
+static int agreed_signal(const float flags[FLAGS])
+{
+	return flags[FLAG_TERM] > 0 ? SIGTERM : flags[FLAG_INT] > 0 ? SIGINT : 0;
+}
+
+/* The same outside a step (after an epoch's evaluation): a small exchange of the flags alone. */
+static int stop_now(void)
+{
+	float flags[FLAGS] = {0};
+	if (dp.ranks < 2)
+		return stop_signal;
+	flags[FLAG_INT] = stop_signal == SIGINT;
+	flags[FLAG_TERM] = stop_signal == SIGTERM;
+	facet_dist_sum_float(flags, FLAGS);
+	return agreed_signal(flags);
 }
 
 static void prepare(facet_net *net, facet_train_state *st, const facet_dataset *train,
                     const facet_dataset *val, const struct opts *o)
 {
 	uint64_t sum = facet_dataset_checksum(train);
-	check_labels(net, train);
+	check_labels(net, train, o->train ? o->train : "stdin");
 	if (o->resume) {
 		if (sum != st->data_sum)
 			die("the training stream differs from the one %s was trained on (%zu "
@@ -370,14 +540,20 @@ static void prepare(facet_net *net, facet_train_state *st, const facet_dataset *
 	st->val_samples = val->n;
 	int batch = net->train.batch < (int)train->n ? net->train.batch : (int)train->n;
 	facet_net_set_path(net, o->fast, o->precision);
-	facet_net_alloc(net, batch);
-	char nval[64];
+	dist_setup(net, sum, batch, o);
+	facet_net_alloc(net, dp.local);
+	char nval[64], share[64] = "";
 	if (val->n)
 		snprintf(nval, sizeof nval, "%zu validation", val->n);
 	else
 		snprintf(nval, sizeof nval, "no validation");
-	facet_info("%zu training images, %s; %zu parameters; batch %d, %zu steps per epoch, %s %s",
-	           train->n, nval, facet_net_param_count(net), batch, train->n / batch,
+	if (dp.ranks > 1)
+		snprintf(share, sizeof share,
+		         batch % dp.ranks ? " (%d or %d a rank)" : " (%d a rank)", batch / dp.ranks,
+		         batch / dp.ranks + 1);
+	facet_info("%zu training images, %s; %zu parameters; batch %d%s, %zu steps per epoch, %s "
+	           "%s",
+	           train->n, nval, facet_net_param_count(net), batch, share, train->n / batch,
 	           o->fast ? "oneDNN" : "reference",
 	           o->precision == FACET_PREC_BF16 ? "bf16" : "fp32");
 	for (int h = 0; h < FACET_HEADS; h++)
@@ -388,9 +564,56 @@ static void prepare(facet_net *net, facet_train_state *st, const facet_dataset *
 			           1 - net->head[h].distill);
 }
 
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* When mpirun ends a job (one rank has died, or mpirun itself was signalled) it sends every
+ * remaining rank SIGCONT, a second later SIGTERM, a second after that SIGKILL; a rank waiting
+ * for a dead one in MPI_Allreduce never returns from it. So a SIGTERM or SIGINT that comes
+ * within a few seconds of a SIGCONT to a rank that is waiting, or that goes on to wait, for the
+ * others is mpirun's: rank 0 then says which checkpoint is left (gone_msg, written whenever
+ * that changes) and the rank exits 128+signal at once. Any other SIGTERM/SIGINT finishes the
+ * step on every rank and saves a checkpoint, as without mpirun. */
+static volatile sig_atomic_t cont_at; /* CLOCK_MONOTONIC seconds of the last SIGCONT, 0: none */
+static char gone_msg[2][1024];
+static volatile sig_atomic_t gone_cur;
+
+static int torn_down(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return stop_signal && dp.ranks > 1 && cont_at && ts.tv_sec - cont_at <= 3;
+}
+
+static void leave_torn_down(void)
+{
+	const char *m = gone_msg[gone_cur];
+	size_t n = strlen(m);
+	while (n > 0) {
+		ssize_t k = write(STDERR_FILENO, m, n);
+		if (k <= 0)
+			break;
+		m += k;
+		n -= (size_t)k;
+	}
+	_exit(128 + stop_signal);
+}
+
 static void on_signal(int sig)
 {
+	if (sig == SIGCONT) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		cont_at = (sig_atomic_t)ts.tv_sec;
+		return;
+	}
 	stop_signal = sig;
+	if (facet_dist_waiting && torn_down())
+		leave_torn_down();
 }
 
 static void install_signals(void)
@@ -401,18 +624,47 @@ static void install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
+	if (dp.ranks > 1)
+		sigaction(SIGCONT, &sa, NULL);
 }
 
 /* Where the checkpoint on disk stands (epochs completed, steps into the next), once this run has
  * written one; -1 before. */
 static int saved_epoch = -1, saved_step = -1;
+
+/* What is left on disk for --resume, as a phrase. */
+static void last_checkpoint(char *buf, size_t n, const struct opts *o)
+{
+	if (saved_epoch >= 0 && saved_step == 0)
+		snprintf(buf, n, "the last checkpoint, %s, was written after epoch %d", o->ckpt,
+		         saved_epoch);
+	else if (saved_epoch >= 0)
+		snprintf(buf, n, "the last checkpoint, %s, was written at epoch %d, step %d",
+		         o->ckpt, saved_epoch + 1, saved_step);
+	else if (o->resume)
+		snprintf(buf, n, "%s, the checkpoint this run resumed from, is unchanged",
+		         o->resume);
+	else
+		snprintf(buf, n, "no checkpoint was written before");
+}
+
+/* Rank 0's words for mpirun's ending of the job (see on_signal), kept up to date. */
+static void update_gone_msg(const struct opts *o)
+{
+	char left[800], resume[600] = "";
+	const char *ckpt = saved_epoch >= 0 ? o->ckpt : o->resume;
+	int next = !gone_cur;
+	if (dp.ranks < 2 || !rank0())
+		return;
+	last_checkpoint(left, sizeof left, o);
+	if (ckpt)
+		snprintf(resume, sizeof resume, " (continue with --resume %s)", ckpt);
+	snprintf(gone_msg[next], sizeof gone_msg[next],
+	         "%s%s: mpirun is ending the job: another rank has stopped (its message and "
+	         "mpirun's say why); %s%s\n",
+	         isatty(STDERR_FILENO) && !facet_quiet ? "\n" : "", facet_prog, left, resume);
+	gone_cur = next;
+}
 
 /* Whether every weight and state value is finite: an update can overflow before any loss does. */
 static int params_finite(const facet_net *net)
@@ -424,23 +676,27 @@ static int params_finite(const facet_net *net)
 	return 1;
 }
 
+/* Save the checkpoint (rank 0; every rank keeps track of where it stands). */
 static void save_checkpoint(const facet_net *net, const facet_train_state *st, const struct opts *o)
 {
 	char err[512];
 	if (!params_finite(net))
-		die("the weights are no longer finite at epoch %d, step %d: stopping; "
-		    "%s is left as it was (lower the learning rate?)",
-		    st->epoch + 1, st->step, o->ckpt);
-	if (facet_model_save(net, st, 1, o->ckpt, err, sizeof err))
+		die_all("the weights are no longer finite at epoch %d, step %d: stopping; "
+		        "%s is left as it was (lower the learning rate?)",
+		        st->epoch + 1, st->step, o->ckpt);
+	if (rank0() && facet_model_save(net, st, 1, o->ckpt, err, sizeof err))
 		die("cannot write the checkpoint: %s", err);
 	saved_epoch = st->epoch;
 	saved_step = st->step;
+	update_gone_msg(o);
 }
 
 /* The metrics file: every epoch so far, rewritten atomically (a resumed run keeps them). */
 static void write_metrics(const facet_net *net, const facet_train_state *st, const struct opts *o)
 {
 	facet_atomic a;
+	if (!rank0())
+		return;
 	if (facet_atomic_open(&a, o->metrics))
 		die("%s:", o->metrics);
 	facet_writer *w = facet_writer_open(a.f, o->metrics);
@@ -475,18 +731,21 @@ static void describe(char *buf, size_t n, const facet_metrics *m)
 
 static void epoch_line(const facet_epoch_log *e, int epochs)
 {
-	char tr[160], va[160] = "";
+	char tr[160], va[160] = "", ex[96] = "";
 	describe(tr, sizeof tr, &e->train);
 	if (e->has_val) {
 		char m[150];
 		describe(m, sizeof m, &e->val);
 		snprintf(va, sizeof va, " | val %s", m);
 	}
-	facet_info("epoch %d/%d: lr %.3g | train %s%s | %.1f s, %.0f img/s", e->epoch, epochs,
-	           e->lr, tr, va, e->time_s, e->images_per_s);
+	if (dp.ranks > 1)
+		snprintf(ex, sizeof ex, ", %.2f s in MPI_Allreduce", dp.wait_s);
+	facet_info("epoch %d/%d: lr %.3g | train %s%s | %.1f s, %.0f img/s%s", e->epoch, epochs,
+	           e->lr, tr, va, e->time_s, e->images_per_s, ex);
 }
 
-/* After an epoch: log, early stopping, best weights, plateau schedule. */
+/* After an epoch: log, early stopping, best weights, plateau schedule. Under mpirun rank 0
+ * validates, and every rank takes its figures, so that all of them decide alike. */
 static void end_epoch(facet_net *net, facet_train_state *st, const facet_dataset *val, int epoch,
                       float lr, double seconds, double images, const struct opts *o)
 {
@@ -502,6 +761,7 @@ static void end_epoch(facet_net *net, facet_train_state *st, const facet_dataset
 		facet_net_evaluate(net, val, &e.val);
 		e.has_val = 1;
 	}
+	facet_dist_bcast(&e, sizeof e, 0);
 	facet_train_state_log(st, &e);
 	double monitor = e.has_val ? e.val.loss : e.train.loss;
 	if (monitor < st->best) {
@@ -535,6 +795,7 @@ static void end_epoch(facet_net *net, facet_train_state *st, const facet_dataset
 	memset(&st->sums, 0, sizeof st->sums);
 	st->time_s += seconds;
 	epoch_line(&e, st->epochs);
+	dp.wait_s = 0;
 	save_checkpoint(net, st, o);
 	write_metrics(net, st, o);
 }
@@ -554,14 +815,17 @@ static void shuffle(size_t *perm, size_t n, uint64_t seed, int epoch)
 	}
 }
 
-static void interrupted(const facet_net *net, const facet_train_state *st, const struct opts *o)
+/* Stopped by sig (on every rank at the same step): save a checkpoint and exit 128+sig. */
+static void interrupted(facet_net *net, facet_train_state *st, int sig, const struct opts *o)
 {
-	int sig = stop_signal;
 	if (isatty(STDERR_FILENO) && !facet_quiet)
 		fputc('\n', stderr);
 	save_checkpoint(net, st, o);
-	warn("stopped by signal %d at epoch %d, step %d: checkpoint %s (resume with --resume %s)",
-	     sig, st->epoch + 1, st->step, o->ckpt, o->ckpt);
+	if (rank0())
+		warn("stopped by signal %d at epoch %d, step %d: checkpoint %s (resume with "
+		     "--resume %s)",
+		     sig, st->epoch + 1, st->step, o->ckpt, o->ckpt);
+	facet_dist_finalize();
 	exit(128 + sig);
 }
 
@@ -570,58 +834,64 @@ static void not_a_number(int epoch, int step, const struct opts *o)
 	char left[600];
 	if (isatty(STDERR_FILENO) && !facet_quiet)
 		fputc('\n', stderr);
-	if (saved_epoch >= 0 && saved_step == 0)
-		snprintf(left, sizeof left, "the last checkpoint, %s, was written after epoch %d",
-		         o->ckpt, saved_epoch);
-	else if (saved_epoch >= 0)
-		snprintf(left, sizeof left,
-		         "the last checkpoint, %s, was written at epoch %d, step %d", o->ckpt,
-		         saved_epoch + 1, saved_step);
-	else if (o->resume)
-		snprintf(left, sizeof left,
-		         "%s, the checkpoint this run resumed from, is unchanged", o->resume);
-	else
-		snprintf(left, sizeof left, "no checkpoint was written before");
-	die("the loss is not a number at epoch %d, step %d: stopping; "
-	    "%s (lower the learning rate?)",
-	    epoch + 1, step + 1, left);
+	last_checkpoint(left, sizeof left, o);
+	die_all("the loss is not a number at epoch %d, step %d: stopping; "
+	        "%s (lower the learning rate?)",
+	        epoch + 1, step + 1, left);
 }
 
 static void train(facet_net *net, facet_train_state *st, const facet_dataset *d,
                   const facet_dataset *val, const struct opts *o)
 {
-	int B = net->n, steps = (int)(d->n / (size_t)B);
+	int B = dp.batch, steps = (int)(d->n / (size_t)B);
 	int bar = isatty(STDERR_FILENO) && !facet_quiet;
+	int raise_here = o->raise_rank < 0 || o->raise_rank == dp.rank;
 	size_t *perm = xmalloc(sizeof(size_t) * d->n);
 
+	update_gone_msg(o);
 	for (int epoch = st->epoch; epoch < st->epochs && !st->stopped; epoch++) {
 		float lr = facet_schedule_lr(&net->train, epoch, st->epochs, st->plateau_lr);
 		double t0 = now();
-		int first = st->step;
+		int first = st->step, sig;
 		shuffle(perm, d->n, st->seed, epoch);
 		for (int step = st->step; step < steps; step++) {
-			if (o->raise_step && st->t == o->raise_step)
+			if (o->raise_step && st->t == o->raise_step && raise_here)
 				raise(o->raise_signal);
-			facet_net_fill_batch(net, d, perm + (size_t)step * B, B, st->seed,
-			                     (uint64_t)epoch, (uint64_t)step, 1);
+			facet_net_fill_batch_at(net, d, perm + (size_t)step * B + dp.first,
+			                        dp.local, st->seed, (uint64_t)epoch, (uint64_t)step,
+			                        dp.first, 1);
+			/* "drop", and the rank: each rank draws its own masks */
 			facet_rng_seed(&net->rng,
 			               facet_rng_derive(st->seed, (uint64_t)epoch, (uint64_t)step,
-			                                0x64726f70)); /* "drop" */
+			                                0x64726f70 + ((uint64_t)dp.rank << 32)));
 			facet_net_forward(net, 1);
 			double per[FACET_HEADS];
 			int cnt[FACET_HEADS];
 			double loss = facet_net_loss_backward(net, 1, per, cnt);
-			if (!isfinite(loss))
-				not_a_number(epoch, step, o);
+			if (dp.ranks > 1) {
+				float flags[FLAGS];
+				if (torn_down())
+					leave_torn_down();
+				exchange(net, st, loss, flags);
+				if (flags[FLAG_NAN] > 0)
+					not_a_number(epoch, step, o);
+				sig = agreed_signal(flags);
+			} else {
+				if (!isfinite(loss))
+					not_a_number(epoch, step, o);
+				facet_metric_add(&st->sums, net, B, loss);
+				sig = 0;
+			}
 			facet_optim_step(net, lr, ++st->t);
-			facet_metric_add(&st->sums, net, B, loss);
 			st->step = step + 1;
 			if (bar)
 				progress_bar(epoch + 1, st->epochs, step + 1, steps,
 				             st->sums.loss_sum / st->sums.batches,
 				             (step + 1 - first) * B / (now() - t0));
-			if (stop_signal)
-				interrupted(net, st, o);
+			if (dp.ranks < 2)
+				sig = stop_signal;
+			if (sig)
+				interrupted(net, st, sig, o);
 			if (net->train.checkpoint_steps &&
 			    st->t % net->train.checkpoint_steps == 0 && step + 1 < steps)
 				save_checkpoint(net, st, o);
@@ -630,15 +900,44 @@ static void train(facet_net *net, facet_train_state *st, const facet_dataset *d,
 			fputc('\n', stderr);
 		double seconds = now() - t0;
 		end_epoch(net, st, val, epoch, lr, seconds, (double)(steps - first) * B, o);
-		if (stop_signal) /* arrived during evaluation: the checkpoint is written */
-			interrupted(net, st, o);
+		if ((sig = stop_now())) /* arrived during evaluation: the checkpoint is written */
+			interrupted(net, st, sig, o);
 	}
 	free(perm);
+}
+
+/* FACET_TRAIN_RANK_DUMP=PREFIX: every rank writes the weights it ended with to PREFIX.RANK, a
+ * model file, so that tests can check that the ranks agree. Whether they do is checked here
+ * too: rank 0 warns when a rank's weights differ from its own. */
+static void check_ranks_agree(const facet_net *net, const facet_train_state *st)
+{
+	const char *dump = getenv("FACET_TRAIN_RANK_DUMP");
+	if (dump && *dump) {
+		char path[4096], err[512];
+		snprintf(path, sizeof path, "%s.%d", dump, dp.rank);
+		if (facet_model_save(net, st, 0, path, err, sizeof err))
+			die("cannot write the weights of rank %d: %s", dp.rank, err);
+	}
+	if (dp.ranks < 2)
+		return;
+	uint64_t h = FACET_FNV1A_BASIS, root;
+	for (int i = 0; i < net->nparam; i++)
+		h = facet_fnv1a(h, net->param[i]->data, sizeof(float) * net->param[i]->n);
+	root = h;
+	facet_dist_bcast(&root, sizeof root, 0);
+	double differ = root != h;
+	facet_dist_sum_double(&differ, 1);
+	if (differ > 0)
+		warn("%g of the %d ranks ended with weights that differ from rank 0's (a "
+		     "reduction that is not the same on every rank?); the model is rank 0's",
+		     differ, dp.ranks);
 }
 
 static void write_model(facet_net *net, facet_train_state *st, const struct opts *o)
 {
 	char err[512];
+	if (!rank0())
+		return;
 	if (net->train.restore_best && st->best_param && st->best_epoch != st->epoch) {
 		facet_train_state_restore_best(st, net);
 		facet_info("restored the weights of epoch %d (best %s loss %.4f)", st->best_epoch,
@@ -651,6 +950,18 @@ static void write_model(facet_net *net, facet_train_state *st, const struct opts
 	facet_info("wrote %s (checkpoint %s, metrics %s)", o->out, o->ckpt, o->metrics);
 }
 
+/* Under mpirun: rank 0 speaks for the job; the others say only what goes wrong, naming their
+ * rank. */
+static void join_ranks(int *argc, char ***argv)
+{
+	static char name[64];
+	if (facet_dist_init(argc, argv) > 1 && facet_dist_rank() > 0) {
+		snprintf(name, sizeof name, "facet-train (rank %d)", facet_dist_rank());
+		facet_prog = name;
+		facet_quiet = 1;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -659,24 +970,28 @@ int main(int argc, char **argv)
 	facet_net *net;
 
 	facet_init("facet-train");
+	join_ranks(&argc, &argv);
 	parse_options(argc, argv, &o);
 	setup_threads(&o);
 	net = open_net(&o, &st);
-	read_data("-", "training", net, facet_net_distills(net), &data);
-	if (o.val)
+	read_data(o.train ? o.train : "-", "training", net, facet_net_distills(net), &data);
+	if (o.val && facet_dist_rank() == 0)
 		read_data(o.val, "validation", net, 0, &val);
 	else
 		facet_dataset_init(&val, 0, 0, 0);
 	prepare(net, &st, &data, &val, &o);
 	install_signals();
 	train(net, &st, &data, &val, &o);
+	check_ranks_agree(net, &st);
 	write_model(net, &st, &o);
 	facet_dataset_free(&data);
 	facet_dataset_free(&val);
 	facet_train_state_free(&st);
 	facet_net_free(net);
+	free(dp.flat);
 	free(o.out);
 	free(o.ckpt);
 	free(o.metrics);
+	facet_dist_finalize();
 	return 0;
 }

@@ -6,6 +6,9 @@
   model_tool.py get FILE KEY.KEY...  print a value of a model/checkpoint map as JSON
   model_tool.py metrics FILE         print each epoch record of a metrics file as a JSON line
   model_tool.py finite FILE          exit 0 when every parameter of FILE is finite; print the count
+  model_tool.py untimed FILE         write FILE's bytes with every time_s and images_per_s value
+                                     zeroed, so that cmp compares two runs byte for byte less
+                                     their timings
 """
 import json
 import sys
@@ -46,6 +49,16 @@ def main():
         if bad:
             sys.exit("not finite: " + ", ".join(bad))
         print(f"{len(p)} parameter tensors finite")
+    elif cmd == "untimed":
+        with open(sys.argv[2], "rb") as f:
+            b = bytearray(f.read())
+        for key in (b"time_s", b"images_per_s"):
+            tag = bytes([0xa0 | len(key)]) + key + b"\xcb"  # fixstr key, then a float 64
+            at = b.find(tag)
+            while at >= 0:
+                b[at + len(tag):at + len(tag) + 8] = bytes(8)
+                at = b.find(tag, at + len(tag) + 8)
+        sys.stdout.buffer.write(b)
     elif cmd == "get":
         v = load(sys.argv[2])
         for k in sys.argv[3].split("."):
