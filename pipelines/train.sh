@@ -15,6 +15,12 @@
 #   more members are removed). A net whose config has a head with distill= (facet-config(5))
 #   learns from the nets trained before it: their ensemble scores the training faces
 #   (facet-score FACET_TEACHER_ARGS, default --flip) on the way into facet-train.
+#   FACET_RANKS (default 1): train each net on that many processes, mpirun -np FACET_RANKS
+#   facet-train --threads 1 (facet-train(1), RUNNING UNDER MPIRUN; a --threads in
+#   FACET_TRAIN_ARGS wins); FACET_HOSTS: mpirun's --host list (host[:slots],...), this host
+#   first, for rank 0 writes the model; the training part is then written into OUTDIR, which
+#   every host must see at the same path (a shared filesystem). FACET_MPIRUN_ARGS: more
+#   mpirun options.
 . "$(dirname "$0")/lib.sh"
 [ $# -eq 2 ] || { echo "usage: $prog FACES.facet OUTDIR" >&2; exit 2; }
 faces=$1 out=$2
@@ -25,6 +31,8 @@ for c in "${configs[@]}"; do [ -f "$c" ] || fail "no such config: ${c:-(empty)}"
 [[ "$members" =~ ^[1-9][0-9]?$ ]] && [ "$members" -le 64 ] ||
 	fail "FACET_MEMBERS must be a number from 1 to 64, not '$members'"
 [[ "$seed" =~ ^[0-9]+$ ]] || fail "FACET_TRAIN_SEED must be a whole number, not '$seed'"
+ranks=${FACET_RANKS:-1}
+[[ "$ranks" =~ ^[1-9][0-9]*$ ]] || fail "FACET_RANKS must be a number from 1, not '$ranks'"
 IFS=: read -r -a epochs <<< "${FACET_EPOCHS:-}"
 for e in "${epochs[@]}"; do
 	[[ "$e" =~ ^[1-9][0-9]*$ ]] || # the range is facet-train's to check
@@ -41,6 +49,24 @@ for p in "${parts[@]}"; do
 	esac
 done
 mkdir -p "$out"
+# Under mpirun every rank reads the training part from a file (stdin reaches rank 0 only): in
+# the temp folder, or in OUTDIR when ranks run on other hosts.
+mpi=()
+if [ "$ranks" -gt 1 ]; then
+	command -v mpirun > /dev/null || fail "FACET_RANKS=$ranks needs mpirun (Debian openmpi-bin)"
+	part=$tmp/train-part.facet
+	mpi=(mpirun -np "$ranks" --bind-to none)
+	if [ -n "${FACET_HOSTS:-}" ]; then
+		mpi+=(--host "$FACET_HOSTS")
+		part=$(cd "$out" && pwd)/.train-part.$$.facet
+		trap 'rm -rf "$tmp" "$part"' EXIT
+	fi
+	# shellcheck disable=SC2206
+	[ -n "${FACET_MPIRUN_ARGS:-}" ] && mpi+=($FACET_MPIRUN_ARGS)
+	mpi+=("$(command -v facet-train)" --threads 1 --train "$part")
+	# mpirun refuses root unless told twice
+	[ "$(id -u)" -ne 0 ] || export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
 extra=()
 # shellcheck disable=SC2206
 [ -n "${FACET_TRAIN_ARGS:-}" ] && extra+=($FACET_TRAIN_ARGS)
@@ -52,7 +78,12 @@ read -r -a tviews <<< "${FACET_TEACHER_ARGS---flip}"
 # member k's training part, and its training (config, k, name and ep are the loop's)
 take_train() { stage take-train facet-take -q "${parts[@]}" < "$faces"; }
 fit() {
-	stage "$name" facet-train --config "$config" --seed "$((seed + k - 1))" \
+	local run=(facet-train)
+	if [ ${#mpi[@]} -gt 0 ]; then
+		cat > "$part"
+		run=("${mpi[@]}")
+	fi
+	stage "$name" "${run[@]}" --config "$config" --seed "$((seed + k - 1))" \
 		--out "$tmp/member$k.facet" --metrics "$tmp/member$k.metrics" "${ep[@]}" "${extra[@]}"
 }
 : > "$tmp/model.facet" # the nets trained so far, in order: the teacher of a net that distills

@@ -163,3 +163,32 @@ print(sum("pred" in r for r in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=Fal
 		fail "$stderr"
 	MT same-params local.facet remote.facet
 }
+
+@test "pipelines/train.sh with FACET_RANKS=2 trains each net under mpirun, a thread a rank" {
+	facet-synth -q -n 300 --seed 2 --size 32x32 | facet-split -q --seed 7 > faces.facet
+	run --separate-stderr env FACET_CONFIG="$TINY" FACET_EPOCHS=1 FACET_RANKS=2 \
+		FACET_MPIRUN_ARGS=--oversubscribe "$REPO/pipelines/train.sh" faces.facet out
+	assert_success
+	[[ "$stderr" == *"facet-train: training on 2 ranks (Open MPI, 2 on this host) x 1 thread each"* ]] ||
+		fail "$stderr"
+	[[ "$stderr" == *"train.sh: model: out/model.facet"* ]]
+	facet-score -q --model out/model.facet < faces.facet > /dev/null
+	run --separate-stderr env FACET_RANKS=two "$REPO/pipelines/train.sh" faces.facet out2
+	assert_failure 1
+	assert_equal "$stderr" "train.sh: FACET_RANKS must be a number from 1, not 'two'"
+}
+
+@test "pipelines/train.sh with FACET_HOSTS: a rank on another host reads the part from OUTDIR" {
+	need_sshd
+	facet_sshd_start
+	facet-synth -q -n 300 --seed 2 --size 32x32 | facet-split -q --seed 7 > faces.facet
+	run --separate-stderr env FACET_CONFIG="$TINY" FACET_EPOCHS=1 FACET_RANKS=2 \
+		FACET_HOSTS="localhost,$FACET_TEST_HOST" OMPI_MCA_plm_rsh_agent="$FACET_TEST_SSH" \
+		"$REPO/pipelines/train.sh" faces.facet out
+	facet_sshd_stop
+	assert_success
+	[[ "$stderr" == *"facet-train: training on 2 ranks (Open MPI, 1 on this host) x 1 thread each"* ]] ||
+		fail "$stderr"
+	[ -s out/model.facet ]
+	[ -z "$(find out -name '.train-part.*')" ] # the shared part is removed
+}
