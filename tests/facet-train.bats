@@ -328,7 +328,7 @@ for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_s
 	assert_failure 2
 	run --separate-stderr env FACET_TRAIN_RAISE=HUP@3 facet-train -q --config "$TINY" < train.facet
 	assert_failure 2
-	[ "$(head -n 1 <<< "$stderr")" = "facet-train: FACET_TRAIN_RAISE=HUP@3 is not SIGNAL@STEP (INT, KILL or TERM; STEP >= 1)" ]
+	[ "$(head -n 1 <<< "$stderr")" = "facet-train: FACET_TRAIN_RAISE=HUP@3 is not SIGNAL@STEP[:RANK] (INT, KILL or TERM; STEP >= 1)" ]
 }
 
 @test "the reference engine trains too, to nearly the same loss" {

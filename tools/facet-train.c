@@ -579,7 +579,7 @@ static double now(void)
  * that changes) and the rank exits 128+signal at once. Any other SIGTERM/SIGINT finishes the
  * step on every rank and saves a checkpoint, as without mpirun. */
 static volatile sig_atomic_t cont_at; /* CLOCK_MONOTONIC seconds of the last SIGCONT, 0: none */
-static char gone_msg[2][1024];
+static char gone_msg[2][1600];
 static volatile sig_atomic_t gone_cur;
 
 static int torn_down(void)
