@@ -7,10 +7,15 @@ load sshd
 TINY="$REPO/examples/models/tiny.cfg"
 MT() { $PY "$REPO/tests/lib/model_tool.py" "$@"; }
 # mpirun as the tests need it: as root too, more ranks than cores if the machine is small, no
-# binding to cores (one rank's threads would share a core), and never past 120 s.
+# binding to cores (one rank's threads would share a core), and never past 120 s. Under the
+# sanitizers, Open MPI's libraries have no frame pointers: LeakSanitizer needs the slow
+# unwinder to see that what they keep past MPI_Finalize is theirs (common/diag.c suppresses it),
+# on every rank, local or started over ssh.
 mpi() {
+	local asan=()
+	sanitized && asan=(-x ASAN_OPTIONS)
 	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 \
-		mpirun --oversubscribe --bind-to none "$@"
+		mpirun --oversubscribe --bind-to none "${asan[@]}" "$@"
 }
 
 setup_file() {
@@ -24,6 +29,10 @@ setup() {
 	need_py msgpack msgpack_numpy numpy
 	cd "$BATS_TEST_TMPDIR"
 	ln -s "$BATS_FILE_TMPDIR/train.facet" "$BATS_FILE_TMPDIR/val.facet" .
+	if sanitized; then
+		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
+		export FACET_MPIRUN_ARGS="-x ASAN_OPTIONS"
+	fi
 }
 
 @test "mpirun -np 1: the very model a plain run writes, byte for byte less the timings" {
@@ -167,7 +176,8 @@ print(sum("pred" in r for r in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=Fal
 @test "pipelines/train.sh with FACET_RANKS=2 trains each net under mpirun, a thread a rank" {
 	facet-synth -q -n 300 --seed 2 --size 32x32 | facet-split -q --seed 7 > faces.facet
 	run --separate-stderr env FACET_CONFIG="$TINY" FACET_EPOCHS=1 FACET_RANKS=2 \
-		FACET_MPIRUN_ARGS=--oversubscribe "$REPO/pipelines/train.sh" faces.facet out
+		FACET_MPIRUN_ARGS="--oversubscribe ${FACET_MPIRUN_ARGS:-}" "$REPO/pipelines/train.sh" \
+		faces.facet out
 	assert_success
 	[[ "$stderr" == *"facet-train: training on 2 ranks (Open MPI, 2 on this host) x 1 thread each"* ]] ||
 		fail "$stderr"

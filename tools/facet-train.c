@@ -197,21 +197,27 @@ static void parse_options(int argc, char **argv, struct opts *o)
 }
 
 /* Threads: --threads, else OMP_NUM_THREADS, else the cores shared out among the ranks on this
- * host. The opening line says what the run uses. */
+ * host. */
 static void setup_threads(const struct opts *o)
 {
-	int ranks = facet_dist_size(), local = facet_dist_local_size(), threads = o->threads;
+	int local = facet_dist_local_size(), threads = o->threads;
 	if (!threads && local > 1 && !getenv("OMP_NUM_THREADS"))
 		threads = omp_get_num_procs() / local > 0 ? omp_get_num_procs() / local : 1;
 	facet_fast_set_threads(threads);
+	if (o->precision == FACET_PREC_BF16 && !facet_fast_has_bf16())
+		warn("this CPU has no native bf16: the fast path computes in fp32");
+}
+
+/* The opening line, once the config or checkpoint is known to be good: what the run uses. */
+static void say_where(void)
+{
+	int ranks = facet_dist_size(), local = facet_dist_local_size(), threads;
 	threads = omp_get_max_threads();
 	if (ranks > 1)
 		facet_info("training on %d ranks (Open MPI, %d on this host) x %d thread%s each",
 		           ranks, local, threads, threads == 1 ? "" : "s");
 	else
 		facet_info("training on 1 process x %d thread%s", threads, threads == 1 ? "" : "s");
-	if (o->precision == FACET_PREC_BF16 && !facet_fast_has_bf16())
-		warn("this CPU has no native bf16: the fast path computes in fp32");
 }
 
 static void echo_defaults(const facet_net *net, const char *name)
@@ -241,6 +247,7 @@ static facet_net *open_net(struct opts *o, facet_train_state *st)
 			die("%s", err);
 	}
 	if (!o->resume) {
+		say_where();
 		if (!facet_quiet)
 			echo_defaults(cfg, o->config);
 		st->seed = o->seed;
@@ -276,6 +283,7 @@ static facet_net *open_net(struct opts *o, facet_train_state *st)
 		    (unsigned long long)o->seed, (unsigned long long)st->seed, o->resume);
 	if (o->epochs)
 		st->epochs = o->epochs;
+	say_where();
 	facet_info("resuming %s at epoch %d, step %d", o->resume, st->epoch + 1, st->step);
 	return net;
 }
