@@ -6,9 +6,10 @@
 #
 # DATA is the UTKFace folder (e.g. ../shared/data/UTKFace). The test part of the project's split
 # (facet-split --seed 7 --ratios 80:10:10, as pipelines/prepare.sh makes it) is listed, sorted by
-# name, and N of its faces (default 600) are picked evenly spread over that list (the i-th of N is
-# the floor(i * count / N)-th). bench/detect_scenes.py pastes them into cluttered 640x480 scenes:
-# N one-face scenes, N/10 two-face scenes (faces of the same N) and N/10 empty scenes. Then
+# name, and N of its faces (default all, 2,185) are picked evenly spread over that list (the
+# i-th of N is the floor(i * count / N)-th). bench/detect_scenes.py pastes them into cluttered
+# 640x480 scenes: N one-face scenes, N/10 two-face scenes (faces of the same N) and N/10 empty
+# scenes. Then
 #   facet-detect WORK/scenes > WORK/detected.facet               (timed)
 #   facet-score --flip --shift 3 --model MODEL on the detected faces and on the original crops
 #   (facet-decode of the same N files): the ten views `facet predict` averages
@@ -34,11 +35,11 @@ prog=detect_accuracy.sh
 
 case ${1:-} in -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 case $# in 2 | 3) ;; *) echo "usage: $0 DATA WORK [N] (--help for more)" >&2; exit 2 ;; esac
-data=$1 work=$2 n=${3:-600}
+data=$1 work=$2 n=${3:-all}
 seed=${SEED:-1}
 model=${MODEL:-$here/../models/facet-utk64.facet}
 detect=${DETECT:-facet-detect}
-[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "$prog: N must be a positive integer, not '$n'" >&2; exit 2; }
+[[ $n =~ ^[1-9][0-9]*$|^all$ ]] || { echo "$prog: N must be a positive integer or all, not '$n'" >&2; exit 2; }
 [ -d "$data" ] || { echo "$prog: no such folder: $data" >&2; exit 2; }
 [ -f "$model" ] || { echo "$prog: no such model: $model" >&2; exit 2; }
 "$PY" -c 'import numpy, PIL, msgpack, msgpack_numpy, skimage' 2> /dev/null || {
@@ -47,7 +48,6 @@ detect=${DETECT:-facet-detect}
 }
 read -r detect_exe _ <<< "$detect"
 command -v "$detect_exe" > /dev/null || { echo "$prog: cannot run $detect_exe" >&2; exit 1; }
-pairs=$((n / 10)) empty=$((n / 10))
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 data=$(cd "$data" && pwd)
@@ -68,6 +68,8 @@ facet-decode -q --size 8x8 "$data" | facet-label -q --max-reports 0 |
 	facet-split -q --seed 7 --ratios 80:10:10 | facet-take -q test | facet-dump -q |
 	jq -r .id | LC_ALL=C sort > "$work/test_ids.tmp"
 count=$(wc -l < "$work/test_ids.tmp")
+[ "$n" = all ] && n=$count
+pairs=$((n / 10)) empty=$((n / 10))
 [ "$count" -ge "$n" ] || { echo "$prog: the test part has $count faces, fewer than N=$n" >&2; exit 1; }
 awk -v n="$n" -v c="$count" -v d="$data" '{ line[NR - 1] = $0 }
 	END { for (i = 0; i < n; i++) print d "/" line[int(i * c / n)] }' "$work/test_ids.tmp" \
