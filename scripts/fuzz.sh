@@ -48,7 +48,7 @@ for c in examples/models/*.cfg; do # the shipped configs
 done
 if [ -x "$BIN/facet-synth" ]; then
 	"$BIN/facet-synth" -q -n 3 -s 8x8 -S 3 > "$FB/seeds/stream/synth-rgb" || true
-	"$BIN/facet-synth" -q -n 2 -s 5x7 -g -m 0.5 > "$FB/seeds/stream/synth-grey" || true
+	"$BIN/facet-synth" -q -n 2 -s 5x7 -g --missing 0.5 > "$FB/seeds/stream/synth-grey" || true
 fi
 
 if [ $# -eq 0 ]; then

@@ -97,12 +97,12 @@ epochs_done() {
 @test "a stream cut inside a record on a pipe: the records before it pass, then exit 1 saying so" {
 	local size n
 	size=$(stat -c %s train.facet)
-	n=$(facet-dump -c train.facet)
+	n=$(facet-dump --count train.facet)
 	run --separate-stderr bash -c "head -c $((size - 5)) train.facet | facet-label -q > out.facet"
 	assert_equal "$status" 1
 	[[ "$stderr" == *"record $n: truncated stream: input ends inside a record (stdin"* ]] ||
 		fail "unexpected message: $stderr"
-	run facet-dump -c out.facet
+	run facet-dump --count out.facet
 	assert_output "$((n - 1))"
 }
 
@@ -121,11 +121,11 @@ epochs_done() {
 
 @test "input file deleted mid-run: an open stream is still read whole" {
 	local n
-	n=$(facet-dump -c big.facet)
+	n=$(facet-dump --count big.facet)
 	run --separate-stderr bash -c "
 		exec 3< big.facet
 		rm big.facet
-		facet-dump -c <&3"
+		facet-dump --count <&3"
 	assert_success
 	assert_output "$n"
 }
@@ -141,7 +141,7 @@ for n in ("a", "b", "c"):
 	assert_equal "$status" 1
 	[[ "$stderr" == *"gone.jpg"* ]] || fail "the vanished file is not named: $stderr"
 	[[ "$stderr" == *"c.jpg"* ]] || fail "the cut file is not named: $stderr"
-	run facet-dump -c out.facet
+	run facet-dump --count out.facet
 	assert_output 2
 }
 

@@ -20,10 +20,10 @@ static const char usage[] =
     "does not count), the normal approximation of the mean paired difference for the rest.\n"
     "Faces in only one stream, or without a prediction, are counted on stderr and left out.\n"
     "\n"
-    "  -b, --by KEY     also compare within each group of faces by their true KEY: gender,\n"
+    "      --by KEY     also compare within each group of faces by their true KEY: gender,\n"
     "                   ethnicity or age (bands 0-9, 10-19, ..., 80+); one row per group and\n"
     "                   measure after the overall rows\n"
-    "  -j, --json       one JSON object on stdout instead of the table\n"
+    "      --json       one JSON object on stdout instead of the table\n"
     "  -q, --quiet      no summary on stderr\n"
     "  -h, --help       show this help and exit\n"
     "  -V, --version    show the version and exit\n"
@@ -50,15 +50,16 @@ static const struct {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
+	enum { OPT_BY = 256, OPT_JSON };
 	static const struct option longopts[] = {
-	    {"by", required_argument, NULL, 'b'}, {"json", no_argument, NULL, 'j'},
-	    {"quiet", no_argument, NULL, 'q'},    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},  {NULL, 0, NULL, 0}};
+	    {"by", required_argument, NULL, OPT_BY}, {"json", no_argument, NULL, OPT_JSON},
+	    {"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "b:jqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'b':
+		case OPT_BY:
 			for (o->by = BY_AGE; o->by > BY_NONE; o->by--)
 				if (!strcmp(optarg, by_keys[o->by].name))
 					break;
@@ -66,7 +67,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 				usage_error("--by takes gender, ethnicity or age, not '%s'",
 				            optarg);
 			break;
-		case 'j':
+		case OPT_JSON:
 			o->json = 1;
 			break;
 		default:

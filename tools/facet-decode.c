@@ -28,7 +28,7 @@ static const char usage[] =
     "  -g, --gray         one grey channel (BT.601 luma) instead of RGB\n"
     "      --csv          read every FILE (and standard input) as the notebook's CSV\n"
     "  -j, --jobs N       decode with N threads (default: the online cores)\n"
-    "  -e, --engine E     auto (TurboJPEG for JPEG, libvips otherwise), vips, turbo\n"
+    "  -E, --engine E     auto (TurboJPEG for JPEG, libvips otherwise), vips, turbo\n"
     "  -q, --quiet        no summary line\n"
     "  -h, --help         show this help and exit\n"
     "  -V, --version      show the version and exit\n"
@@ -86,10 +86,11 @@ typedef struct {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
+	enum { OPT_CSV = 256 };
 	static const struct option longopts[] = {
 	    {"size", required_argument, NULL, 's'}, {"gray", no_argument, NULL, 'g'},
-	    {"grey", no_argument, NULL, 'g'},       {"csv", no_argument, NULL, 'C'},
-	    {"jobs", required_argument, NULL, 'j'}, {"engine", required_argument, NULL, 'e'},
+	    {"grey", no_argument, NULL, 'g'},       {"csv", no_argument, NULL, OPT_CSV},
+	    {"jobs", required_argument, NULL, 'j'}, {"engine", required_argument, NULL, 'E'},
 	    {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0}};
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -98,7 +99,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->spec.channels = 3;
 	o->jobs = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
-	while ((c = getopt_long(argc, argv, "s:gj:e:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:gj:E:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			facet_parse_size("--size", optarg, &o->spec.width, &o->spec.height);
@@ -106,13 +107,13 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'g':
 			o->spec.channels = 1;
 			break;
-		case 'C':
+		case OPT_CSV:
 			o->csv = 1;
 			break;
 		case 'j':
 			o->jobs = (int)facet_parse_long("--jobs", optarg, 1, 256);
 			break;
-		case 'e':
+		case 'E':
 			if (facet_engine_parse(optarg, &o->spec.engine) != 0)
 				usage_error("--engine: '%s' is not auto, vips or turbo", optarg);
 			break;

@@ -14,7 +14,7 @@ static const char usage[] =
     "binary values as {\"bin\": BYTES}.\n"
     "\n"
     "  -n, --head N     print only the first N records (and stop reading)\n"
-    "  -c, --count      print only the number of records\n"
+    "      --count      print only the number of records\n"
     "  -q, --quiet      no summary on stderr\n"
     "  -h, --help       show this help and exit\n"
     "  -V, --version    show the version and exit\n"
@@ -29,20 +29,21 @@ struct opts {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
+	enum { OPT_COUNT = 256 };
 	static const struct option longopts[] = {
-	    {"head", required_argument, NULL, 'n'}, {"count", no_argument, NULL, 'c'},
+	    {"head", required_argument, NULL, 'n'}, {"count", no_argument, NULL, OPT_COUNT},
 	    {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0}};
 	int c;
 
 	o->head = -1;
 	o->count = 0;
-	while ((c = getopt_long(argc, argv, "n:cqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			o->head = facet_parse_long("--head", optarg, 0, LONG_MAX);
 			break;
-		case 'c':
+		case OPT_COUNT:
 			o->count = 1;
 			break;
 		default:

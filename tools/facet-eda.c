@@ -22,10 +22,10 @@ static const char usage[] =
     "\n"
     "  -o, --out DIR        write the report into DIR (made if missing; files are replaced)\n"
     "  -n, --montage N      faces in the random montage (default 36, 0 for none)\n"
-    "  -s, --seed N         seed of the montage's random sample (default 1)\n"
+    "  -S, --seed N         seed of the montage's random sample (default 1)\n"
     "  -f, --format FMT     charts as png (default) or svg\n"
-    "  -t, --tile PX        width of a face in the montage, in pixels (default 112)\n"
-    "  -m, --max-list N     name at most N records per problem in the report (default 100)\n"
+    "      --tile PX        width of a face in the montage, in pixels (default 112)\n"
+    "      --max-list N     name at most N records per problem in the report (default 100)\n"
     "  -q, --quiet          no summary on stderr\n"
     "  -h, --help           show this help and exit\n"
     "  -V, --version        show the version and exit\n"
@@ -43,12 +43,18 @@ struct opts {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
+	enum { OPT_TILE = 256, OPT_MAX_LIST };
 	static const struct option longopts[] = {
-	    {"out", required_argument, NULL, 'o'},  {"montage", required_argument, NULL, 'n'},
-	    {"seed", required_argument, NULL, 's'}, {"format", required_argument, NULL, 'f'},
-	    {"tile", required_argument, NULL, 't'}, {"max-list", required_argument, NULL, 'm'},
-	    {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0}};
+	    {"out", required_argument, NULL, 'o'},
+	    {"montage", required_argument, NULL, 'n'},
+	    {"seed", required_argument, NULL, 'S'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"tile", required_argument, NULL, OPT_TILE},
+	    {"max-list", required_argument, NULL, OPT_MAX_LIST},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
 	int c;
 
 	memset(o, 0, sizeof *o);
@@ -57,7 +63,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->ext = ".png";
 	o->tile = 112;
 	o->max_list = 100;
-	while ((c = getopt_long(argc, argv, "o:n:s:f:t:m:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:n:S:f:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o->out = optarg;
@@ -65,7 +71,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'n':
 			o->montage = facet_parse_long("--montage", optarg, 0, 1024);
 			break;
-		case 's':
+		case 'S':
 			o->seed = facet_parse_long("--seed", optarg, 0, LONG_MAX);
 			break;
 		case 'f':
@@ -76,10 +82,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			else
 				usage_error("--format must be png or svg, not '%s'", optarg);
 			break;
-		case 't':
+		case OPT_TILE:
 			o->tile = facet_parse_long("--tile", optarg, 32, 1024);
 			break;
-		case 'm':
+		case OPT_MAX_LIST:
 			o->max_list = facet_parse_long("--max-list", optarg, 0, 1000000);
 			break;
 		default:

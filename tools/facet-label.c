@@ -17,10 +17,10 @@ static const char usage[] =
     "reported on stderr. A summary line ends the run. Labels are never guessed.\n"
     "A face that facet-detect found in a photo, id \"SOURCE#K\", takes the labels of SOURCE.\n"
     "\n"
-    "  -c, --csv FILE     labels from FILE: a header line naming the columns id (or img_name,\n"
+    "      --csv FILE     labels from FILE: a header line naming the columns id (or img_name,\n"
     "                     file, name), age, gender, ethnicity (or race); empty cell = unknown\n"
-    "  -s, --strict       drop records that do not get all three labels (still counted)\n"
-    "  -m, --max-reports N  name at most N problem records on stderr (default 100)\n"
+    "      --strict       drop records that do not get all three labels (still counted)\n"
+    "      --max-reports N  name at most N problem records on stderr (default 100)\n"
     "  -q, --quiet        no summary line\n"
     "  -h, --help         show this help and exit\n"
     "  -V, --version      show the version and exit\n"
@@ -36,24 +36,28 @@ struct opts {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
+	enum { OPT_CSV = 256, OPT_STRICT, OPT_MAX_REPORTS };
 	static const struct option longopts[] = {
-	    {"csv", required_argument, NULL, 'c'},   {"strict", no_argument, NULL, 's'},
-	    {"max-reports", required_argument, NULL, 'm'}, {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
+	    {"csv", required_argument, NULL, OPT_CSV},
+	    {"strict", no_argument, NULL, OPT_STRICT},
+	    {"max-reports", required_argument, NULL, OPT_MAX_REPORTS},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
 	int c;
 
 	memset(o, 0, sizeof *o);
 	o->max_reports = 100;
-	while ((c = getopt_long(argc, argv, "c:sm:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
+		case OPT_CSV:
 			o->csv = optarg;
 			break;
-		case 's':
+		case OPT_STRICT:
 			o->strict = 1;
 			break;
-		case 'm':
+		case OPT_MAX_REPORTS:
 			o->max_reports = facet_parse_long("--max-reports", optarg, 0, LONG_MAX);
 			break;
 		default:

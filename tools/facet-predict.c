@@ -39,7 +39,7 @@ static const char usage[] =
     "  -a, --aligned      the images are aligned face crops: do not detect\n"
     "  -A, --annotate DIR also write each photo with a face into DIR (same name; JPEG unless\n"
     "                     .png) with every face's box and answers drawn on it\n"
-    "  -j, --json         print the records as JSON lines (facet-dump) instead\n"
+    "      --json         print the records as JSON lines (facet-dump) instead\n"
     "  -h, --help         show this help and exit\n"
     "  -V, --version      show the version and exit\n"
     "\n"
@@ -75,10 +75,11 @@ static const char *default_model(void)
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
+	enum { OPT_JSON = 256 };
 	static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
 	                                         {"aligned", no_argument, NULL, 'a'},
 	                                         {"annotate", required_argument, NULL, 'A'},
-	                                         {"json", no_argument, NULL, 'j'},
+	                                         {"json", no_argument, NULL, OPT_JSON},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {"version", no_argument, NULL, 'V'},
 	                                         {NULL, 0, NULL, 0}};
@@ -86,7 +87,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	while ((c = getopt_long(argc, argv, "m:aA:jhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:aA:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			o->model = optarg;
@@ -97,7 +98,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'A':
 			o->annotate = optarg;
 			break;
-		case 'j':
+		case OPT_JSON:
 			o->json = 1;
 			break;
 		default:

@@ -24,12 +24,12 @@ static const char usage[] =
     "score; normal approximation for the MAE). Nothing is written to stdout.\n"
     "\n"
     "  -o, --out DIR        write the report into DIR (made if missing; files are replaced)\n"
-    "  -M, --metrics FILE   also draw the training curves from FILE (facet-train --metrics)\n"
+    "      --metrics FILE   also draw the training curves from FILE (facet-train --metrics)\n"
     "  -w, --worst N        faces in the worst-predictions montage (default 24, 0 for none)\n"
     "  -n, --random N       faces in the random montage (default 24, 0 for none)\n"
-    "  -s, --seed N         seed of the random montage (default 1)\n"
+    "  -S, --seed N         seed of the random montage (default 1)\n"
     "  -f, --format FMT     charts as png (default) or svg\n"
-    "  -t, --tile PX        width of a face in the montages, in pixels (default 128)\n"
+    "      --tile PX        width of a face in the montages, in pixels (default 128)\n"
     "  -q, --quiet          no summary on stderr\n"
     "  -h, --help           show this help and exit\n"
     "  -V, --version        show the version and exit\n"
@@ -46,13 +46,14 @@ struct opts {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
+	enum { OPT_METRICS = 256, OPT_TILE };
 	static const struct option longopts[] = {{"out", required_argument, NULL, 'o'},
-	                                         {"metrics", required_argument, NULL, 'M'},
+	                                         {"metrics", required_argument, NULL, OPT_METRICS},
 	                                         {"worst", required_argument, NULL, 'w'},
 	                                         {"random", required_argument, NULL, 'n'},
-	                                         {"seed", required_argument, NULL, 's'},
+	                                         {"seed", required_argument, NULL, 'S'},
 	                                         {"format", required_argument, NULL, 'f'},
-	                                         {"tile", required_argument, NULL, 't'},
+	                                         {"tile", required_argument, NULL, OPT_TILE},
 	                                         {"quiet", no_argument, NULL, 'q'},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {"version", no_argument, NULL, 'V'},
@@ -65,12 +66,12 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->seed = 1;
 	o->tile = 128;
 	o->ext = ".png";
-	while ((c = getopt_long(argc, argv, "o:M:w:n:s:f:t:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:w:n:S:f:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o->out = optarg;
 			break;
-		case 'M':
+		case OPT_METRICS:
 			o->metrics = optarg;
 			break;
 		case 'w':
@@ -79,7 +80,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'n':
 			o->random = facet_parse_long("--random", optarg, 0, 1024);
 			break;
-		case 's':
+		case 'S':
 			o->seed = facet_parse_long("--seed", optarg, 0, LONG_MAX);
 			break;
 		case 'f':
@@ -90,7 +91,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			else
 				usage_error("--format must be png or svg, not '%s'", optarg);
 			break;
-		case 't':
+		case OPT_TILE:
 			o->tile = facet_parse_long("--tile", optarg, 32, 1024);
 			break;
 		default:

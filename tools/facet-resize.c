@@ -13,12 +13,12 @@ static const char usage[] =
     "Shrinking averages the source area under each output pixel; enlarging is bilinear.\n"
     "\n"
     "  -s, --size WxH       output size (default: keep the size)\n"
-    "  -f, --fit MODE       how to meet a different aspect ratio: crop (default: scale to\n"
+    "      --fit MODE       how to meet a different aspect ratio: crop (default: scale to\n"
     "                       cover WxH, keep the centre), stretch (scale each axis), pad\n"
     "                       (scale to fit inside, centre it on --pad-value)\n"
-    "  -p, --pad-value V    grey level 0..255 of the padding (default 0)\n"
+    "      --pad-value V    grey level 0..255 of the padding (default 0)\n"
     "  -g, --gray           one grey channel (BT.601 luma)\n"
-    "  -r, --rgb            three channels (grey is replicated)\n"
+    "      --rgb            three channels (grey is replicated)\n"
     "  -q, --quiet          no summary line\n"
     "  -h, --help           show this help and exit\n"
     "  -V, --version        show the version and exit\n"
@@ -34,30 +34,32 @@ struct opts {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {{"size", required_argument, NULL, 's'},
-	                                         {"fit", required_argument, NULL, 'f'},
-	                                         {"pad-value", required_argument, NULL, 'p'},
-	                                         {"gray", no_argument, NULL, 'g'},
-	                                         {"grey", no_argument, NULL, 'g'},
-	                                         {"rgb", no_argument, NULL, 'r'},
-	                                         {"quiet", no_argument, NULL, 'q'},
-	                                         {"help", no_argument, NULL, 'h'},
-	                                         {"version", no_argument, NULL, 'V'},
-	                                         {NULL, 0, NULL, 0}};
+	enum { OPT_FIT = 256, OPT_PAD_VALUE, OPT_RGB };
+	static const struct option longopts[] = {
+	    {"size", required_argument, NULL, 's'},
+	    {"fit", required_argument, NULL, OPT_FIT},
+	    {"pad-value", required_argument, NULL, OPT_PAD_VALUE},
+	    {"gray", no_argument, NULL, 'g'},
+	    {"grey", no_argument, NULL, 'g'},
+	    {"rgb", no_argument, NULL, OPT_RGB},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
 	int c;
 
 	memset(o, 0, sizeof *o);
 	o->fit = FACET_FIT_CROP;
-	while ((c = getopt_long(argc, argv, "s:f:p:grqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:gqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			facet_parse_size("--size", optarg, &o->width, &o->height);
 			break;
-		case 'f':
+		case OPT_FIT:
 			if (facet_fit_parse(optarg, &o->fit) != 0)
 				usage_error("--fit: '%s' is not crop, stretch or pad", optarg);
 			break;
-		case 'p':
+		case OPT_PAD_VALUE:
 			o->pad_value = (int)facet_parse_long("--pad-value", optarg, 0, 255);
 			break;
 		case 'g':
@@ -65,7 +67,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 				usage_error("--gray and --rgb exclude each other");
 			o->channels = 1;
 			break;
-		case 'r':
+		case OPT_RGB:
 			if (o->channels == 1)
 				usage_error("--gray and --rgb exclude each other");
 			o->channels = 3;

@@ -17,12 +17,12 @@ static const char usage[] =
     "cat A B > E) are an ensemble: their predictions are averaged. They must have the same\n"
     "heads; each converts the image to its own input geometry.\n"
     "\n"
-    "  -M, --model MODEL        model file (repeat it for an ensemble)\n"
+    "  -m, --model MODEL        model file (repeat it for an ensemble)\n"
     "  -b, --batch N            images per batch (default 64)\n"
-    "  -f, --flip               average the predictions for each image and its mirror image\n"
+    "      --flip               average the predictions for each image and its mirror image\n"
     "                           (test-time flip averaging: twice the work, usually a little\n"
     "                           more accurate)\n"
-    "  -s, --shift N            also average the views shifted by N pixels up, down, left and\n"
+    "      --shift N            also average the views shifted by N pixels up, down, left and\n"
     "                           right (edges replicated, as facet-train's shift augmentation):\n"
     "                           five views, ten with --flip (default 0: none)\n"
     "  -p, --precision P        fp32 or bf16 (default fp32)\n"
@@ -107,13 +107,14 @@ static void div_pred(facet_pred *a, int k)
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {{"model", required_argument, NULL, 'M'},
+	enum { OPT_FLIP = 256, OPT_SHIFT, OPT_NO_FOLD };
+	static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
 	                                         {"batch", required_argument, NULL, 'b'},
-	                                         {"flip", no_argument, NULL, 'f'},
-	                                         {"shift", required_argument, NULL, 's'},
+	                                         {"flip", no_argument, NULL, OPT_FLIP},
+	                                         {"shift", required_argument, NULL, OPT_SHIFT},
 	                                         {"precision", required_argument, NULL, 'p'},
 	                                         {"engine", required_argument, NULL, 'E'},
-	                                         {"no-fold", no_argument, NULL, 'F'},
+	                                         {"no-fold", no_argument, NULL, OPT_NO_FOLD},
 	                                         {"threads", required_argument, NULL, 't'},
 	                                         {"quiet", no_argument, NULL, 'q'},
 	                                         {"help", no_argument, NULL, 'h'},
@@ -124,17 +125,17 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->batch = 64;
 	o->fast = 1;
-	while ((c = getopt_long(argc, argv, "M:b:fs:p:E:t:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:b:p:E:t:qhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'M':
+		case 'm':
 			if (o->nmodel == FACET_MAX_MEMBERS)
 				usage_error("more than %d models", FACET_MAX_MEMBERS);
 			o->model[o->nmodel++] = optarg;
 			break;
-		case 'f':
+		case OPT_FLIP:
 			o->flip = 1;
 			break;
-		case 's':
+		case OPT_SHIFT:
 			o->shift = (int)facet_parse_long("--shift", optarg, 0, 64);
 			break;
 		case 'b':
@@ -146,7 +147,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'E':
 			o->fast = facet_parse_engine(optarg);
 			break;
-		case 'F':
+		case OPT_NO_FOLD:
 			o->no_fold = 1;
 			break;
 		case 't':

@@ -14,14 +14,14 @@ static const char usage[] =
     "of a photo, id SOURCE#K (facet-detect), is placed by SOURCE: all faces of a photo go to one\n"
     "part, the part the photo's own record would go to.\n"
     "\n"
-    "  -s, --seed N          hash seed (default 0)\n"
-    "  -r, --ratios T:V:E    relative sizes of train, val and test (default 80:10:10)\n"
-    "  -S, --stratify KEY    exact ratios within each value of KEY (age in 10-year bands, gender,\n"
+    "  -S, --seed N          hash seed (default 0)\n"
+    "      --ratios T:V:E    relative sizes of train, val and test (default 80:10:10)\n"
+    "      --stratify KEY    exact ratios within each value of KEY (age in 10-year bands, gender,\n"
     "                        ethnicity; records without it form their own group). The stream is\n"
     "                        spooled to a temporary file (memory: 16 bytes per record). Within a\n"
     "                        group, records are ranked by their hash, so adding records can move\n"
     "                        a few of them across a boundary.\n"
-    "  -t, --take PART       write only records of PART (train, val or test); the others are\n"
+    "      --take PART       write only records of PART (train, val or test); the others are\n"
     "                        counted in the summary. Same as piping into facet-take PART.\n"
     "  -q, --quiet           no summary line\n"
     "  -h, --help            show this help and exit\n"
@@ -69,31 +69,36 @@ static void parse_ratios(const char *arg, double *r)
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
+	enum { OPT_RATIOS = 256, OPT_STRATIFY, OPT_TAKE };
 	static const struct option longopts[] = {
-	    {"seed", required_argument, NULL, 's'},     {"ratios", required_argument, NULL, 'r'},
-	    {"stratify", required_argument, NULL, 'S'}, {"take", required_argument, NULL, 't'},
-	    {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0}};
+	    {"seed", required_argument, NULL, 'S'},
+	    {"ratios", required_argument, NULL, OPT_RATIOS},
+	    {"stratify", required_argument, NULL, OPT_STRATIFY},
+	    {"take", required_argument, NULL, OPT_TAKE},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
 	int c;
 
 	memset(o, 0, sizeof *o);
 	o->take = -1;
 	parse_ratios("80:10:10", o->ratio);
-	while ((c = getopt_long(argc, argv, "s:r:S:t:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "S:qhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's':
+		case 'S':
 			o->seed = (uint64_t)facet_parse_long("--seed", optarg, 0, LONG_MAX);
 			break;
-		case 'r':
+		case OPT_RATIOS:
 			parse_ratios(optarg, o->ratio);
 			break;
-		case 'S':
+		case OPT_STRATIFY:
 			if (strcmp(optarg, "age") && strcmp(optarg, "gender") &&
 			    strcmp(optarg, "ethnicity"))
 				usage_error("--stratify: '%s' is not age, gender or ethnicity", optarg);
 			o->stratify = optarg;
 			break;
-		case 't':
+		case OPT_TAKE:
 			if ((o->take = part_index(optarg)) < 0)
 				usage_error("--take: '%s' is not train, val or test", optarg);
 			break;

@@ -21,7 +21,7 @@ static const char usage[] =
     "  -S, --seed S       random seed, 0..2^63 (default 1)\n"
     "  -s, --size WxH     image size (default 64x64)\n"
     "  -g, --gray         one grey channel instead of RGB\n"
-    "  -m, --missing P    drop each label with probability P (0..1, default 0)\n"
+    "      --missing P    drop each label with probability P (0..1, default 0)\n"
     "  -q, --quiet        no summary line\n"
     "  -h, --help         show this help and exit\n"
     "  -V, --version      show the version and exit\n"
@@ -37,12 +37,17 @@ struct opts {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {
-	    {"count", required_argument, NULL, 'n'}, {"seed", required_argument, NULL, 'S'},
-	    {"size", required_argument, NULL, 's'},  {"gray", no_argument, NULL, 'g'},
-	    {"grey", no_argument, NULL, 'g'},        {"missing", required_argument, NULL, 'm'},
-	    {"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
+	enum { OPT_MISSING = 256 };
+	static const struct option longopts[] = {{"count", required_argument, NULL, 'n'},
+	                                         {"seed", required_argument, NULL, 'S'},
+	                                         {"size", required_argument, NULL, 's'},
+	                                         {"gray", no_argument, NULL, 'g'},
+	                                         {"grey", no_argument, NULL, 'g'},
+	                                         {"missing", required_argument, NULL, OPT_MISSING},
+	                                         {"quiet", no_argument, NULL, 'q'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {"version", no_argument, NULL, 'V'},
+	                                         {NULL, 0, NULL, 0}};
 	int c;
 
 	o->count = 100;
@@ -50,7 +55,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->width = o->height = 64;
 	o->channels = 3;
 	o->missing = 0;
-	while ((c = getopt_long(argc, argv, "n:S:s:gm:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:S:s:gqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			o->count = facet_parse_long("--count", optarg, 0, 100000000);
@@ -66,7 +71,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'g':
 			o->channels = 1;
 			break;
-		case 'm':
+		case OPT_MISSING:
 			o->missing = facet_parse_double("--missing", optarg, 0, 1);
 			break;
 		default:

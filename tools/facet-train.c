@@ -30,14 +30,12 @@ static const char usage[] =
     "(facet-score --model TEACHER < TRAIN | facet-train --config CFG).\n"
     "\n"
     "  -c, --config CFG         network and training config\n"
-    "  -T, --train FILE         training stream (default: standard input; required under "
-    "mpirun)\n"
+    "      --train FILE         training stream (default: standard input; required under mpirun)\n"
     "  -v, --val FILE           validation stream (metrics, early stopping, best weights)\n"
     "  -e, --epochs N           epochs (default: the config's)\n"
-    "  -S, --seed S             random seed for init, shuffling, dropout, augmentation (default "
-    "1)\n"
+    "  -S, --seed S             random seed for init, shuffling, dropout, augmentation (default 1)\n"
     "  -o, --out PATH           model file (default model.facet; with --resume, CKPT less .ckpt)\n"
-    "  -m, --metrics FILE       metrics file (default OUT.metrics)\n"
+    "      --metrics FILE       metrics file (default OUT.metrics)\n"
     "  -r, --resume CKPT        continue the run a checkpoint stopped\n"
     "  -p, --precision P        fp32 or bf16 (bf16 compute, fp32 weights; default fp32)\n"
     "  -E, --engine E           onednn (default) or reference (the plain-C kernels)\n"
@@ -97,13 +95,14 @@ static void parse_raise(struct opts *o)
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
+	enum { OPT_METRICS = 256, OPT_TRAIN };
 	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-	                                         {"train", required_argument, NULL, 'T'},
+	                                         {"train", required_argument, NULL, OPT_TRAIN},
 	                                         {"val", required_argument, NULL, 'v'},
 	                                         {"epochs", required_argument, NULL, 'e'},
 	                                         {"seed", required_argument, NULL, 'S'},
 	                                         {"out", required_argument, NULL, 'o'},
-	                                         {"metrics", required_argument, NULL, 'm'},
+	                                         {"metrics", required_argument, NULL, OPT_METRICS},
 	                                         {"resume", required_argument, NULL, 'r'},
 	                                         {"precision", required_argument, NULL, 'p'},
 	                                         {"engine", required_argument, NULL, 'E'},
@@ -120,12 +119,12 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->seed = 1;
 	o->fast = 1;
 	o->precision = FACET_PREC_F32;
-	while ((c = getopt_long(argc, argv, "c:T:v:e:S:o:m:r:p:E:t:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:v:e:S:o:r:p:E:t:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
 			break;
-		case 'T':
+		case OPT_TRAIN:
 			o->train = optarg;
 			break;
 		case 'v':
@@ -141,7 +140,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'o':
 			out = optarg;
 			break;
-		case 'm':
+		case OPT_METRICS:
 			metrics = optarg;
 			break;
 		case 'r':
