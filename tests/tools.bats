@@ -49,3 +49,43 @@ tools() {
 		[[ "$stderr" == *"Try '$t --help'"* ]] || fail "$t usage error lacks the hint: $stderr"
 	done
 }
+
+# "-X, --long" pairs of every tool's --help, one "X long tool" a line
+help_pairs() {
+	local t
+	for t in $(tools); do
+		"$t" --help | sed -n "s/^ *-\([A-Za-z0-9]\), --\([a-z][a-z-]*\).*/\1 \2 $t/p"
+	done
+}
+
+@test "every tool: a short option means what facet(7)'s COMMAND-LINE OPTIONS table says" {
+	local pairs table x long t n_block clash
+	pairs=$(help_pairs)
+	[ -n "$pairs" ] || fail "no '-X, --long' pair found in any --help"
+	# the same letter for two long names (-n names a count per tool)
+	clash=$(awk '$1 != "n" { if (($1 in long) && long[$1] != $2) print "-" $1 ": --" long[$1] \
+		" (" tool[$1] ") and --" $2 " (" $3 ")"; long[$1] = $2; tool[$1] = $3 }' <<< "$pairs")
+	[ -z "$clash" ] || fail "short options with two meanings: $clash"
+	table=$(sed -n '/^\.SH COMMAND-LINE OPTIONS/,/^\.SH SEE/p' "$REPO/man/man7/facet.7" |
+		sed 's/\\-/-/g')
+	[ -n "$table" ] || fail "facet(7) has no COMMAND-LINE OPTIONS section"
+	n_block=$(awk '/^-n /{on = 1; print; next} on && /^-/{on = 0} on' <<< "$table")
+	while read -r x long t; do
+		if [ "$x" = n ]; then
+			[[ "$n_block" == *"--$long ("* ]] || fail "-n, --$long ($t) is not in facet(7)'s table"
+		else
+			grep -Eq -- "^-$x +--$long( |\$)" <<< "$table" ||
+				fail "-$x, --$long ($t) is not in facet(7)'s table"
+		fi
+	done <<< "$pairs"
+}
+
+@test "a letter that is no short option is a usage error" {
+	local cmd
+	for cmd in "facet-score -M x" "facet-split -t val" "facet-dump -c" "facet-decode -e vips"; do
+		run --separate-stderr $cmd < /dev/null
+		[ "$status" -eq 2 ] || fail "'$cmd' exited $status"
+		[ -z "$output" ] || fail "'$cmd' wrote to stdout"
+		[[ "$stderr" == *"Try '${cmd%% *} --help'"* ]] || fail "'$cmd' lacks the hint: $stderr"
+	done
+}
