@@ -465,12 +465,12 @@ int main(int argc, char **argv)
 			free(t.slot[i].id);
 		}
 	free(t.slot);
-	facet_info("%llu faces scored in both; A (%s): %llu records, %llu not in B, %llu unscored; "
-	           "B (%s): %llu records, %llu not in A, %llu unscored",
-	           (unsigned long long)c.both, o.a, (unsigned long long)ca.records,
-	           (unsigned long long)ca.unmatched, (unsigned long long)ca.unscored, o.b,
-	           (unsigned long long)cb.records, (unsigned long long)cb.unmatched,
-	           (unsigned long long)cb.unscored);
+	facet_info(
+	    "%llu faces scored in both; A (%s): %llu records, %llu not in B, %llu unscored; B (%s): %llu records, %llu not in A, %llu unscored",
+	    (unsigned long long)c.both, o.a, (unsigned long long)ca.records,
+	    (unsigned long long)ca.unmatched, (unsigned long long)ca.unscored, o.b,
+	    (unsigned long long)cb.records, (unsigned long long)cb.unmatched,
+	    (unsigned long long)cb.unscored);
 	if (!c.both)
 		die("no face is scored in both streams (%s, %s)", o.a, o.b);
 	if (o.by != BY_NONE && c.ungrouped)

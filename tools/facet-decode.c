@@ -189,10 +189,10 @@ static int csv_header(input *in, const char *line, char *msg, size_t msglen)
 	in->ncols = col + 1;
 	for (int k = 0; k < 5; k++)
 		if (in->csv_col[k] < 0) {
-			snprintf(msg, msglen,
-			         "the header has no column '%s' (want "
-			         "age,ethnicity,gender,img_name,pixels)",
-			         want[k]);
+			snprintf(
+			    msg, msglen,
+			    "the header has no column '%s' (want age,ethnicity,gender,img_name,pixels)",
+			    want[k]);
 			return -1;
 		}
 	return 0;

@@ -327,12 +327,12 @@ int main(int argc, char **argv)
 	if (n.reported > (uint64_t)o.max_reports)
 		warn("... %llu more problem records not named (--max-reports)",
 		     (unsigned long long)(n.reported - (uint64_t)o.max_reports));
-	facet_info("%llu records: %llu with all three labels, %llu with some missing, %llu with none "
-	           "(missing age %llu, gender %llu, ethnicity %llu); %llu dropped",
-	           (unsigned long long)n.records, (unsigned long long)n.complete,
-	           (unsigned long long)n.partial, (unsigned long long)n.none,
-	           (unsigned long long)n.missing[0], (unsigned long long)n.missing[1],
-	           (unsigned long long)n.missing[2], (unsigned long long)n.dropped);
+	facet_info(
+	    "%llu records: %llu with all three labels, %llu with some missing, %llu with none (missing age %llu, gender %llu, ethnicity %llu); %llu dropped",
+	    (unsigned long long)n.records, (unsigned long long)n.complete,
+	    (unsigned long long)n.partial, (unsigned long long)n.none,
+	    (unsigned long long)n.missing[0], (unsigned long long)n.missing[1],
+	    (unsigned long long)n.missing[2], (unsigned long long)n.dropped);
 	facet_reader_close(rd);
 	table_free(&t);
 	return 0;

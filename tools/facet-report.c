@@ -406,8 +406,7 @@ static void training_read(training *t, const char *path)
 		}
 		epoch_row *e = &t->rows[t->n];
 		if (!facet_msgpack_number(facet_record_get(rec, "epoch"), &e->epoch))
-			die("%s: epoch record %llu has no number 'epoch' (is this a facet-train "
-			    "metrics file?)",
+			die("%s: epoch record %llu has no number 'epoch' (is this a facet-train metrics file?)",
 			    path, (unsigned long long)n);
 		if (!facet_msgpack_number(facet_record_get(rec, "lr"), &e->lr))
 			e->lr = NAN;
@@ -1114,10 +1113,10 @@ static void html_faces(facet_html *h, const report *r, const outputs *out, const
 	                "ETHNICITY\" (M male, F female).");
 	if (out->worst) {
 		char cap[200];
-		snprintf(cap, sizeof cap,
-		         "The %d worst predictions, worst first: score = |age error| / 10 + (1 - "
-		         "p(true gender)) + (1 - p(true ethnicity)).",
-		         r->worst.n);
+		snprintf(
+		    cap, sizeof cap,
+		    "The %d worst predictions, worst first: score = |age error| / 10 + (1 - p(true gender)) + (1 - p(true ethnicity)).",
+		    r->worst.n);
 		facet_html_img(h, out->worst, "worst predictions", cap);
 		const char *head[3] = {"id", "score", "labels"};
 		facet_html_table_begin(h, 3, head);
@@ -1177,16 +1176,13 @@ static void check_measurable(const report *r, const struct opts *o)
 		die("empty input: no records to measure (stdin)");
 	}
 	if (r->scored == 0)
-		die("no predictions in %llu records: no record has a 'pred' map (run facet-score "
-		    "first)",
+		die("no predictions in %llu records: no record has a 'pred' map (run facet-score first)",
 		    (unsigned long long)r->records);
 	if (r->labelled == 0)
-		die("no labels in %llu records: nothing to compare the predictions with (run "
-		    "facet-label before facet-score)",
+		die("no labels in %llu records: nothing to compare the predictions with (run facet-label before facet-score)",
 		    (unsigned long long)r->records);
 	if (r->compared == 0)
-		die("no record has both a label and the matching prediction (%llu scored, %llu "
-		    "labelled)",
+		die("no record has both a label and the matching prediction (%llu scored, %llu labelled)",
 		    (unsigned long long)r->scored, (unsigned long long)r->labelled);
 }
 

@@ -88,8 +88,7 @@ static void parse_raise(struct opts *o)
 		}
 	}
 	if (!o->raise_signal || errno || end == at + 1 || *end || o->raise_step < 1)
-		usage_error("FACET_TRAIN_RAISE=%s is not SIGNAL@STEP[:RANK] (INT, KILL or TERM; "
-		            "STEP >= 1)",
+		usage_error("FACET_TRAIN_RAISE=%s is not SIGNAL@STEP[:RANK] (INT, KILL or TERM; STEP >= 1)",
 		            s);
 }
 
@@ -160,13 +159,11 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (optind < argc)
-		usage_error("unexpected argument '%s' (the training stream comes on stdin or "
-		            "--train FILE)",
+		usage_error("unexpected argument '%s' (the training stream comes on stdin or --train FILE)",
 		            argv[optind]);
 	if (facet_dist_size() > 1 && !o->train)
 		usage_error(
-		    "under mpirun give --train FILE: every rank reads it, and stdin reaches "
-		    "rank 0 only");
+		    "under mpirun give --train FILE: every rank reads it, and stdin reaches rank 0 only");
 	if (!o->config && !o->resume)
 		usage_error("give --config CFG (or --resume CKPT)");
 	if (o->precision == FACET_PREC_BF16 && !o->fast)
@@ -295,9 +292,7 @@ static void teacher_rows(const facet_record *r, unsigned long long k, const char
 {
 	facet_pred p;
 	if (!facet_record_pred(r, &p))
-		die("record %llu has no 'pred', the teacher's predictions that distill= learns "
-		    "from "
-		    "(add them with facet-score --model TEACHER) (%s)",
+		die("record %llu has no 'pred', the teacher's predictions that distill= learns from (add them with facet-score --model TEACHER) (%s)",
 		    k, name);
 	const struct {
 		int has, n;
@@ -309,8 +304,7 @@ static void teacher_rows(const facet_record *r, unsigned long long k, const char
 		if (!d->soft_units[h])
 			continue;
 		if (!row[h].has)
-			die("record %llu: 'pred' has no '%s', which [head %s] distill= learns from "
-			    "(%s)",
+			die("record %llu: 'pred' has no '%s', which [head %s] distill= learns from (%s)",
 			    k, facet_head_names[h], facet_head_names[h], name);
 		double sum = 0;
 		for (int j = 0; j < row[h].n; j++)
@@ -353,15 +347,12 @@ static void read_data(const char *path, const char *what, const facet_net *net, 
 			memcpy(first, t.shape, sizeof first);
 			if (t.shape[0] != in->height || t.shape[1] != in->width ||
 			    t.shape[2] != in->channels)
-				facet_info("%s: images are %lldx%lldx%lld, the net takes %dx%dx%d: "
-				           "converting them as facet-score does",
+				facet_info("%s: images are %lldx%lldx%lld, the net takes %dx%dx%d: converting them as facet-score does",
 				           name, (long long)t.shape[1], (long long)t.shape[0],
 				           (long long)t.shape[2], in->width, in->height,
 				           in->channels);
 		} else if (memcmp(first, t.shape, sizeof first)) {
-			die("record %llu: image is %lldx%lldx%lld but the first was "
-			    "%lldx%lldx%lld: "
-			    "images of mixed sizes (resize them with facet-resize) (%s)",
+			die("record %llu: image is %lldx%lldx%lld but the first was %lldx%lldx%lld: images of mixed sizes (resize them with facet-resize) (%s)",
 			    k, (long long)t.shape[1], (long long)t.shape[0], (long long)t.shape[2],
 			    (long long)first[1], (long long)first[0], (long long)first[2], name);
 		}
@@ -395,8 +386,7 @@ static void check_labels(const facet_net *net, const facet_dataset *d, const cha
 		for (size_t i = 0; i < d->n; i++)
 			n += d->label[h][i] >= 0;
 		if (!n)
-			die("no record of the training stream has a '%s' label, which [head %s] "
-			    "learns (label the stream with facet-label) (%s)",
+			die("no record of the training stream has a '%s' label, which [head %s] learns (label the stream with facet-label) (%s)",
 			    facet_head_names[h], facet_head_names[h], name);
 	}
 }
@@ -451,14 +441,12 @@ static void dist_setup(facet_net *net, uint64_t sum, int batch, const struct opt
 		return;
 	if (batch < dp.ranks)
 		die_all(
-		    "a batch of %d is less than a sample for each of the %d ranks (a larger batch= "
-		    "in [train], or fewer ranks)",
+		    "a batch of %d is less than a sample for each of the %d ranks (a larger batch= in [train], or fewer ranks)",
 		    batch, dp.ranks);
 	uint64_t root = sum;
 	facet_dist_bcast(&root, sizeof root, 0);
 	if (root != sum)
-		die("the training stream differs from rank 0's: every rank must read the same "
-		    "data (%s)",
+		die("the training stream differs from rank 0's: every rank must read the same data (%s)",
 		    o->train);
 	for (int i = 0; i < net->nparam; i++) {
 		facet_dist_bcast(net->param[i]->data, sizeof(float) * net->param[i]->n, 0);
@@ -534,9 +522,7 @@ static void prepare(facet_net *net, facet_train_state *st, const facet_dataset *
 	check_labels(net, train, o->train ? o->train : "stdin");
 	if (o->resume) {
 		if (sum != st->data_sum)
-			die("the training stream differs from the one %s was trained on (%zu "
-			    "records "
-			    "then, %zu now)",
+			die("the training stream differs from the one %s was trained on (%zu records then, %zu now)",
 			    o->resume, st->samples, train->n);
 	} else {
 		facet_net_fit_data(net, train);
@@ -558,15 +544,13 @@ static void prepare(facet_net *net, facet_train_state *st, const facet_dataset *
 		snprintf(share, sizeof share,
 		         batch % dp.ranks ? " (%d or %d a rank)" : " (%d a rank)", batch / dp.ranks,
 		         batch / dp.ranks + 1);
-	facet_info("%zu training images, %s; %zu parameters; batch %d%s, %zu steps per epoch, %s "
-	           "%s",
+	facet_info("%zu training images, %s; %zu parameters; batch %d%s, %zu steps per epoch, %s %s",
 	           train->n, nval, facet_net_param_count(net), batch, share, train->n / batch,
 	           o->fast ? "oneDNN" : "reference",
 	           o->precision == FACET_PREC_BF16 ? "bf16" : "fp32");
 	for (int h = 0; h < FACET_HEADS; h++)
 		if (net->head[h].present && net->head[h].distill > 0)
-			facet_info("[head %s] learns %g of its target from the teacher's \"pred\", "
-			           "%g from the labels",
+			facet_info("[head %s] learns %g of its target from the teacher's \"pred\", %g from the labels",
 			           facet_head_names[h], net->head[h].distill,
 			           1 - net->head[h].distill);
 }
@@ -667,8 +651,7 @@ static void update_gone_msg(const struct opts *o)
 	if (ckpt)
 		snprintf(resume, sizeof resume, " (continue with --resume %s)", ckpt);
 	snprintf(gone_msg[next], sizeof gone_msg[next],
-	         "%s%s: mpirun is ending the job: another rank has stopped (its message and "
-	         "mpirun's say why); %s%s\n",
+	         "%s%s: mpirun is ending the job: another rank has stopped (its message and mpirun's say why); %s%s\n",
 	         isatty(STDERR_FILENO) && !facet_quiet ? "\n" : "", facet_prog, left, resume);
 	gone_cur = next;
 }
@@ -688,8 +671,7 @@ static void save_checkpoint(const facet_net *net, const facet_train_state *st, c
 {
 	char err[512];
 	if (!params_finite(net))
-		die_all("the weights are no longer finite at epoch %d, step %d: stopping; "
-		        "%s is left as it was (lower the learning rate?)",
+		die_all("the weights are no longer finite at epoch %d, step %d: stopping; %s is left as it was (lower the learning rate?)",
 		        st->epoch + 1, st->step, o->ckpt);
 	if (rank0() && facet_model_save(net, st, 1, o->ckpt, err, sizeof err))
 		die("cannot write the checkpoint: %s", err);
@@ -829,8 +811,7 @@ static void interrupted(facet_net *net, facet_train_state *st, int sig, const st
 		fputc('\n', stderr);
 	save_checkpoint(net, st, o);
 	if (rank0())
-		warn("stopped by signal %d at epoch %d, step %d: checkpoint %s (resume with "
-		     "--resume %s)",
+		warn("stopped by signal %d at epoch %d, step %d: checkpoint %s (resume with --resume %s)",
 		     sig, st->epoch + 1, st->step, o->ckpt, o->ckpt);
 	facet_dist_finalize();
 	exit(128 + sig);
@@ -842,8 +823,7 @@ static void not_a_number(int epoch, int step, const struct opts *o)
 	if (isatty(STDERR_FILENO) && !facet_quiet)
 		fputc('\n', stderr);
 	last_checkpoint(left, sizeof left, o);
-	die_all("the loss is not a number at epoch %d, step %d: stopping; "
-	        "%s (lower the learning rate?)",
+	die_all("the loss is not a number at epoch %d, step %d: stopping; %s (lower the learning rate?)",
 	        epoch + 1, step + 1, left);
 }
 
@@ -935,8 +915,7 @@ static void check_ranks_agree(const facet_net *net, const facet_train_state *st)
 	double differ = root != h;
 	facet_dist_sum_double(&differ, 1);
 	if (differ > 0)
-		warn("%g of the %d ranks ended with weights that differ from rank 0's (a "
-		     "reduction that is not the same on every rank?); the model is rank 0's",
+		warn("%g of the %d ranks ended with weights that differ from rank 0's (a reduction that is not the same on every rank?); the model is rank 0's",
 		     differ, dp.ranks);
 }
 

@@ -309,10 +309,10 @@ static int open_section(parser *ps, char *name)
 			ps->sname = l->ops->name;
 			return 0;
 		}
-	return fail(&ps->ctx,
-	            "unknown section [%s] (input, train, conv, maxpool, batchnorm, dense, dropout, "
-	            "relu, flatten, gap, head NAME)",
-	            name);
+	return fail(
+	    &ps->ctx,
+	    "unknown section [%s] (input, train, conv, maxpool, batchnorm, dense, dropout, relu, flatten, gap, head NAME)",
+	    name);
 }
 
 static int set_key(parser *ps, const char *key, const char *val)
@@ -426,16 +426,16 @@ static int setup_chain(parser *ps, const char *owner, facet_layer *l, int n, int
 			            *h, *c, msg);
 		size_t out = (size_t)l[i].oc * (size_t)l[i].oh * (size_t)l[i].ow;
 		if (out > MAX_ACTIVATIONS)
-			return fail(&ps->ctx,
-			            "[%s] on a %dx%dx%d input gives %zu values per face, past the "
-			            "limit of %zu",
-			            l[i].ops->name, *w, *h, *c, out, MAX_ACTIVATIONS);
+			return fail(
+			    &ps->ctx,
+			    "[%s] on a %dx%dx%d input gives %zu values per face, past the limit of %zu",
+			    l[i].ops->name, *w, *h, *c, out, MAX_ACTIVATIONS);
 		int last_dense = !strcmp(owner, "trunk") ? 0 : i == n - 1;
 		if ((l[i].act == FACET_ACT_SIGMOID || l[i].act == FACET_ACT_SOFTMAX) && !last_dense)
-			return fail(&ps->ctx,
-			            "[%s] activation=%s only on a head's last [dense] (the loss "
-			            "applies it)",
-			            l[i].ops->name, act_names[l[i].act]);
+			return fail(
+			    &ps->ctx,
+			    "[%s] activation=%s only on a head's last [dense] (the loss applies it)",
+			    l[i].ops->name, act_names[l[i].act]);
 		for (int j = 0; j < l[i].nparam; j++) {
 			facet_param *p = &l[i].param[j];
 			snprintf(p->name, sizeof p->name, "%s.%d.%s", owner, i,
@@ -487,10 +487,10 @@ static int check_head(parser *ps, int h)
 		/* one output per year of age, 0 .. units-1 */
 		if (!last || last->kind != FACET_DENSE || last->units < 2 ||
 		    last->units > FACET_LOSS_MAX_UNITS)
-			return fail(&ps->ctx,
-			            "[head age] loss=dldl must end with [dense] units=K, one per "
-			            "year of age 0..K-1 (2 <= K <= %d; 117 covers UTKFace)",
-			            FACET_LOSS_MAX_UNITS);
+			return fail(
+			    &ps->ctx,
+			    "[head age] loss=dldl must end with [dense] units=K, one per year of age 0..K-1 (2 <= K <= %d; 117 covers UTKFace)",
+			    FACET_LOSS_MAX_UNITS);
 	} else if (!last || last->kind != FACET_DENSE || last->units != units)
 		return fail(&ps->ctx, "[head %s] must end with [dense] units=%d",
 		            facet_head_names[h], units);

@@ -621,8 +621,7 @@ facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, 
 	facet_net *net = NULL;
 	if ((n = next_model(&c, buf, len)) && n < len)
 		bad(&c,
-		    "holds more than one model (an ensemble, which facet-score and facet-predict "
-		    "read); give one model");
+		    "holds more than one model (an ensemble, which facet-score and facet-predict read); give one model");
 	else if (n)
 		net = load_one(&c, buf, n, st);
 	free(buf);
