@@ -2,13 +2,14 @@
  * The neural-network engine: multi-task CNNs trained and run in C.
  *
  *   rng        facet_rng: xoshiro256** seeded by splitmix64, counter-derived streams
- *   layers     one small interface (setup / init / alloc / forward / backward / release), one .c
- * per kind: conv, maxpool, batchnorm, dense, dropout, relu, flatten, gap heads      age
- * (regression), gender (binary), ethnicity (5 classes): losses in loss.c net        a trunk and up
- * to three heads, built from a text config (config.c, man facet-config(5)) optimizer  Adam / AdamW,
- * L2, learning-rate schedules (optim.c) model      the model file and checkpoints (model.c, one
- * msgpack map) training   data sets held as uint8, batches with augmentation, steps, evaluation
- * (train.c)
+ *   layers     one small interface (setup / init / alloc / forward / backward / release),
+ *              one .c per kind: conv, maxpool, batchnorm, dense, dropout, relu, flatten, gap
+ *   heads      age (regression), gender (binary), ethnicity (5 classes): losses in loss.c
+ *   net        a trunk and up to three heads, built from a text config (config.c, man
+ *              facet-config(5))
+ *   optimizer  Adam / AdamW, L2, learning-rate schedules (optim.c)
+ *   model      the model file and checkpoints (model.c, one msgpack map)
+ *   training   data sets held as uint8, batches with augmentation, steps, evaluation (train.c)
  *
  * Tensors are fp32 NCHW. Every kernel has a plain-C reference; with net->fast set, layers call the
  * oneDNN plans of fastops.h instead. Same seed, same fp32 result: everything random comes from
@@ -275,8 +276,8 @@ char *facet_net_config_string(const facet_net *net);
 void facet_net_free(facet_net *net);
 
 void facet_net_init_params(facet_net *net, uint64_t seed);
-/* Select the fast path (oneDNN) or the reference, and the precision; call before facet_net_alloc.
- */
+/* Select the fast path (oneDNN) or the reference, and the precision; call before
+ * facet_net_alloc. */
 void facet_net_set_path(facet_net *net, int fast, int precision);
 /* Option arguments shared by the tools: "fp32"|"bf16" -> FACET_PREC_*, "onednn"|"reference" ->
  * fast path on/off. Anything else is a usage error. */
