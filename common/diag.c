@@ -33,16 +33,26 @@ void facet_init(const char *prog)
 	atexit(close_stdout_atexit);
 }
 
+/* One line, written at once: stderr is unbuffered, and the ranks of an MPI job (or the jobs of
+ * a pipeline) share it, so a line written in pieces could be cut by another's. */
 static void vwarn(const char *fmt, va_list ap)
 {
 	int saved = errno;
 	size_t n = strlen(fmt);
+	char line[8192];
+	int at = snprintf(line, sizeof line, "%s: ", facet_prog);
 
-	fprintf(stderr, "%s: ", facet_prog);
-	vfprintf(stderr, fmt, ap);
-	if (n > 0 && fmt[n - 1] == ':')
-		fprintf(stderr, " %s", strerror(saved));
-	fputc('\n', stderr);
+	if (at >= 0 && (size_t)at < sizeof line) {
+		int k = vsnprintf(line + at, sizeof line - (size_t)at, fmt, ap);
+		at = k < 0 ? at : at + k < (int)sizeof line ? at + k : (int)sizeof line - 1;
+	}
+	if (n > 0 && fmt[n - 1] == ':' && at >= 0 && (size_t)at < sizeof line)
+		at += snprintf(line + at, sizeof line - (size_t)at, " %s", strerror(saved));
+	if (at < 0 || (size_t)at >= sizeof line - 1)
+		at = (int)sizeof line - 2;
+	line[at] = '\n';
+	line[at + 1] = '\0';
+	fputs(line, stderr);
 }
 
 void warn(const char *fmt, ...)

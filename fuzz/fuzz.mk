@@ -12,7 +12,8 @@ CFLAGS    = -O1 -g -std=gnu11 -Wall -Wextra -Wno-unused-function -Wno-pass-faile
 CXXFLAGS  = -O2 -g -std=gnu++17 -Wall -Wextra -march=native -Icommon
 LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -ldlib -lstdc++ -lm -lpthread
 
-LIBSRC    = $(wildcard common/*.c common/nn/*.c)
+# common/nn/dist.c is facet-train's MPI glue, which no fuzz target links
+LIBSRC    = $(filter-out common/nn/dist.c,$(wildcard common/*.c common/nn/*.c))
 LIBCXX    = $(wildcard common/*.cc)
 LIBOBJ    = $(patsubst %.c,$(FB)/%.o,$(LIBSRC)) $(patsubst %.cc,$(FB)/%.o,$(LIBCXX))
 LIB       = $(FB)/libfacet-fuzz.a
