@@ -15,7 +15,10 @@
 #ifndef FACET_NN_FASTOPS_H
 #define FACET_NN_FASTOPS_H
 
-enum { FACET_PREC_F32 = 0, FACET_PREC_BF16 = 1 };
+#include <stdint.h>
+
+/* FACET_PREC_INT8 is the net's (nn/quant.h); the plans here take F32 or BF16. */
+enum { FACET_PREC_F32 = 0, FACET_PREC_BF16 = 1, FACET_PREC_INT8 = 2 };
 
 /* Does this CPU run bf16 natively (AVX512-BF16 or AMX)? */
 int facet_fast_has_bf16(void);
@@ -71,5 +74,45 @@ void facet_fast_dense_forward(facet_fast_dense *p, const float *x, const float *
 void facet_fast_dense_backward(facet_fast_dense *p, const float *x, const float *w, const float *dy,
                                float *dx, float *dw, float *db);
 void facet_fast_dense_free(facet_fast_dense *p);
+
+/* ---- int8 inference (facet-score --int8). A quantized tensor holds codes q, uint8 or int8, of
+ * one scale s per tensor: the value is s * q. Activations are NHWC here (oneDNN's int8 kernels
+ * work on it directly, so a chain of convolutions and poolings needs no reorder in between);
+ * weights are int8 [K,C,R,S] with one scale per output channel k. */
+enum { FACET_Q8_U8, FACET_Q8_S8, FACET_Q8_F32 };
+
+/* The largest uint8 code an activation may take here: 255 where oneDNN's int8 kernels run on
+ * VNNI (or AMX), 127 on AVX2 and AVX-512 without VNNI, whose u8 x s8 multiply (vpmaddubsw)
+ * saturates a pair of products at 32767: with codes <= 127 and weights in -127..127 no pair can
+ * reach it. */
+int facet_fast_q8_u8_levels(void);
+
+/* A quantized convolution: x [N,H,W,C] (int8 when x_signed, else uint8), codes w [K,C,R,S] of
+ * scales w_scale [K], bias b [K] (fp32, the real value) ->
+ *   t = x_scale * w_scale[k] * sum(x * w) + b[k], then max(t, 0) with relu;
+ *   y_type U8 (only with relu): y [N,OH,OW,K] = min(round(t / y_scale), y_levels)
+ *   y_type S8: y [N,OH,OW,K] = round(t / y_scale), saturated to -128..127
+ *   y_type F32: y [N,K,OH,OW] = t (plain NCHW: the layers after it are fp32)
+ * round is to nearest, ties to even. The plan copies w and b into its own layout at _new. */
+typedef struct {
+	int N, C, H, W, K, R, S, stride, pad_h, pad_w;
+	int relu, x_signed, y_type, y_levels;
+	float x_scale, y_scale;
+	const int8_t *w;      /* [K,C,R,S] */
+	const float *w_scale; /* [K] */
+	const float *b;       /* [K] */
+} facet_q8_conv_args;
+
+typedef struct facet_fast_q8_conv facet_fast_q8_conv;
+facet_fast_q8_conv *facet_fast_q8_conv_new(const facet_q8_conv_args *a);
+void facet_fast_q8_conv_forward(facet_fast_q8_conv *p, const void *x, void *y);
+void facet_fast_q8_conv_free(facet_fast_q8_conv *p);
+
+/* Max pooling of codes (max commutes with quantization, so the scale is the input's): window
+ * k x k, stride s, no padding, x [N,H,W,C] -> y [N,OH,OW,C], int8 when is_signed, else uint8. */
+typedef struct facet_fast_q8_pool facet_fast_q8_pool;
+facet_fast_q8_pool *facet_fast_q8_pool_new(int N, int C, int H, int W, int k, int s, int is_signed);
+void facet_fast_q8_pool_forward(facet_fast_q8_pool *p, const void *x, void *y);
+void facet_fast_q8_pool_free(facet_fast_q8_pool *p);
 
 #endif

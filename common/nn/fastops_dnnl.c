@@ -94,24 +94,13 @@ typedef struct {
 	dnnl_memory_t scratch; /* NULL when none is needed */
 } fast_op;
 
-/* relu: a ReLU post-op on the output (forward primitives only). Returns 0, or -1 when oneDNN has
+/* Make op from desc with attr (its scratchpad mode is set here). Returns 0, or -1 when oneDNN has
  * no implementation for desc (then op is left empty). */
-static int op_make(fast_op *op, const_dnnl_op_desc_t desc, int relu,
-                   const_dnnl_primitive_desc_t hint)
+static int op_make_attr(fast_op *op, const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr,
+                        const_dnnl_primitive_desc_t hint)
 {
-	dnnl_primitive_attr_t attr;
-	dnnl_post_ops_t po = NULL;
-	DNNL(dnnl_primitive_attr_create(&attr));
 	DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-	if (relu) {
-		DNNL(dnnl_post_ops_create(&po));
-		DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
-		DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
-	}
 	dnnl_status_t st = dnnl_primitive_desc_create(&op->pd, desc, attr, fast_engine, hint);
-	DNNL(dnnl_primitive_attr_destroy(attr));
-	if (po)
-		DNNL(dnnl_post_ops_destroy(po));
 	if (st == dnnl_unimplemented) {
 		op->pd = NULL;
 		return -1;
@@ -124,6 +113,25 @@ static int op_make(fast_op *op, const_dnnl_op_desc_t desc, int relu,
 	if (smd && dnnl_memory_desc_get_size(smd) > 0)
 		DNNL(dnnl_memory_create(&op->scratch, smd, fast_engine, DNNL_MEMORY_ALLOCATE));
 	return 0;
+}
+
+/* relu: a ReLU post-op on the output (forward primitives only). As op_make_attr. */
+static int op_make(fast_op *op, const_dnnl_op_desc_t desc, int relu,
+                   const_dnnl_primitive_desc_t hint)
+{
+	dnnl_primitive_attr_t attr;
+	dnnl_post_ops_t po = NULL;
+	DNNL(dnnl_primitive_attr_create(&attr));
+	if (relu) {
+		DNNL(dnnl_post_ops_create(&po));
+		DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+		DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
+	}
+	int rc = op_make_attr(op, desc, attr, hint);
+	DNNL(dnnl_primitive_attr_destroy(attr));
+	if (po)
+		DNNL(dnnl_post_ops_destroy(po));
+	return rc;
 }
 
 /* A bf16 plan that oneDNN cannot build here is built in fp32 instead, said once. */
@@ -940,5 +948,215 @@ void facet_fast_dense_free(facet_fast_dense *p)
 	if (!p)
 		return;
 	dense_release(p);
+	free(p);
+}
+
+/* ---------------------------------------------------------------- int8 inference */
+
+/* An int8 kernel multiplies u8 by s8 codes. VNNI (vpdpbusd) sums four products in 32 bits; without
+ * it, vpmaddubsw sums pairs in 16 bits with saturation, which codes up to 255 can reach. oneDNN
+ * halves the weights itself for s8 input there (its "scale adjust"), not for u8 input. */
+int facet_fast_q8_u8_levels(void)
+{
+	unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+	unsigned vnni512 = (unsigned)dnnl_cpu_isa_avx512_core_vnni,
+	         vnni256 = (unsigned)dnnl_cpu_isa_avx2_vnni;
+	return (isa & vnni512) == vnni512 || (isa & vnni256) == vnni256 ? 255 : 127;
+}
+
+static dnnl_data_type_t q8_type(int is_signed)
+{
+	return is_signed ? dnnl_s8 : dnnl_u8;
+}
+
+/* The plan holds the weights and bias in the primitive's layout (the weight reorder adds what
+ * oneDNN's kernels need: the s8-input compensation, the scale adjust), and the output scales
+ * x_scale * w_scale[k] / y_scale; the bias goes in the accumulator's units, b[k] / (x_scale *
+ * w_scale[k]), since oneDNN computes y = scale[k] * (sum(x * w) + bias[k]). */
+struct facet_fast_q8_conv {
+	fast_op fwd;
+	dnnl_memory_t x, y; /* the caller's NHWC codes; handles set per call */
+	dnnl_memory_t w, b; /* the plan's own */
+	fast_port yf;       /* fp32 output: the primitive's layout inside, NCHW for the caller */
+	int y_f32;
+};
+
+facet_fast_q8_conv *facet_fast_q8_conv_new(const facet_q8_conv_args *a)
+{
+	facet_fast_q8_conv *p = xcalloc(1, sizeof *p);
+	int OH = (a->H + 2 * a->pad_h - a->R) / a->stride + 1,
+	    OW = (a->W + 2 * a->pad_w - a->S) / a->stride + 1;
+	dnnl_dims_t xd = {a->N, a->C, a->H, a->W}, wd = {a->K, a->C, a->R, a->S}, bd = {a->K},
+	            yd = {a->N, a->K, OH, OW};
+	dnnl_dims_t strides = {a->stride, a->stride}, pad = {a->pad_h, a->pad_w};
+	dnnl_memory_desc_t x_md, w_u, w_a, b_md, y_md, y_u;
+	dnnl_convolution_desc_t cd;
+	dnnl_primitive_attr_t attr;
+	dnnl_post_ops_t po;
+
+	fast_init();
+	if (a->y_type == FACET_Q8_U8 && !a->relu)
+		die("internal error: uint8 convolution output without ReLU");
+	p->y_f32 = a->y_type == FACET_Q8_F32;
+	DNNL(dnnl_memory_desc_init_by_tag(&x_md, 4, xd, q8_type(a->x_signed), dnnl_nhwc));
+	DNNL(dnnl_memory_desc_init_by_tag(&w_u, 4, wd, dnnl_s8, dnnl_oihw));
+	md_any(&w_a, 4, wd, dnnl_s8);
+	md_plain(&b_md, 1, bd, dnnl_a);
+	if (p->y_f32)
+		md_any(&y_md, 4, yd, dnnl_f32);
+	else
+		DNNL(dnnl_memory_desc_init_by_tag(&y_md, 4, yd, q8_type(a->y_type == FACET_Q8_S8),
+		                                  dnnl_nhwc));
+	DNNL(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+	                                        dnnl_convolution_direct, &x_md, &w_a, &b_md, &y_md,
+	                                        strides, pad, pad));
+
+	float *scale = xmalloc(sizeof *scale * (size_t)a->K), *bias = xmalloc(sizeof *bias * a->K);
+	for (int k = 0; k < a->K; k++) {
+		float acc = a->x_scale * a->w_scale[k]; /* the value of one accumulator unit */
+		scale[k] = p->y_f32 ? acc : acc / a->y_scale;
+		bias[k] = a->b[k] / acc;
+	}
+	DNNL(dnnl_primitive_attr_create(&attr));
+	DNNL(dnnl_primitive_attr_set_output_scales(attr, a->K, 1 << 1, scale));
+	DNNL(dnnl_post_ops_create(&po));
+	if (a->y_type == FACET_Q8_U8 && a->y_levels < 255)
+		DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f,
+		                                  (float)a->y_levels));
+	else if (a->relu)
+		DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+	DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
+	int rc = op_make_attr(&p->fwd, &cd, attr, NULL);
+	DNNL(dnnl_primitive_attr_destroy(attr));
+	DNNL(dnnl_post_ops_destroy(po));
+	if (rc)
+		die("oneDNN has no int8 convolution for %dx%dx%d -> %d (%dx%d)", a->C, a->H, a->W,
+		    a->K, a->R, a->S);
+
+	/* the constant operands, once: weights reordered into the primitive's layout */
+	fast_port wp;
+	port_init(&wp, &w_u, op_md(&p->fwd, dnnl_query_weights_md, 0), 0);
+	port_in(&wp, (const float *)(const void *)a->w);
+	fast_wait();
+	if (wp.inner == wp.user) { /* same layout: the plan needs its own copy */
+		DNNL(dnnl_memory_create(&p->w, &w_u, fast_engine, DNNL_MEMORY_ALLOCATE));
+		void *h;
+		DNNL(dnnl_memory_get_data_handle(p->w, &h));
+		memcpy(h, a->w, (size_t)a->K * a->C * a->R * a->S);
+		port_free(&wp);
+	} else {
+		p->w = wp.inner;
+		wp.inner = NULL;
+		port_free(&wp);
+	}
+	DNNL(dnnl_memory_create(&p->b, &b_md, fast_engine, DNNL_MEMORY_ALLOCATE));
+	void *bh;
+	DNNL(dnnl_memory_get_data_handle(p->b, &bh));
+	memcpy(bh, bias, sizeof *bias * a->K);
+	free(bias);
+	free(scale);
+
+	DNNL(dnnl_memory_create(&p->x, &x_md, fast_engine, DNNL_MEMORY_NONE));
+	if (p->y_f32) {
+		dnnl_dims_t yd2 = {a->N, a->K, OH, OW};
+		md_plain(&y_u, 4, yd2, dnnl_nchw);
+		port_init(&p->yf, &y_u, op_md(&p->fwd, dnnl_query_dst_md, 0), 1);
+	} else {
+		DNNL(dnnl_memory_create(&p->y, &y_md, fast_engine, DNNL_MEMORY_NONE));
+	}
+	return p;
+}
+
+void facet_fast_q8_conv_forward(facet_fast_q8_conv *p, const void *x, void *y)
+{
+	DNNL(dnnl_memory_set_data_handle(p->x, (void *)x));
+	dnnl_memory_t ym = p->y;
+	if (p->y_f32) {
+		port_bind(&p->yf, y);
+		ym = p->yf.inner;
+	} else {
+		DNNL(dnnl_memory_set_data_handle(p->y, y));
+	}
+	dnnl_exec_arg_t args[5] = {
+	    {DNNL_ARG_SRC, p->x},
+	    {DNNL_ARG_WEIGHTS, p->w},
+	    {DNNL_ARG_BIAS, p->b},
+	    {DNNL_ARG_DST, ym},
+	};
+	op_run(&p->fwd, 4, args);
+	if (p->y_f32)
+		port_out(&p->yf);
+	fast_wait();
+}
+
+void facet_fast_q8_conv_free(facet_fast_q8_conv *p)
+{
+	if (!p)
+		return;
+	op_free(&p->fwd);
+	if (p->x)
+		dnnl_memory_destroy(p->x);
+	if (p->y)
+		dnnl_memory_destroy(p->y);
+	if (p->w)
+		dnnl_memory_destroy(p->w);
+	if (p->b)
+		dnnl_memory_destroy(p->b);
+	if (p->y_f32)
+		port_free(&p->yf);
+	free(p);
+}
+
+/* oneDNN's pooling on NHWC codes: its int8 kernels read the channels of a pixel as one vector. */
+struct facet_fast_q8_pool {
+	fast_op fwd;
+	dnnl_memory_t x, y;
+};
+
+facet_fast_q8_pool *facet_fast_q8_pool_new(int N, int C, int H, int W, int k, int s, int is_signed)
+{
+	facet_fast_q8_pool *p = xcalloc(1, sizeof *p);
+	if (k < 1 || s < 1 || k > H || k > W)
+		die("int8 max pooling: window %d stride %d does not fit %dx%d", k, s, H, W);
+	int OH = (H - k) / s + 1, OW = (W - k) / s + 1;
+	dnnl_dims_t xd = {N, C, H, W}, yd = {N, C, OH, OW}, strides = {s, s}, kernel = {k, k},
+	            pad = {0, 0};
+	dnnl_memory_desc_t x_md, y_md;
+	dnnl_pooling_desc_t pd;
+	dnnl_primitive_attr_t attr;
+
+	fast_init();
+	DNNL(dnnl_memory_desc_init_by_tag(&x_md, 4, xd, q8_type(is_signed), dnnl_nhwc));
+	DNNL(dnnl_memory_desc_init_by_tag(&y_md, 4, yd, q8_type(is_signed), dnnl_nhwc));
+	DNNL(dnnl_pooling_forward_desc_init(&pd, dnnl_forward_inference, dnnl_pooling_max, &x_md,
+	                                    &y_md, strides, kernel, pad, pad));
+	DNNL(dnnl_primitive_attr_create(&attr));
+	int rc = op_make_attr(&p->fwd, &pd, attr, NULL);
+	DNNL(dnnl_primitive_attr_destroy(attr));
+	if (rc)
+		die("oneDNN has no int8 max pooling for %dx%dx%d", C, H, W);
+	DNNL(dnnl_memory_create(&p->x, &x_md, fast_engine, DNNL_MEMORY_NONE));
+	DNNL(dnnl_memory_create(&p->y, &y_md, fast_engine, DNNL_MEMORY_NONE));
+	return p;
+}
+
+void facet_fast_q8_pool_forward(facet_fast_q8_pool *p, const void *x, void *y)
+{
+	DNNL(dnnl_memory_set_data_handle(p->x, (void *)x));
+	DNNL(dnnl_memory_set_data_handle(p->y, y));
+	dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->x}, {DNNL_ARG_DST, p->y}};
+	op_run(&p->fwd, 2, args);
+	fast_wait();
+}
+
+void facet_fast_q8_pool_free(facet_fast_q8_pool *p)
+{
+	if (!p)
+		return;
+	op_free(&p->fwd);
+	if (p->x)
+		dnnl_memory_destroy(p->x);
+	if (p->y)
+		dnnl_memory_destroy(p->y);
 	free(p);
 }

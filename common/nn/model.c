@@ -8,6 +8,7 @@
  *   layers    one line per layer, for people ("trunk.0 conv 1x48x48 -> 64x46x46")
  *   params    {name: tensor <f4}: every weight and batch-norm statistic
  *   train     {seed, epochs, epochs_done, samples, val_samples, best_epoch, time_s, history [...]}
+ *   int8      (facet-quantize only) {samples, method, input, ranges {"trunk.K": range}}
  *   checkpoint (checkpoints only) {step, t, plateau_lr, plateau_best, plateau_bad, best,
  *             bad_epochs, stopped, sums [8], data_sum, adam_m {..}, adam_v {..}, best_params {..}}
  */
@@ -16,6 +17,7 @@
 #include <math.h>
 #include <string.h>
 #include "nn/nn.h"
+#include "nn/quant.h"
 
 static const char *const norm_names[] = {"unit", "center", "dataset"};
 
@@ -508,6 +510,61 @@ static int load_input(load_ctx *c, facet_net *net, const msgpack_object *root)
 	return 0;
 }
 
+/* A number in the bounds int8 ranges keep (anything else is a broken calibration). */
+static int get_range(load_ctx *c, const msgpack_object *o, const char *what, float *v)
+{
+	double d;
+	char msg[160];
+	if (!facet_msgpack_number(o, &d)) {
+		snprintf(msg, sizeof msg, "model file's int8 range for '%s' is not a number", what);
+		return bad(c, msg);
+	}
+	if (!(d >= FACET_Q8_RANGE_MIN && d <= FACET_Q8_RANGE_MAX)) {
+		snprintf(msg, sizeof msg, "model file's int8 range for '%s' is %g, not in %g..%g",
+		         what, d, FACET_Q8_RANGE_MIN, FACET_Q8_RANGE_MAX);
+		return bad(c, msg);
+	}
+	*v = (float)d;
+	return 0;
+}
+
+/* The int8 calibration facet-quantize adds, when the file has one: every range names a
+ * convolution of the trunk. */
+static int load_int8(load_ctx *c, facet_net *net, const msgpack_object *q)
+{
+	double v;
+	if (!q)
+		return 0;
+	if (q->type != MSGPACK_OBJECT_MAP)
+		return bad(c, "model file's 'int8' is not a map");
+	if (getint(c, q, "samples", 1, 1e9, &v))
+		return -1;
+	net->q8_samples = (int)v;
+	if (get_range(c, facet_msgpack_get(q, "input"), "input", &net->q8_input))
+		return -1;
+	const msgpack_object *r = facet_msgpack_get(q, "ranges");
+	if (!r || r->type != MSGPACK_OBJECT_MAP)
+		return bad(c, "model file's 'int8' lacks its 'ranges' map");
+	for (uint32_t i = 0; i < r->via.map.size; i++) {
+		const msgpack_object *k = &r->via.map.ptr[i].key;
+		char name[40] = "", msg[160];
+		int idx = -1, end = 0;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size < sizeof name)
+			memcpy(name, k->via.str.ptr, k->via.str.size);
+		if (sscanf(name, "trunk.%d%n", &idx, &end) != 1 || name[end] || idx < 0 ||
+		    idx >= net->ntrunk || net->trunk[idx].kind != FACET_CONV) {
+			snprintf(
+			    msg, sizeof msg,
+			    "model file's int8 ranges name '%s', not a convolution of the trunk",
+			    name);
+			return bad(c, msg);
+		}
+		if (get_range(c, &r->via.map.ptr[i].val, name, &net->trunk[idx].q8_range))
+			return -1;
+	}
+	return 0;
+}
+
 static unsigned char *read_all(const char *path, size_t *len, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
@@ -583,7 +640,8 @@ static facet_net *load_one(load_ctx *c, const unsigned char *buf, size_t n, face
 	for (int i = 0; i < net->nparam; i++)
 		dst[i] = net->param[i]->data;
 	int rc = load_input(c, net, root) ||
-	         load_params(c, net, facet_msgpack_get(root, "params"), 0, dst);
+	         load_params(c, net, facet_msgpack_get(root, "params"), 0, dst) ||
+	         load_int8(c, net, facet_msgpack_get(root, "int8"));
 	free(dst);
 	if (!rc && st) {
 		facet_train_state_init(st);
@@ -661,4 +719,88 @@ int facet_model_load_all(const char *path, facet_net ***nets, char *err, size_t 
 	}
 	*nets = all;
 	return count;
+}
+
+/* ---------------------------------------------------------------- int8 calibration */
+
+static void pack_int8(msgpack_packer *pk, const facet_net *net)
+{
+	int n = 0;
+	for (int i = 0; i < net->ntrunk; i++)
+		n += net->trunk[i].q8_range > 0;
+	msgpack_pack_map(pk, 4);
+	pack_key(pk, "samples");
+	msgpack_pack_int(pk, net->q8_samples);
+	pack_key(pk, "method");
+	facet_pack_str(pk, "histogram, least squared error");
+	pack_key(pk, "input");
+	msgpack_pack_float(pk, net->q8_input);
+	pack_key(pk, "ranges");
+	msgpack_pack_map(pk, n);
+	for (int i = 0; i < net->ntrunk; i++)
+		if (net->trunk[i].q8_range > 0) {
+			char name[32];
+			snprintf(name, sizeof name, "trunk.%d", i);
+			pack_key(pk, name);
+			msgpack_pack_float(pk, net->trunk[i].q8_range);
+		}
+}
+
+int facet_model_save_int8(const char *in, facet_net *const *nets, int count, const char *out,
+                          char *err, size_t errlen)
+{
+	size_t len, off = 0;
+	unsigned char *buf = read_all(in, &len, err, errlen);
+	load_ctx c = {in, err, errlen};
+	facet_atomic a;
+	if (!buf)
+		return -1;
+	if (facet_atomic_open(&a, out)) {
+		snprintf(err, errlen, "%s: %s", out, strerror(errno));
+		free(buf);
+		return -1;
+	}
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, a.f, file_write);
+	int rc = 0;
+	for (int m = 0; m < count && !rc; m++) {
+		size_t n = next_model(&c, buf + off, len - off), at = 0;
+		msgpack_unpacked u;
+		msgpack_unpacked_init(&u);
+		if (!n ||
+		    msgpack_unpack_next(&u, (const char *)buf + off, n, &at) !=
+		        MSGPACK_UNPACK_SUCCESS ||
+		    u.data.type != MSGPACK_OBJECT_MAP) {
+			if (n)
+				bad(&c, "not a facet model file (bad MessagePack)");
+			rc = -1;
+		} else {
+			const msgpack_object_map *root = &u.data.via.map;
+			uint32_t keep = 0;
+			for (uint32_t i = 0; i < root->size; i++)
+				keep += !facet_key_eq(&root->ptr[i].key, "int8");
+			msgpack_pack_map(&pk, keep + 1);
+			for (uint32_t i = 0; i < root->size; i++)
+				if (!facet_key_eq(&root->ptr[i].key, "int8")) {
+					msgpack_pack_object(&pk, root->ptr[i].key);
+					msgpack_pack_object(&pk, root->ptr[i].val);
+				}
+			pack_key(&pk, "int8");
+			pack_int8(&pk, nets[m]);
+		}
+		msgpack_unpacked_destroy(&u);
+		off += n;
+	}
+	free(buf);
+	if (!rc && off != len)
+		rc = bad(&c, "holds more models than were calibrated");
+	if (rc) {
+		facet_atomic_abort(&a);
+		return -1;
+	}
+	if (facet_atomic_commit(&a)) {
+		snprintf(err, errlen, "%s: %s", out, strerror(errno));
+		return -1;
+	}
+	return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "nn/nn.h"
 #include "nn/fastops.h"
+#include "nn/quant.h"
 
 /* Free what a layer holds for a batch (its y and dy unless they are the batch norm's it is fused
  * into), and empty it. */
@@ -50,6 +51,10 @@ static void free_batch(facet_net *net)
 		net->soft[h] = NULL;
 	}
 	net->soft_on = 0;
+	facet_q8_free(net->q8);
+	net->q8 = NULL;
+	for (int i = 0; i < net->ntrunk; i++)
+		net->trunk[i].q8 = 0;
 }
 
 void facet_net_free(facet_net *net)
@@ -139,6 +144,11 @@ static void alloc_layers(facet_net *net, facet_layer *l, int count, int n)
 		l[i].rng = &net->rng;
 		if (l[i].skip)
 			continue;
+		if (l[i].q8) { /* the int8 part's plans have their own buffers */
+			if (l == net->trunk && i == facet_q8_last(net))
+				l[i].y = xcalloc((size_t)n * out_size(&l[i]), sizeof(float));
+			continue;
+		}
 		if (l[i].kind == FACET_RELU && i > 0 && l[i - 1].kind == FACET_BATCHNORM &&
 		    l[i - 1].fused) {
 			l[i].fused = 1;
@@ -168,6 +178,8 @@ void facet_net_alloc(facet_net *net, int n)
 		if (net->head[h].present && net->head[h].distill > 0)
 			net->soft[h] = xcalloc((size_t)n * facet_head_units(h), sizeof(float));
 	}
+	if (net->precision == FACET_PREC_INT8)
+		net->q8 = facet_q8_new(net, n, net->fast);
 	alloc_layers(net, net->trunk, net->ntrunk, n);
 	for (int h = 0; h < FACET_HEADS; h++)
 		alloc_layers(net, net->head[h].layer, net->head[h].nlayer, n);
@@ -258,7 +270,14 @@ int facet_net_fold(facet_net *net)
 
 void facet_net_forward(facet_net *net, int train)
 {
-	run_forward(net->trunk, net->ntrunk, net->x, train);
+	if (net->q8) {
+		int last = facet_q8_last(net);
+		facet_q8_forward(net->q8, net);
+		run_forward(net->trunk + last + 1, net->ntrunk - last - 1, net->trunk[last].y,
+		            train);
+	} else {
+		run_forward(net->trunk, net->ntrunk, net->x, train);
+	}
 	for (int h = 0; h < FACET_HEADS; h++)
 		if (net->head[h].present)
 			run_forward(net->head[h].layer, net->head[h].nlayer, trunk_output(net),

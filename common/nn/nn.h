@@ -107,6 +107,10 @@ struct facet_layer {
 	 * [relu] does nothing and its y, dy are the batch norm's (see alloc_layers in net.c). */
 	int fused;
 	facet_rng *rng; /* dropout: the net's step stream */
+	/* int8 scoring (nn/quant.h): the calibrated range of this conv's output, from the model
+	 * file (0: none), and whether the layer runs in the int8 part of the trunk */
+	float q8_range;
+	int q8;
 };
 
 extern const facet_layer_ops facet_conv_ops, facet_maxpool_ops, facet_batchnorm_ops,
@@ -261,6 +265,11 @@ typedef struct {
 	int fast, precision;
 	int folded;    /* facet_net_fold ran: inference only */
 	facet_rng rng; /* the current step's stream (dropout) */
+	/* int8 scoring (nn/quant.h): the model file's calibration (q8_samples 0: none), the range
+	 * of the normalised input, and with precision int8 the plans of the int8 part */
+	int q8_samples;
+	float q8_input;
+	struct facet_q8_net *q8;
 } facet_net;
 
 /* Parse a config (text of name, for messages). Returns the net, or NULL with "name:LINE: what"
@@ -276,8 +285,8 @@ char *facet_net_config_string(const facet_net *net);
 void facet_net_free(facet_net *net);
 
 void facet_net_init_params(facet_net *net, uint64_t seed);
-/* Select the fast path (oneDNN) or the reference, and the precision; call before
- * facet_net_alloc. */
+/* Select the fast path (oneDNN) or the reference, and the precision (FACET_PREC_INT8: the net
+ * must be folded and calibrated, see nn/quant.h); call before facet_net_alloc. */
 void facet_net_set_path(facet_net *net, int fast, int precision);
 /* Option arguments shared by the tools: "fp32"|"bf16" -> FACET_PREC_*, "onednn"|"reference" ->
  * fast path on/off. Anything else is a usage error. */
@@ -450,5 +459,10 @@ facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, 
 /* Load every model in the file into a new array *nets: the count (>= 1), or -1 with a message
  * in err (which names the model from the second on: "PATH (model K): ..."). */
 int facet_model_load_all(const char *path, facet_net ***nets, char *err, size_t errlen);
+/* Copy the model file in to out (atomically; it may be in itself), each of its count models
+ * given the int8 calibration of nets[m] (facet-quantize; an older one is replaced): every other
+ * key is kept as it was. 0 ok, -1 with a message in err. */
+int facet_model_save_int8(const char *in, facet_net *const *nets, int count, const char *out,
+                          char *err, size_t errlen);
 
 #endif
