@@ -2,6 +2,7 @@
 #include "facet.h"
 #include "nn/fastops.h"
 #include "nn/nn.h"
+#include "nn/quant.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -25,7 +26,11 @@ static const char usage[] =
     "      --shift N            also average the views shifted by N pixels up, down, left and\n"
     "                           right (edges replicated, as facet-train's shift augmentation):\n"
     "                           five views, ten with --flip (default 0: none)\n"
-    "  -p, --precision P        fp32 or bf16 (default fp32)\n"
+    "  -p, --precision P        fp32, bf16 or int8 (default fp32)\n"
+    "      --int8               the same as --precision int8: the convolutions run in int8\n"
+    "                           (8-bit weights and activations, calibrated ranges), the\n"
+    "                           heads in fp32; every model needs the int8 map facet-quantize\n"
+    "                           adds (a model file with it still scores fp32 without --int8)\n"
     "  -E, --engine E           onednn (default) or reference\n"
     "      --no-fold            run the trained graph as it is: by default each batch norm\n"
     "                           after a conv or dense layer is folded into its weights, a\n"
@@ -107,7 +112,7 @@ static void div_pred(facet_pred *a, int k)
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_FLIP = 256, OPT_SHIFT, OPT_NO_FOLD };
+	enum { OPT_FLIP = 256, OPT_SHIFT, OPT_NO_FOLD, OPT_INT8 };
 	static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
 	                                         {"batch", required_argument, NULL, 'b'},
 	                                         {"flip", no_argument, NULL, OPT_FLIP},
@@ -115,6 +120,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	                                         {"precision", required_argument, NULL, 'p'},
 	                                         {"engine", required_argument, NULL, 'E'},
 	                                         {"no-fold", no_argument, NULL, OPT_NO_FOLD},
+	                                         {"int8", no_argument, NULL, OPT_INT8},
 	                                         {"threads", required_argument, NULL, 't'},
 	                                         {"quiet", no_argument, NULL, 'q'},
 	                                         {"help", no_argument, NULL, 'h'},
@@ -142,7 +148,16 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			o->batch = (int)facet_parse_long("--batch", optarg, 1, 4096);
 			break;
 		case 'p':
-			o->precision = facet_parse_precision(optarg);
+			if (strcmp(optarg, "int8") == 0)
+				o->precision = FACET_PREC_INT8;
+			else if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+				usage_error("--precision takes fp32, bf16 or int8, not '%s'",
+				            optarg);
+			else
+				o->precision = facet_parse_precision(optarg);
+			break;
+		case OPT_INT8:
+			o->precision = FACET_PREC_INT8;
 			break;
 		case 'E':
 			o->fast = facet_parse_engine(optarg);
@@ -163,6 +178,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		usage_error("give --model MODEL");
 	if (o->precision == FACET_PREC_BF16 && !o->fast)
 		usage_error("--precision bf16 needs --engine onednn");
+	if (o->precision == FACET_PREC_INT8 && o->no_fold)
+		usage_error("int8 scores the folded net: not with --no-fold");
 }
 
 /* Dies unless net, the ensemble's model number m from file, can be averaged with model 1: the
@@ -201,6 +218,10 @@ static void open_models(const struct opts *o, pending *p)
 			check_member(p->net[0], net, p->nnet, o->model[f]);
 			if (!o->no_fold)
 				facet_net_fold(net);
+			const char *why;
+			if (o->precision == FACET_PREC_INT8 && (why = facet_q8_check(net)))
+				die("model %d cannot score in int8: %s (%s)", p->nnet, why,
+				    o->model[f]);
 			facet_net_set_path(net, o->fast, o->precision);
 			facet_net_alloc(net, o->batch);
 		}
