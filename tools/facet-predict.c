@@ -37,6 +37,8 @@ static const char usage[] =
     "                     $FACET_MODEL, else the shipped model models/facet-utk64.facet\n"
     "                     beside the tools)\n"
     "  -a, --aligned      the images are aligned face crops: do not detect\n"
+    "      --int8         score in int8 (facet-score --int8; the model needs the int8\n"
+    "                     calibration facet-quantize adds)\n"
     "  -A, --annotate DIR also write each photo with a face into DIR (same name; JPEG unless\n"
     "                     .png) with every face's box and answers drawn on it\n"
     "      --json         print the records as JSON lines (facet-dump) instead\n"
@@ -49,7 +51,7 @@ static const char usage[] =
 struct opts {
 	const char *model;
 	const char *annotate;
-	int json, aligned, stream;
+	int json, aligned, stream, int8;
 	char **files;
 	int nfiles;
 };
@@ -78,6 +80,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	enum { OPT_JSON = 256 };
 	static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
 	                                         {"aligned", no_argument, NULL, 'a'},
+	                                         {"int8", no_argument, NULL, '8'},
 	                                         {"annotate", required_argument, NULL, 'A'},
 	                                         {"json", no_argument, NULL, OPT_JSON},
 	                                         {"help", no_argument, NULL, 'h'},
@@ -94,6 +97,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			break;
 		case 'a':
 			o->aligned = 1;
+			break;
+		case '8':
+			o->int8 = 1;
 			break;
 		case 'A':
 			o->annotate = optarg;
@@ -321,8 +327,9 @@ int main(int argc, char **argv)
 	pid_t front = 0, sco, dmp = 0;
 	int in;
 	char **fargs = NULL;
-	char *sargs[] = {"facet-score", "--quiet", "--flip", "--shift", "3", "--model", NULL, NULL};
-	const size_t model_arg = sizeof sargs / sizeof *sargs - 2; /* the NULL after --model */
+	char *sargs[] = {"facet-score", "--quiet", "--flip", "--shift", "3",
+	                 "--model",     NULL,      NULL,     NULL};
+	const size_t model_arg = 6; /* after --model; then --int8 when asked */
 	const char *tool = NULL;
 	photos ph = {0};
 
@@ -330,6 +337,8 @@ int main(int argc, char **argv)
 	bindir = facet_tools_dir() ? facet_tools_dir() : ".";
 	parse_options(argc, argv, &o);
 	sargs[model_arg] = (char *)o.model;
+	if (o.int8)
+		sargs[model_arg + 1] = "--int8";
 	if (pipe(p2))
 		die("cannot make a pipe:");
 	fflush(stdout);
