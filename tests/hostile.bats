@@ -15,11 +15,13 @@ setup_file() {
 	facet-synth -q -n 4 -s 8x8 -S 5 > good.facet
 	printf '[input] width=8 height=8 channels=3\n[head age]\n[flatten]\n[dense] units=1\n' > tiny.cfg
 	facet-train -q --config tiny.cfg -e 1 -o tiny.facet < good.facet 2> /dev/null || true
+	printf '[input] width=8 height=8 channels=3\n[conv] filters=2\n[head age]\n[flatten]\n[dense] units=1\n' > conv.cfg
+	facet-train -q --config conv.cfg -e 1 -o conv.facet < good.facet 2> /dev/null || true
 }
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	cp "$BATS_FILE_TMPDIR"/{good.facet,tiny.cfg,tiny.facet} . 2> /dev/null || true
+	cp "$BATS_FILE_TMPDIR"/{good.facet,tiny.cfg,tiny.facet,conv.facet} . 2> /dev/null || true
 }
 
 # Run a command line under the corpus limits; sets status, output (stdout) and stderr.
@@ -82,8 +84,9 @@ check_case() {
 	local bad=0 file want out msg cmd tool
 	local tools=("facet-label -q" "facet-split -q" "facet-resize -q -s 4x4" "facet-take -q train"
 		"facet-eda -q --out eda" "facet-report -q --out rep" "facet-train -q --config tiny.cfg -e 1 -o m.facet"
-		"facet-score -q --model tiny.facet" "facet-compare -q good.facet -")
-	[ -f tiny.facet ] || fail "setup could not train tiny.facet"
+		"facet-score -q --model tiny.facet" "facet-compare -q good.facet -"
+		"facet-quantize -q --model conv.facet --out q.facet")
+	[ -f tiny.facet ] && [ -f conv.facet ] || fail "setup could not train tiny.facet and conv.facet"
 	while IFS='|' read -r file want out msg cmd; do
 		[ "$cmd" = "facet-dump {}" ] || continue
 		# facet-take and facet-train look at records the others pass through: the first bad
