@@ -5,12 +5,13 @@
  *   make build/libfacet.a && cc -O2 -march=native -fopenmp -Icommon bench/nn_speed.c \
  *       build/libfacet.a $(pkg-config --libs vips msgpack jansson plplot cairo openblas) \
  *       -ldnnl -lm -lpthread -o build/nn_speed
- *   build/nn_speed CONFIG train|infer fp32|bf16 BATCH SECONDS [fast|ref]
+ *   build/nn_speed CONFIG train|infer fp32|bf16|int8 BATCH SECONDS [fast|ref]
  *
  * A training step is what facet-train does per batch minus batch assembly: forward (train
  * mode), the losses of every head, backward, one Adam step. Inference is forward in inference
  * mode, in the inference form facet-score uses (facet_net_fold; NN_SPEED_NO_FOLD=1 runs the net
- * as trained). After 3 warm-up steps it runs windows of about 1 s for SECONDS and prints one line:
+ * as trained). int8 (inference only) calibrates the folded net on the synthetic batch, as
+ * facet-quantize would on faces, then runs it as facet-score --int8. After 3 warm-up steps it runs windows of about 1 s for SECONDS and prints one line:
  *
  *   facet train fp32 batch 64: 212.3 img/s (median of 8 windows, min 208.1, max 215.0) other-load 0.02
  *
@@ -27,6 +28,7 @@
 #include "facet.h"
 #include "nn/fastops.h"
 #include "nn/nn.h"
+#include "nn/quant.h"
 
 static double now(void)
 {
@@ -103,9 +105,13 @@ int main(int argc, char **argv)
 {
 	facet_init("nn_speed");
 	if (argc < 6 || argc > 7)
-		usage_error("usage: nn_speed CONFIG train|infer fp32|bf16 BATCH SECONDS [fast|ref]");
+		usage_error("usage: nn_speed CONFIG train|infer fp32|bf16|int8 BATCH SECONDS [fast|ref]");
 	int train = !strcmp(argv[2], "train");
-	int prec = !strcmp(argv[3], "bf16") ? FACET_PREC_BF16 : FACET_PREC_F32;
+	int prec = !strcmp(argv[3], "bf16")   ? FACET_PREC_BF16
+	           : !strcmp(argv[3], "int8") ? FACET_PREC_INT8
+	                                      : FACET_PREC_F32;
+	if (train && prec == FACET_PREC_INT8)
+		usage_error("int8 is for inference only");
 	int batch = (int)facet_parse_long("BATCH", argv[4], 1, 65536);
 	double seconds = facet_parse_double("SECONDS", argv[5], 0.1, 1e6);
 	int fast = !(argc == 7 && !strcmp(argv[6], "ref"));
@@ -118,6 +124,16 @@ int main(int argc, char **argv)
 	/* inference as facet-score runs it: batch norms folded (NN_SPEED_NO_FOLD=1: as trained) */
 	if (!train && !getenv("NN_SPEED_NO_FOLD"))
 		facet_net_fold(net);
+	if (prec == FACET_PREC_INT8) { /* calibrate on the batch in fp32 first */
+		facet_net_set_path(net, fast, FACET_PREC_F32);
+		facet_net_alloc(net, batch);
+		fill_batch(net);
+		facet_net_forward(net, 0);
+		facet_q8_calib *c = facet_q8_calib_new(net);
+		facet_q8_calib_add(c, net, batch);
+		facet_q8_calib_finish(c, net);
+		facet_q8_calib_free(c);
+	}
 	facet_net_set_path(net, fast, prec);
 	facet_net_alloc(net, batch);
 	fill_batch(net);
@@ -148,7 +164,7 @@ int main(int argc, char **argv)
 	qsort(rate, nw, sizeof *rate, cmp);
 	printf("facet %s %s%s batch %d: %.1f img/s (median of %d windows, min %.1f, max %.1f) "
 	       "other-load %.2f page-faults/step %.1f\n",
-	       train ? "train" : "infer", prec == FACET_PREC_BF16 ? "bf16" : "fp32",
+	       train ? "train" : "infer", argv[3],
 	       prec == FACET_PREC_BF16 && !facet_fast_has_bf16() ? "(runs fp32: no AVX512-BF16)"
 								 : "",
 	       batch, rate[nw / 2], nw, rate[0], rate[nw - 1], other < 0 ? 0 : other, faults);

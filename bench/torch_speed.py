@@ -3,10 +3,14 @@
 bench/nn_speed.c runs in facet), training or inference, on synthetic data.
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 \
-        /usr/bin/python3 bench/torch_speed.py CONFIG train|infer fp32|bf16 BATCH SECONDS
+        /usr/bin/python3 bench/torch_speed.py CONFIG train|infer fp32|bf16|int8 BATCH SECONDS
 
 PyTorch at its best on CPU: torch.set_num_threads(all cores), channels_last, bf16 through
 autocast; tcmalloc is the caller's job (LD_PRELOAD; the script says whether it is loaded).
+int8 (inference only) is PyTorch's own post-training static quantization: FX graph mode
+(prepare_fx, which fuses conv + batch norm + ReLU, calibration on the batch, convert_fx) with
+the quantized engine named by TORCH_QENGINE, else the first of x86, fbgemm, onednn that this
+build has (Debian's 1.13 has onednn and qnnpack, no fbgemm); it exits 3 when there is none.
 A training step: forward, the losses of every head, backward, one Adam step. Prints one line
 in the format of nn_speed.
 """
@@ -136,6 +140,25 @@ LOSSES = {
 }
 
 
+def quantize(net, x):
+    """PyTorch's post-training static int8: FX graph mode, calibrated on x."""
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    have = torch.backends.quantized.supported_engines
+    want = os.environ.get("TORCH_QENGINE")
+    engine = want if want in have else next((e for e in ("x86", "fbgemm", "onednn") if e in have), None)
+    if engine is None:
+        print(f"torch_speed: no x86 int8 engine in this PyTorch (it has {have})", file=sys.stderr)
+        sys.exit(3)
+    torch.backends.quantized.engine = engine
+    net.eval()
+    prepared = prepare_fx(net, get_default_qconfig_mapping(engine), example_inputs=(x,))
+    with torch.no_grad():
+        prepared(x)
+    return convert_fx(prepared), engine
+
+
 def machine_busy():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:9]]
@@ -149,9 +172,11 @@ def own_cpu():
 
 def main():
     if len(sys.argv) != 6:
-        sys.exit("usage: torch_speed.py CONFIG train|infer fp32|bf16 BATCH SECONDS")
+        sys.exit("usage: torch_speed.py CONFIG train|infer fp32|bf16|int8 BATCH SECONDS")
     config, mode, prec, batch, seconds = sys.argv[1:]
     train, bf16, batch, seconds = mode == "train", prec == "bf16", int(batch), float(seconds)
+    if train and prec == "int8":
+        sys.exit("torch_speed: int8 is for inference only")
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(1)
     net = Net(parse_config(config)).to(memory_format=torch.channels_last)
@@ -165,6 +190,9 @@ def main():
     opt_cls = torch.optim.AdamW if net.train_cfg.get("optimizer") == "adamw" else torch.optim.Adam
     opt = opt_cls(net.parameters(), lr=lr, eps=float(net.train_cfg.get("eps", 1e-7)))
     net.train(train)
+    engine = ""
+    if prec == "int8":
+        net, engine = quantize(net, x)
 
     def step():
         if not train:
@@ -198,6 +226,8 @@ def main():
     other = max(0.0, (machine_busy() - busy0 - (own_cpu() - cpu0)) / wall)
     rates.sort()
     tc = "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "glibc malloc"
+    if engine:
+        tc += f", FX int8 on the {engine} engine"
     print(f"torch {mode} {prec} batch {batch}: {rates[len(rates) // 2]:.1f} img/s "
           f"(median of {len(rates)} windows, min {rates[0]:.1f}, max {rates[-1]:.1f}) "
           f"other-load {other:.2f} [torch {torch.__version__}, {torch.get_num_threads()} threads, "

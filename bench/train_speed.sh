@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # train_speed.sh [CONFIG] — facet against PyTorch on the same network, batch and data shape,
-# alternating in one run: training fp32, training bf16, inference fp32, inference bf16.
+# alternating in one run: training fp32, training bf16, inference fp32, inference bf16, and on
+# request inference int8 (facet-score --int8 against PyTorch's FX int8; bench/score_speed.sh).
 #
 #   bench/train_speed.sh                          # the notebook's age CNN (48x48x1)
 #   ROUNDS=5 SECONDS_EACH=10 bench/train_speed.sh examples/models/multitask.cfg
@@ -12,7 +13,9 @@
 # every measurement, then per case the median of each side over its quiet measurements and the
 # ratio.
 # Environment: ROUNDS (3), SECONDS_EACH (8), TRAIN_BATCH (64), INFER_BATCH (256),
-# QUIET_WAIT (60), CASES ("train:fp32 train:bf16 infer:fp32 infer:bf16"), BF16_ANYWAY (0).
+# QUIET_WAIT (60), CASES ("train:fp32 train:bf16 infer:fp32 infer:bf16"; infer:int8 too),
+# BF16_ANYWAY (0), ISAS ("native"; "native avx2" also measures every case with oneDNN and
+# PyTorch capped at AVX2: ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -23,6 +26,7 @@ train_batch=${TRAIN_BATCH:-64}
 infer_batch=${INFER_BATCH:-256}
 quiet_wait=${QUIET_WAIT:-60}
 cases=${CASES:-train:fp32 train:bf16 infer:fp32 infer:bf16}
+isas=${ISAS:-native}
 tcmalloc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 python=/usr/bin/python3
 
@@ -64,26 +68,34 @@ fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "# config $config, $rounds rounds of ${secs}s each, batch $train_batch (train) / $infer_batch (infer)"
+echo "# config $config, $rounds rounds of ${secs}s each, batch $train_batch (train) / $infer_batch (infer), ISA $isas"
 for r in $(seq "$rounds"); do
 	for c in $cases; do
 		mode=${c%:*} prec=${c#*:}
 		batch=$train_batch
 		[ "$mode" = infer ] && batch=$infer_batch
-		wait_quiet
-		"$bin" "$config" "$mode" "$prec" "$batch" "$secs" | tee -a "$out"
-		wait_quiet
-		LD_PRELOAD=$tcmalloc OMP_NUM_THREADS=$(nproc) \
-			$python "$here/torch_speed.py" "$config" "$mode" "$prec" "$batch" "$secs" | tee -a "$out"
+		for isa in $isas; do
+			cap=()
+			[ "$isa" = avx2 ] && cap=(env ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2)
+			wait_quiet
+			"${cap[@]}" "$bin" "$config" "$mode" "$prec" "$batch" "$secs" |
+				sed "s/\$/ isa=$isa/" | tee -a "$out"
+			wait_quiet
+			# exit 3: this PyTorch has no int8 engine for x86 (said on stderr)
+			"${cap[@]}" env LD_PRELOAD=$tcmalloc OMP_NUM_THREADS=$(nproc) \
+				$python "$here/torch_speed.py" "$config" "$mode" "$prec" "$batch" "$secs" |
+				sed "s/\$/ isa=$isa/" | tee -a "$out" || true
+		done
 	done
 done
 
 echo "# medians over the quiet measurements (other-load < 0.25 cores; all of them if none is quiet)"
 echo "# in img/s; ratio = facet / PyTorch"
+for isa in $isas; do
 for c in $cases; do
 	mode=${c%:*} prec=${c#*:}
-	awk -v m="$mode" -v p="$prec" '
-		$2 == m && index($3, p) == 1 {
+	awk -v m="$mode" -v p="$prec" -v isa="$isa" '
+		$2 == m && index($3, p) == 1 && $NF == "isa=" isa {
 			v = 0; load = 0
 			for (i = 1; i <= NF; i++) if ($(i + 1) == "img/s") v = $i
 			for (i = 1; i <= NF; i++) if ($i == "other-load") load = $(i + 1)
@@ -98,6 +110,7 @@ for c in $cases; do
 		END {
 			if (nfq) { fm = median(fq, nfq); nf = nfq } else { fm = median(fa, nfa); nf = nfa " (none quiet)" }
 			if (ntq) { tm = median(tq, ntq); nt = ntq } else { tm = median(ta, nta); nt = nta " (none quiet)" }
-			printf "%-6s %-5s facet %8.1f (n=%s)   pytorch %8.1f (n=%s)   ratio %5.2fx\n", m, p, fm, nf, tm, nt, tm ? fm / tm : 0
+			printf "%-6s %-6s %-5s facet %8.1f (n=%s)   pytorch %8.1f (n=%s)   ratio %5.2fx\n", isa, m, p, fm, nf, tm, nt, tm ? fm / tm : 0
 		}' "$out"
+done
 done
