@@ -56,18 +56,19 @@ float facet_q8_input_range(const facet_net *net)
 	return (float)r;
 }
 
-void facet_q8_quantize_weights(const float *w /* [K, per] */, int K, size_t per,
+void facet_q8_quantize_weights(const float *w /* [K, per] */, int K, size_t per, int even,
                                int8_t *q /* [K, per] */, float *scale /* [K] */)
 {
+	float top = even ? 126 : 127, step = even ? 2 : 1;
 	for (int k = 0; k < K; k++) {
 		const float *wk = w + (size_t)k * per;
 		float m = 0;
 		for (size_t j = 0; j < per; j++)
 			m = fmaxf(m, fabsf(wk[j]));
-		scale[k] = m > 0 ? m / 127 : 1;
+		scale[k] = m > 0 ? m / top : 1;
 		for (size_t j = 0; j < per; j++) {
-			float v = nearbyintf(wk[j] / scale[k]);
-			q[(size_t)k * per + j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+			float v = step * nearbyintf(wk[j] / (step * scale[k]));
+			q[(size_t)k * per + j] = (int8_t)(v > top ? top : v < -top ? -top : v);
 		}
 	}
 }
@@ -224,7 +225,10 @@ facet_q8_net *facet_q8_new(facet_net *net, int n, int fast)
 			size_t per = (size_t)l->ic * l->size * l->size;
 			ql->wq = xmalloc(per * (size_t)l->oc);
 			ql->ws = xmalloc(sizeof *ql->ws * (size_t)l->oc);
-			facet_q8_quantize_weights(l->param[0].data, l->oc, per, ql->wq, ql->ws);
+			/* without VNNI oneDNN halves the weights of a convolution on int8 input */
+			int even = x_signed && levels < 255;
+			facet_q8_quantize_weights(l->param[0].data, l->oc, per, even, ql->wq,
+			                          ql->ws);
 			ql->a = (facet_q8_conv_args){.N = n,
 			                             .C = l->ic,
 			                             .H = l->ih,

@@ -8,7 +8,8 @@
  *
  *   input   x' (normalised, fp32) -> int8 codes of scale q8_input / 127 (q8_input bounds |x'|:
  *           it follows from the input normalisation, nothing is clipped)
- *   conv    int8 weights, one scale per output channel (max |w| / 127), int32 accumulation,
+ *   conv    int8 weights, one scale per output channel (max |w| / 127; 7-bit where oneDNN
+ *           halves them, see facet_q8_quantize_weights), int32 accumulation,
  *           then bias and ReLU in fp32 and requantization to the next layer's codes: uint8
  *           after ReLU (0..levels, levels = facet_fast_q8_u8_levels()), int8 otherwise, of
  *           scale q8_range / levels; the last convolution gives fp32 instead
@@ -42,8 +43,10 @@ const char *facet_q8_check(const facet_net *net);
 float facet_q8_input_range(const facet_net *net);
 
 /* Per-output-channel int8 weights: w [K, per] -> q [K, per] in -127..127, scale [K] =
- * max |w_k| / 127 (1 for an all-zero row). */
-void facet_q8_quantize_weights(const float *w /* [K, per] */, int K, size_t per,
+ * max |w_k| / 127 (1 for an all-zero row). With even, 7-bit weights in even codes: q = 2
+ * round(w / (2 scale)) with scale = max |w_k| / 126, what oneDNN's kernels hold exactly where it
+ * halves the weights of a convolution on int8 input (without VNNI: its "scale adjust"). */
+void facet_q8_quantize_weights(const float *w /* [K, per] */, int K, size_t per, int even,
                                int8_t *q /* [K, per] */, float *scale /* [K] */);
 
 /* ---- reference kernels (plain C, NCHW), what the oneDNN plans are tested against */

@@ -4,12 +4,12 @@
  *  1. Each oneDNN int8 plan against the plain-C reference kernel on random codes. Both
  *     accumulate exactly in int32; they differ in how the float requantization rounds
  *     (oneDNN: (acc + b / (sx sw)) * (sx sw / sy); the reference: (sx sw acc + b) / sy), so a
- *     code may be one off where the value lies on a rounding tie, and in one more way: without
- *     VNNI, oneDNN halves the weights of a convolution on int8 input (its "scale adjust": the
- *     u8 x s8 pair sums of vpmaddubsw saturate), which costs the weights their last bit. The
- *     error printed is the largest difference of the dequantized outputs over the largest
- *     reference value: held to 1.5 codes (1.5 / 127 with levels 127; 1e-5 for fp32 outputs)
- *     where the weights are kept, 3 % where they are halved.
+ *     code may be one off where the value lies on a rounding tie. The error printed is the
+ *     largest difference of the dequantized outputs over the largest reference value: held to
+ *     1.5 codes (1.5 / 127 with levels 127), 1e-5 for fp32 outputs. Without VNNI oneDNN halves
+ *     the weights of a convolution on int8 input (its "scale adjust": the u8 x s8 pair sums of
+ *     vpmaddubsw saturate), exact only for even codes: there the weights are even codes, as
+ *     facet_q8_quantize_weights makes them, and one test gives odd ones to show the loss.
  *  2. Negative controls: the same comparison against a reference run with its output scale
  *     doubled, and on input codes in NCHW order instead of NHWC, must fail those tolerances.
  *  3. A whole net (three convolutions, batch norm folded, pooling, dense heads): calibrated on
@@ -87,15 +87,14 @@ static double rel_err(const facet_q8_conv_args *a, const void *got, const void *
 
 static double conv_tol(const facet_q8_conv_args *a)
 {
-	int halved = a->x_signed && facet_fast_q8_u8_levels() < 255;
-	if (halved)
-		return 0.03;
 	return a->y_type == FACET_Q8_F32 ? 1e-5
 	                                 : 1.5 / (a->y_type == FACET_Q8_U8 ? a->y_levels : 127);
 }
 
+/* odd: odd weight codes on int8 input even where oneDNN halves them (the loss shows, and is
+ * held to 3 % instead) */
 static void test_conv(int N, int C, int H, int W, int K, int R, int S, int st, int pad,
-                      int x_signed, int y_type)
+                      int x_signed, int y_type, int odd)
 {
 	int OH = (H + 2 * pad - R) / st + 1, OW = (W + 2 * pad - S) / st + 1;
 	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * OH * OW;
@@ -108,8 +107,9 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int S, int st, i
 	              *bad = xmalloc(ybytes);
 	float *t = xmalloc(sizeof(float) * ny);
 
+	int halved = x_signed && levels < 255;
 	for (size_t i = 0; i < (size_t)K * C * R * S; i++)
-		w[i] = (int8_t)irand(-127, 127);
+		w[i] = (int8_t)(halved && !odd ? 2 * irand(-63, 63) : irand(-127, 127));
 	for (int k = 0; k < K; k++) {
 		ws[k] = (float)((0.5 + urand()) * 1e-2);
 		b[k] = (float)(urand() - 0.5);
@@ -139,10 +139,12 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int S, int st, i
 			to_nchw(gh, got, N, K, OH, OW);
 		}
 	}
-	double tol = conv_tol(&a), err = rel_err(&a, got, ref, ny);
+	double tol = halved && odd ? 0.03 : conv_tol(&a), err = rel_err(&a, got, ref, ny);
 	const char *yt = y_type == FACET_Q8_F32 ? "f32" : y_type == FACET_Q8_S8 ? "s8" : "u8";
-	check(err <= tol, "int8 conv %s -> %s %dx%dx%dx%d k%d %dx%d s%d p%d: worst %.2e (tol %.0e)",
-	      x_signed ? "s8" : "u8", yt, N, C, H, W, K, R, S, st, pad, err, tol);
+	check(err <= tol,
+	      "int8 conv %s -> %s %dx%dx%dx%d k%d %dx%d s%d p%d%s: worst %.2e (tol %.0e)",
+	      x_signed ? "s8" : "u8", yt, N, C, H, W, K, R, S, st, pad,
+	      halved ? (odd ? ", weights halved" : ", even weights") : "", err, tol);
 
 	/* negative controls: a scale off by two, the channels in the wrong order */
 	facet_q8_conv_args twice = a;
@@ -311,8 +313,7 @@ static void test_net(void)
 	e = max_err(ref, f32, 6 * n);
 	check(e < 0.05, "int8 net (reference) against fp32: worst %.2e (tol 5e-2)", e);
 	e = max_err(fast, ref, 6 * n);
-	double tol = facet_fast_q8_u8_levels() < 255 ? 0.03 : 0.01;
-	check(e < tol, "int8 net, oneDNN against the reference: worst %.2e (tol %.0e)", e, tol);
+	check(e < 1e-3, "int8 net, oneDNN against the reference: worst %.2e (tol 1e-3)", e);
 
 	/* a broken calibration shows: the first range halved */
 	facet_net *net = make_net();
@@ -337,12 +338,13 @@ int main(void)
 	facet_fast_set_threads(0);
 	printf("uint8 codes up to %d here (%s)\n", facet_fast_q8_u8_levels(),
 	       facet_fast_q8_u8_levels() == 255 ? "VNNI" : "no VNNI: 7-bit activations");
-	/*        N   C   H   W   K  R  S st pad  x_signed y */
-	test_conv(2, 3, 20, 20, 8, 3, 3, 1, 1, 1, FACET_Q8_U8);   /* the first layer */
-	test_conv(2, 16, 10, 10, 32, 3, 3, 1, 1, 0, FACET_Q8_U8); /* a middle layer */
-	test_conv(2, 16, 9, 7, 24, 3, 3, 2, 1, 0, FACET_Q8_S8);   /* linear, odd sizes */
-	test_conv(3, 32, 5, 5, 16, 5, 5, 1, 0, 0, FACET_Q8_F32);  /* a read-out */
-	test_conv(2, 8, 6, 6, 8, 3, 3, 1, 0, 1, FACET_Q8_F32);    /* s8 in, fp32 out */
+	/*        N   C   H   W   K  R  S st pad  x_signed y          odd */
+	test_conv(2, 3, 20, 20, 8, 3, 3, 1, 1, 1, FACET_Q8_U8, 0);   /* the first layer */
+	test_conv(2, 16, 10, 10, 32, 3, 3, 1, 1, 0, FACET_Q8_U8, 0); /* a middle layer */
+	test_conv(2, 16, 9, 7, 24, 3, 3, 2, 1, 0, FACET_Q8_S8, 0);   /* linear, odd sizes */
+	test_conv(3, 32, 5, 5, 16, 5, 5, 1, 0, 0, FACET_Q8_F32, 0);  /* a read-out */
+	test_conv(2, 8, 6, 6, 8, 3, 3, 1, 0, 1, FACET_Q8_F32, 0);    /* s8 in, fp32 out */
+	test_conv(2, 3, 20, 20, 8, 3, 3, 1, 1, 1, FACET_Q8_U8, 1);   /* odd weights, s8 in */
 	test_pool(2, 16, 10, 10, 2, 2, 0);
 	test_pool(2, 8, 9, 7, 2, 2, 0); /* odd: the last row and column dropped */
 	test_pool(1, 8, 9, 9, 3, 2, 1); /* overlapping, int8 */
