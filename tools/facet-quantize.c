@@ -17,7 +17,7 @@ static const char usage[] =
     "model by model, each on the faces converted to its own input geometry. OUT still scores in\n"
     "fp32 unless facet-score is given --int8; IN may be OUT.\n"
     "\n"
-    "  -M, --model IN     model file (one model or an ensemble)\n"
+    "  -m, --model IN     model file (one model or an ensemble)\n"
     "  -o, --out OUT      where to write the calibrated model file\n"
     "  -n, --limit N      calibrate on the first N faces only (default: all)\n"
     "  -b, --batch N      images per batch (default 64)\n"
@@ -45,7 +45,7 @@ typedef struct {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {{"model", required_argument, NULL, 'M'},
+	static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
 	                                         {"out", required_argument, NULL, 'o'},
 	                                         {"limit", required_argument, NULL, 'n'},
 	                                         {"batch", required_argument, NULL, 'b'},
@@ -58,9 +58,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->batch = 64;
-	while ((c = getopt_long(argc, argv, "M:o:n:b:t:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:o:n:b:t:qhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'M':
+		case 'm':
 			o->model = optarg;
 			break;
 		case 'o':
