@@ -151,3 +151,21 @@ PYEOF
 	run --separate-stderr facet-predict --annotate d - < /dev/null
 	assert_equal "$status" 2
 }
+
+@test "the shipped model carries its int8 ranges: facet predict --int8 answers as fp32 does" {
+	[ -f "$REPO/models/facet-utk64.facet" ] || skip "no shipped model in models/"
+	need_photos
+	run --separate-stderr facet predict "$SKD/astronaut.png"
+	assert_success
+	fp32=$output
+	run --separate-stderr facet predict --int8 "$SKD/astronaut.png"
+	assert_success
+	assert_equal "${#lines[@]}" 1
+	# same photo, face and box; gender and ethnicity the same, the age within a year
+	IFS=$'\t' read -r -a a <<< "$fp32"
+	IFS=$'\t' read -r -a b <<< "$output"
+	assert_equal "${a[*]:0:3}" "${b[*]:0:3}"
+	assert_equal "${a[4]%% *}" "${b[4]%% *}"
+	assert_equal "${a[5]%% *}" "${b[5]%% *}"
+	awk -v x="${a[3]}" -v y="${b[3]}" 'BEGIN { d = x - y; exit !(d < 1 && d > -1) }'
+}
