@@ -4,8 +4,13 @@ set -euo pipefail
 prog=$(basename "$0")
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-# Prefer the tools built in this checkout; fall back to PATH (an installed facet).
-[ -x "$repo/bin/facet-dump" ] && PATH="$repo/bin:$PATH"
+# The tools: FACET_BIN's when it is set (another build, e.g. the sanitizers'), else those built
+# in this checkout, else PATH's (an installed facet).
+if [ -n "${FACET_BIN:-}" ] && [ -x "$FACET_BIN/facet-dump" ]; then
+	PATH="$(cd "$FACET_BIN" && pwd):$PATH"
+elif [ -x "$repo/bin/facet-dump" ]; then
+	PATH="$repo/bin:$PATH"
+fi
 export PATH
 
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }

@@ -73,7 +73,7 @@ for i, r in enumerate(msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False,
 	ln -s "$REPO/models/facet-utk64.facet" fake/models/
 	utk_faces faces 60 32x32
 	run --separate-stderr env FACET_DATA=faces FACET_EPOCHS=1 FACET_CONFIG="$REPO/examples/models/tiny.cfg" \
-		FACET_SIZE=32x32 fake/pipelines/demo.sh out
+		FACET_SIZE=32x32 FACET_BIN="$PWD/fake/bin" fake/pipelines/demo.sh out
 	assert_failure 1
 	[[ "$stderr" == *"demo.sh: stage 'predict' failed (exit 1)"* ]]
 	[[ "$stderr" == *"demo.sh: could not show the shipped model's predictions (exit 1)"* ]]
@@ -89,7 +89,7 @@ for i, r in enumerate(msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False,
 	chmod +x fake/bin/facet-label
 	cp "$REPO"/pipelines/*.sh fake/pipelines/
 	utk_faces faces 4 16x16
-	run --separate-stderr fake/pipelines/prepare.sh faces out.facet
+	run --separate-stderr env FACET_BIN="$PWD/fake/bin" fake/pipelines/prepare.sh faces out.facet
 	assert_equal "$status" 3
 	[[ "$stderr" == *"prepare.sh: stage 'label' failed (exit 3)"* ]]
 	[ ! -e out.facet ]

@@ -135,7 +135,7 @@ fake_tools() {
 	cp "$BATS_FILE_TMPDIR"/faces/face00[0-5]?.png photos/
 	mv photos/face0025.png photos/face0025poison.png
 	run --separate-stderr env FACET_ALIGNED=1 FACET_CHUNK=10 FACET_HOSTS="1/:,$SSHHOST" \
-		fake/pipelines/score.sh photos out.facet
+		FACET_BIN="$PWD/fake/bin" fake/pipelines/score.sh photos out.facet
 	assert_failure 1
 	[[ "$stderr" == *"score.sh: chunk 3 failed (on "*", exit 1): photos 21-30, $PWD/photos/face0020.png to $PWD/photos/face0029.png"* ]]
 	[[ "$stderr" == *"score.sh:   facet-decode: planted failure"* ]]
@@ -147,7 +147,7 @@ fake_tools() {
 	# the failure mended, the same command does chunk 3 alone
 	ln -sf "$FACET_BIN/facet-decode" fake/bin/facet-decode
 	run --separate-stderr env FACET_ALIGNED=1 FACET_CHUNK=10 FACET_HOSTS="1/:,$SSHHOST" FACET_KEEP_WORK=1 \
-		fake/pipelines/score.sh photos out.facet
+		FACET_BIN="$PWD/fake/bin" fake/pipelines/score.sh photos out.facet
 	assert_success
 	[[ "$stderr" == *"score.sh: resuming: 5 of 6 chunks done before"* ]]
 	stat -c '%i %Y %n' $(cat before) | diff inodes -
@@ -157,7 +157,7 @@ fake_tools() {
 	assert_success
 	assert_output --regexp '^60 records'
 	# other settings: the work folder is not reused
-	run --separate-stderr env FACET_ALIGNED=1 FACET_CHUNK=20 FACET_HOSTS=1/: fake/pipelines/score.sh photos out.facet
+	run --separate-stderr env FACET_ALIGNED=1 FACET_CHUNK=20 FACET_HOSTS=1/: FACET_BIN="$PWD/fake/bin" fake/pipelines/score.sh photos out.facet
 	assert_success
 	[[ "$stderr" == *"out.facet.work was made for other photos or settings: starting afresh"* ]]
 	cmp out.facet ref.facet || SAME out.facet ref.facet
