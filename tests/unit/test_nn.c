@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "nn_fixture.h"
 #include "facet.h"
 #include "nn/fastops.h"
 #include "nn/nn.h"
@@ -1206,22 +1207,7 @@ static float *fold_run(int fold, int fast, int n, int *skipped)
 	float *out = xmalloc(sizeof(float) * 6 * (size_t)n);
 	if (!net)
 		die("fold config: %s", err);
-	facet_net_init_params(net, 5);
-	facet_rng_seed(&r, 99);
-	for (int i = 0; i < net->nparam; i++) {
-		facet_param *p = net->param[i];
-		const char *tail = strrchr(p->name, '.');
-		for (size_t j = 0; j < p->n; j++) {
-			double u = facet_rng_uniform(&r);
-			if (tail && !strcmp(tail, ".running_var"))
-				p->data[j] = (float)(0.2 + 2 * u);
-			else if (tail && !strcmp(tail, ".gamma"))
-				p->data[j] = (float)(0.5 + u);
-			else if (tail && (!strcmp(tail, ".running_mean") ||
-			                  !strcmp(tail, ".beta") || !strcmp(tail, ".b")))
-				p->data[j] = (float)(u - 0.5);
-		}
-	}
+	draw_params(net);
 	*skipped = fold ? facet_net_fold(net) : 0;
 	facet_net_set_path(net, fast, FACET_PREC_F32);
 	facet_net_alloc(net, n);

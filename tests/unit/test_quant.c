@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "nn_fixture.h"
 #include "nn/quant.h"
 
 static unsigned long long rs = 0x9e3779b97f4a7c15ULL;
@@ -205,24 +206,9 @@ static facet_net *make_net(void)
 {
 	char err[256];
 	facet_net *net = facet_net_parse(net_cfg, "q8", err, sizeof err);
-	facet_rng r;
 	if (!net)
 		die("net config: %s", err);
-	facet_net_init_params(net, 5);
-	facet_rng_seed(&r, 99);
-	for (int i = 0; i < net->nparam; i++) {
-		facet_param *p = net->param[i];
-		const char *tail = strrchr(p->name, '.');
-		for (size_t j = 0; j < p->n; j++) {
-			double u = facet_rng_uniform(&r);
-			if (tail && !strcmp(tail, ".running_var"))
-				p->data[j] = (float)(0.2 + 2 * u);
-			else if (tail && !strcmp(tail, ".gamma"))
-				p->data[j] = (float)(0.5 + u);
-			else if (tail && (!strcmp(tail, ".running_mean") || !strcmp(tail, ".beta")))
-				p->data[j] = (float)(u - 0.5);
-		}
-	}
+	draw_params(net);
 	facet_net_fold(net);
 	return net;
 }
