@@ -97,7 +97,9 @@ for k in $(seq 1 "$members"); do
 	name=train
 	[ "$members" -gt 1 ] &&
 		name="train (member $k of $members, seed $((seed + k - 1)), ${config##*/})"
-	if grep -Eq '^[[:space:]]*\[head [a-z]+\].*[[:space:]]distill=[0-9.]*[1-9]' "$config"; then
+	# facet-train says what the config is: a head learns from a teacher when it writes distill=
+	canon=$(facet-train --print-config --config "$config") || fail "cannot read $config"
+	if grep -q '^\[head [a-z]*\] .*distill=' <<< "$canon"; then
 		[ "$k" -gt 1 ] ||
 			fail "$config learns from a teacher (distill=), but no net is trained before it"
 		take_train |

@@ -351,3 +351,19 @@ for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_s
 	MT metrics m.facet.metrics > metrics.json
 	[ "$(wc -l < metrics.json)" -eq 3 ]
 }
+
+@test "--print-config: the config as facet-train reads it, defaults written out; nothing trained" {
+	printf '[input] width=16 height=16\n# a comment\n[conv]   filters=4\n[gap]\n[head gender] loss=bce distill=0.5 # from a teacher\n[dense] units=1 activation=sigmoid\n' > d.cfg
+	run --separate-stderr facet-train --print-config --config d.cfg < /dev/null
+	assert_success
+	assert_equal "$stderr" ""
+	assert_line --index 0 "[input] width=16 height=16 channels=1 normalise=unit"
+	assert_line --index 1 --regexp '^\[conv\] filters=4 size=3 '
+	assert_line --index 3 "[head gender] loss=bce weight=1 smoothing=0 distill=0.5"
+	[ ! -e model.facet ]
+	# what it prints reads back as the same config
+	facet-train --print-config --config <(echo "$output") | cmp - <(echo "$output")
+	# a config that cannot be read is a data error
+	run facet-train --print-config --config /nonexistent.cfg
+	assert_failure 1
+}

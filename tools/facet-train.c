@@ -40,6 +40,9 @@ static const char usage[] =
     "  -p, --precision P        fp32 or bf16 (bf16 compute, fp32 weights; default fp32)\n"
     "  -E, --engine E           onednn (default) or reference (the plain-C kernels)\n"
     "  -t, --threads N          threads (default: all cores, shared by the ranks on a host)\n"
+    "      --print-config       print the config as facet-train reads it (every section, every\n"
+    "                           key it sets, defaults included; a checkpoint's with --resume)\n"
+    "                           on standard output and exit, training nothing\n"
     "  -q, --quiet              no progress or informational lines\n"
     "  -h, --help               show this help and exit\n"
     "  -V, --version            show the version and exit\n"
@@ -52,6 +55,7 @@ struct opts {
 	int epochs, threads, precision, fast;
 	uint64_t seed;
 	int seed_given;
+	int print_config;
 	int raise_signal;   /* FACET_TRAIN_RAISE: the signal to raise on itself ... */
 	int64_t raise_step; /* ... once this many steps are done (0: never) ... */
 	int raise_rank;     /* ... on this rank (-1: every rank) */
@@ -94,7 +98,7 @@ static void parse_raise(struct opts *o)
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_METRICS = 256, OPT_TRAIN };
+	enum { OPT_METRICS = 256, OPT_TRAIN, OPT_PRINT_CONFIG };
 	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
 	                                         {"train", required_argument, NULL, OPT_TRAIN},
 	                                         {"val", required_argument, NULL, 'v'},
@@ -102,6 +106,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	                                         {"seed", required_argument, NULL, 'S'},
 	                                         {"out", required_argument, NULL, 'o'},
 	                                         {"metrics", required_argument, NULL, OPT_METRICS},
+	                                         {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
 	                                         {"resume", required_argument, NULL, 'r'},
 	                                         {"precision", required_argument, NULL, 'p'},
 	                                         {"engine", required_argument, NULL, 'E'},
@@ -138,6 +143,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			break;
 		case 'o':
 			out = optarg;
+			break;
+		case OPT_PRINT_CONFIG:
+			o->print_config = 1;
 			break;
 		case OPT_METRICS:
 			metrics = optarg;
@@ -228,6 +236,23 @@ static void echo_defaults(const facet_net *net, const char *name)
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		facet_info("%s: %s", name, line);
 	free(buf);
+}
+
+/* --print-config: the config of --config, or the checkpoint's, in its canonical form. */
+static void print_config(const struct opts *o)
+{
+	char err[512];
+	facet_train_state st;
+	facet_net *net;
+
+	facet_train_state_init(&st);
+	net = o->resume ? facet_model_load(o->resume, &st, err, sizeof err)
+	                : facet_net_load_config(o->config, err, sizeof err);
+	if (!net)
+		die("%s", err);
+	facet_net_write_config(net, stdout, 0);
+	facet_train_state_free(&st);
+	facet_net_free(net);
 }
 
 /* The net from the config, or from the checkpoint (which then also fills st). */
@@ -959,6 +984,10 @@ int main(int argc, char **argv)
 	join_ranks(&argc, &argv);
 	parse_options(argc, argv, &o);
 	setup_threads(&o);
+	if (o.print_config) {
+		print_config(&o);
+		return 0;
+	}
 	net = open_net(&o, &st);
 	read_data(o.train ? o.train : "-", "training", net, facet_net_distills(net), &data);
 	if (o.val && facet_dist_rank() == 0)
