@@ -986,6 +986,9 @@ int main(int argc, char **argv)
 	setup_threads(&o);
 	if (o.print_config) {
 		print_config(&o);
+		free(o.out);
+		free(o.ckpt);
+		free(o.metrics);
 		return 0;
 	}
 	net = open_net(&o, &st);
