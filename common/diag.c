@@ -33,26 +33,27 @@ void facet_init(const char *prog)
 	atexit(close_stdout_atexit);
 }
 
+/* at after k more characters were asked to be written from at, when at most cap - 1 fit. */
+static size_t advance(size_t at, int k, size_t cap)
+{
+	return k < 0 ? at : at + (size_t)k < cap ? at + (size_t)k : cap - 1;
+}
+
 /* One line, written at once: stderr is unbuffered, and the ranks of an MPI job (or the jobs of
  * a pipeline) share it, so a line written in pieces could be cut by another's. */
 static void vwarn(const char *fmt, va_list ap)
 {
 	int saved = errno;
-	size_t n = strlen(fmt);
+	size_t n = strlen(fmt), at;
 	char line[8192];
-	int at = snprintf(line, sizeof line, "%s: ", facet_prog);
+	size_t cap = sizeof line - 1; /* and the newline */
 
-	if (at >= 0 && (size_t)at < sizeof line) {
-		int k = vsnprintf(line + at, sizeof line - (size_t)at, fmt, ap);
-		at = k < 0 ? at : at + k < (int)sizeof line ? at + k : (int)sizeof line - 1;
-	}
-	if (n > 0 && fmt[n - 1] == ':' && at >= 0 && (size_t)at < sizeof line)
-		at += snprintf(line + at, sizeof line - (size_t)at, " %s", strerror(saved));
-	if (at < 0 || (size_t)at >= sizeof line - 1)
-		at = (int)sizeof line - 2;
-	line[at] = '\n';
-	line[at + 1] = '\0';
-	fputs(line, stderr);
+	at = advance(0, snprintf(line, cap, "%s: ", facet_prog), cap);
+	at = advance(at, vsnprintf(line + at, cap - at, fmt, ap), cap);
+	if (n > 0 && fmt[n - 1] == ':')
+		at = advance(at, snprintf(line + at, cap - at, " %s", strerror(saved)), cap);
+	line[at++] = '\n';
+	fwrite(line, 1, at, stderr);
 }
 
 void warn(const char *fmt, ...)

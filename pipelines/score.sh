@@ -54,12 +54,8 @@ model=$(cd "$(dirname "$model")" && pwd)/$(basename "$model")
 # The photos' absolute paths: hosts start in another folder.
 list_photos() {
 	if [ -d "$data" ]; then
-		# as facet_list_images() lists a folder: image extensions, no dot files, byte order
-		local d
-		d=$(cd "$data" && pwd)
-		find "$d/" -mindepth 1 -maxdepth 1 \( -type f -o -type l \) ! -name '.*' -regextype egrep \
-			-iregex '.*\.(jpe?g|jpe|jfif|png|webp|tiff?|gif|pnm|ppm|pgm|pbm|hei[cf]|avif|jp2|jxl)' |
-			sed 's|//*|/|g' | LC_ALL=C sort
+		# the folder's photos as the tools read it (facet-decode --list)
+		"$bin/facet-decode" -q --list "$(cd "$data" && pwd)"
 	else
 		awk -v pwd="$PWD" 'length == 0 { next } /^\// { print; next } { print pwd "/" $0 }' "$data"
 	fi

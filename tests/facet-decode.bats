@@ -274,3 +274,24 @@ facet-decode: 1 of 1 files failed"
 		assert_output "$first"
 	fi
 }
+
+@test "--list: the paths a decode reads, in its order, and nothing decoded" {
+	mkdir listed
+	for n in b.JPG a.png c.webp; do : > "listed/$n"; done
+	: > listed/.hidden.png
+	: > listed/notes.txt
+	ln -s a.png listed/link.png
+	run --separate-stderr facet-decode --list listed listed/notes.txt
+	assert_success
+	assert_output "$(printf 'listed/a.png\nlisted/b.JPG\nlisted/c.webp\nlisted/link.png\nlisted/notes.txt')"
+	# the files are empty: a decode of the same folder fails on each of them, in that order
+	run --separate-stderr facet-decode -q listed
+	assert_failure 1
+	[[ "$stderr" == *"(listed/a.png)"*"(listed/b.JPG)"*"(listed/c.webp)"*"(listed/link.png)"* ]]
+	# a path that is not there is listed as given: the decode is the one to report it
+	run --separate-stderr facet-decode --list no-such-file.png
+	assert_success
+	assert_output no-such-file.png
+	run --separate-stderr facet-decode --list x.csv
+	[ "$status" -ne 0 ]
+}

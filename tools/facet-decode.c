@@ -29,6 +29,8 @@ static const char usage[] =
     "      --csv          read every FILE (and standard input) as the notebook's CSV\n"
     "  -j, --jobs N       decode with N threads (default: the online cores)\n"
     "  -E, --engine E     auto (TurboJPEG for JPEG, libvips otherwise), vips, turbo\n"
+    "      --list         print the path of every image file the arguments name, one per line,\n"
+    "                     in the order they would be decoded, and decode nothing\n"
     "  -q, --quiet        no summary line\n"
     "  -h, --help         show this help and exit\n"
     "  -V, --version      show the version and exit\n"
@@ -38,6 +40,7 @@ static const char usage[] =
 struct opts {
 	facet_image_spec spec;
 	int csv;
+	int list;
 	int jobs;
 };
 
@@ -86,13 +89,14 @@ typedef struct {
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_CSV = 256 };
+	enum { OPT_CSV = 256, OPT_LIST };
 	static const struct option longopts[] = {
 	    {"size", required_argument, NULL, 's'}, {"gray", no_argument, NULL, 'g'},
 	    {"grey", no_argument, NULL, 'g'},       {"csv", no_argument, NULL, OPT_CSV},
 	    {"jobs", required_argument, NULL, 'j'}, {"engine", required_argument, NULL, 'E'},
-	    {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0}};
+	    {"list", no_argument, NULL, OPT_LIST},  {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},       {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int c;
 
@@ -109,6 +113,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_CSV:
 			o->csv = 1;
+			break;
+		case OPT_LIST:
+			o->list = 1;
 			break;
 		case 'j':
 			o->jobs = (int)facet_parse_long("--jobs", optarg, 1, 256);
@@ -526,6 +533,26 @@ static void emit(void *ctx, void *unit)
 	free(it);
 }
 
+/* --list: the paths the inputs name, in decoding order; what cannot be listed is named and
+ * counted as a decode would. */
+static void list_paths(decoder *dc)
+{
+	item it;
+	while (next_item(dc, &it)) {
+		dc->total++;
+		if (it.kind == ITEM_FILE) {
+			printf("%s\n", it.path);
+		} else if (it.kind == ITEM_ROW) {
+			die("%s is the notebook's CSV: its rows are not files to list (--list)",
+			    it.path);
+		} else {
+			dc->failed++;
+			warn("%s (%s)", it.msg, it.path);
+		}
+		free(it.path);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -537,6 +564,14 @@ int main(int argc, char **argv)
 	facet_image_init();
 	dc.o = &o;
 	dc.in = collect_inputs(argc - optind, argv + optind, &o, &dc.nin);
+	if (o.list) {
+		list_paths(&dc);
+		free(dc.in);
+		if (dc.failed)
+			die("%llu of %llu inputs could not be listed", (unsigned long long)dc.failed,
+			    (unsigned long long)dc.total);
+		return FACET_EXIT_OK;
+	}
 
 	dc.w = facet_writer_open(stdout, "stdout");
 	facet_pmap(o.jobs, &ops, &dc);

@@ -77,10 +77,10 @@ static const char *default_model(void)
 
 static void parse_options(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_JSON = 256 };
+	enum { OPT_JSON = 256, OPT_INT8 };
 	static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
 	                                         {"aligned", no_argument, NULL, 'a'},
-	                                         {"int8", no_argument, NULL, '8'},
+	                                         {"int8", no_argument, NULL, OPT_INT8},
 	                                         {"annotate", required_argument, NULL, 'A'},
 	                                         {"json", no_argument, NULL, OPT_JSON},
 	                                         {"help", no_argument, NULL, 'h'},
@@ -98,7 +98,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'a':
 			o->aligned = 1;
 			break;
-		case '8':
+		case OPT_INT8:
 			o->int8 = 1;
 			break;
 		case 'A':

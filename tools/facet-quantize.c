@@ -102,8 +102,7 @@ static void open_models(const struct opts *o, calibration *c)
 		const facet_input_cfg *in = &net->input;
 		facet_net_fold(net);
 		if (facet_q8_last(net) < 0)
-			die("model %d: its trunk does not start with a convolution: nothing to "
-			    "quantize (%s)",
+			die("model %d: its trunk does not start with a convolution: nothing to quantize (%s)",
 			    m + 1, o->model);
 		facet_net_set_path(net, 1, FACET_PREC_F32);
 		facet_net_alloc(net, o->batch);

@@ -600,9 +600,7 @@ static volatile sig_atomic_t gone_cur;
 
 static int torn_down(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return stop_signal && dp.ranks > 1 && cont_at && ts.tv_sec - cont_at <= 3;
+	return stop_signal && dp.ranks > 1 && cont_at && now() - cont_at <= 3;
 }
 
 static void leave_torn_down(void)
@@ -622,9 +620,7 @@ static void leave_torn_down(void)
 static void on_signal(int sig)
 {
 	if (sig == SIGCONT) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		cont_at = (sig_atomic_t)ts.tv_sec;
+		cont_at = (sig_atomic_t)now();
 		return;
 	}
 	stop_signal = sig;

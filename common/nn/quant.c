@@ -36,8 +36,7 @@ const char *facet_q8_check(const facet_net *net)
 		const facet_layer *l = &net->trunk[i];
 		if (l->kind == FACET_CONV && !l->skip && !(l->q8_range > 0)) {
 			snprintf(msg, sizeof msg,
-			         "it has no int8 range for trunk.%d (calibrate it again with "
-			         "facet-quantize)",
+			         "it has no int8 range for trunk.%d (calibrate it again with facet-quantize)",
 			         i);
 			return msg;
 		}

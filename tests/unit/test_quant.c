@@ -40,29 +40,32 @@ static int irand(int lo, int hi) /* lo..hi */
 	return lo + (int)(urand() * (hi - lo + 1));
 }
 
-/* codes [N,C,H,W] <-> [N,H,W,C], one byte each */
-static void to_nhwc(const void *x, void *y, int N, int C, int H, int W)
+/* codes [N,C,H,W] <-> [N,H,W,C], one byte each: to NHWC, or back with back set. */
+static void relayout(const void *x, void *y, int N, int C, int H, int W, int back)
 {
 	const unsigned char *a = x;
 	unsigned char *b = y;
 	for (int n = 0; n < N; n++)
 		for (int c = 0; c < C; c++)
 			for (int h = 0; h < H; h++)
-				for (int w = 0; w < W; w++)
-					b[(((size_t)n * H + h) * W + w) * C + c] =
-					    a[(((size_t)n * C + c) * H + h) * W + w];
+				for (int w = 0; w < W; w++) {
+					size_t nchw = (((size_t)n * C + c) * H + h) * W + w;
+					size_t nhwc = (((size_t)n * H + h) * W + w) * C + c;
+					if (back)
+						b[nchw] = a[nhwc];
+					else
+						b[nhwc] = a[nchw];
+				}
+}
+
+static void to_nhwc(const void *x, void *y, int N, int C, int H, int W)
+{
+	relayout(x, y, N, C, H, W, 0);
 }
 
 static void to_nchw(const void *x, void *y, int N, int C, int H, int W)
 {
-	const unsigned char *a = x;
-	unsigned char *b = y;
-	for (int n = 0; n < N; n++)
-		for (int c = 0; c < C; c++)
-			for (int h = 0; h < H; h++)
-				for (int w = 0; w < W; w++)
-					b[(((size_t)n * C + c) * H + h) * W + w] =
-					    a[(((size_t)n * H + h) * W + w) * C + c];
+	relayout(x, y, N, C, H, W, 1);
 }
 
 /* The value of output i of a convolution (codes dequantized). */
