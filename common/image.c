@@ -382,17 +382,18 @@ static int tiff_orientation(const unsigned char *t, size_t n)
 	return 1;
 }
 
-/* The EXIF Orientation of the JPEG b[0, n): the first APP1 segment that starts "Exif\0\0",
- * looked for among the markers before the scan. 1 when there is none or the markers are broken
- * (a segment running past the end, lost marker sync). */
-static int jpeg_orientation(const unsigned char *b, size_t n)
+/* The next marker segment of a JPEG's header (before its scan), from byte *at on, with a marker
+ * want accepts: the marker, its payload in *seg, *len, and *at past it. 0 when there is none
+ * or the markers are broken (a segment running past the end, lost marker sync). */
+static unsigned jpeg_segment(const unsigned char *b, size_t n, size_t *at, int (*want)(unsigned),
+                             const unsigned char **seg, size_t *len)
 {
-	size_t p = 2, len;
+	size_t p = *at;
 
 	while (p + 4 <= n) {
 		unsigned m = b[p + 1];
 		if (b[p] != 0xFF)
-			return 1;
+			return 0;
 		if (m == 0xFF) { /* fill byte */
 			p++;
 			continue;
@@ -402,15 +403,70 @@ static int jpeg_orientation(const unsigned char *b, size_t n)
 			continue;
 		}
 		if (m == 0xDA || m == 0xD9) /* start of scan, end of image */
-			return 1;
-		len = (size_t)b[p + 2] << 8 | b[p + 3];
-		if (len < 2 || len > n - p - 2)
-			return 1;
-		if (m == 0xE1 && len >= 8 && !memcmp(b + p + 4, "Exif\0\0", 6))
-			return tiff_orientation(b + p + 10, len - 8);
-		p += 2 + len;
+			return 0;
+		size_t l = (size_t)b[p + 2] << 8 | b[p + 3];
+		if (l < 2 || l > n - p - 2)
+			return 0;
+		p += 2 + l;
+		if (want(m)) {
+			*seg = b + p - l + 2;
+			*len = l - 2;
+			*at = p;
+			return m;
+		}
 	}
+	return 0;
+}
+
+static int is_app1(unsigned m)
+{
+	return m == 0xE1;
+}
+
+/* The EXIF Orientation of the JPEG b[0, n): the first APP1 segment that starts "Exif\0\0".
+ * 1 when there is none or the markers are broken. */
+static int jpeg_orientation(const unsigned char *b, size_t n)
+{
+	const unsigned char *seg;
+	size_t at = 2, len;
+
+	while (jpeg_segment(b, n, &at, is_app1, &seg, &len))
+		if (len >= 6 && !memcmp(seg, "Exif\0\0", 6))
+			return tiff_orientation(seg + 6, len - 6);
 	return 1;
+}
+
+/* Start of frame: 0xC0..0xCF but for DHT (C4), JPG (C8) and DAC (CC). */
+static int is_sof(unsigned m)
+{
+	return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+}
+
+/* The bytes of DCT coefficients a progressive JPEG holds while it decodes (libjpeg keeps every
+ * block of every component, two bytes a coefficient, whatever the output scale); 0 for a
+ * sequential one, which decodes a row of blocks at a time. */
+static uint64_t jpeg_coefficient_bytes(const unsigned char *b, size_t n)
+{
+	const unsigned char *f;
+	size_t at = 2, len;
+	unsigned m = jpeg_segment(b, n, &at, is_sof, &f, &len);
+	int hmax = 1, vmax = 1;
+	uint64_t bytes = 0;
+
+	if (!m || (m & 3) != 2 || len < 6 || len < 6 + 3 * (size_t)f[5]) /* C2 C6 CA CE */
+		return 0;
+	uint64_t h = (uint64_t)f[1] << 8 | f[2], w = (uint64_t)f[3] << 8 | f[4];
+	for (int c = 0; c < f[5]; c++) {
+		hmax = (f[7 + 3 * c] >> 4) > hmax ? f[7 + 3 * c] >> 4 : hmax;
+		vmax = (f[7 + 3 * c] & 15) > vmax ? f[7 + 3 * c] & 15 : vmax;
+	}
+	for (int c = 0; c < f[5]; c++) {
+		int hs = f[7 + 3 * c] >> 4, vs = f[7 + 3 * c] & 15;
+		uint64_t bw = (w * (hs ? hs : 1) + 8 * hmax - 1) / (8 * hmax);
+		uint64_t bh = (h * (vs ? vs : 1) + 8 * vmax - 1) / (8 * vmax);
+		bytes += (bw + hmax) * (bh + vmax) * 64 * 2;
+	}
+	return bytes;
 }
 
 /* in [H, W, C] -> a new owned out as a viewer shows it for EXIF orientation o: [H, W, C] for
@@ -603,6 +659,13 @@ static int turbo_header(tjhandle tj, const unsigned char *buf, size_t n,
 		snprintf(err, errlen, "JPEG header gives an impossible size %dx%d", *w, *h);
 		pthread_setspecific(turbo_key, NULL);
 		tjDestroy(tj);
+		return -1;
+	}
+	uint64_t coef = jpeg_coefficient_bytes(buf, n);
+	if (coef > 4 * (uint64_t)facet_image_max_bytes()) {
+		snprintf(err, errlen,
+		         "progressive JPEG too large to decode: %dx%d, %llu MB of coefficients held at once, over 4 x FACET_MAX_RECORD_BYTES",
+		         *w, *h, (unsigned long long)(coef >> 20));
 		return -1;
 	}
 	*o = spec->orient ? jpeg_orientation(buf, n) : 1;
