@@ -116,6 +116,14 @@ out("image-text.png", b"this is not a PNG\n")
 sof = jpeg.index(b"\xff\xc0")
 out("image-jpeg-65500x65500.jpg",
     jpeg[: sof + 5] + struct.pack(">HH", 65500, 65500) + jpeg[sof + 9:])
+# a progressive JPEG declaring 61745x16385: libjpeg would keep 6 GB of DCT coefficients whatever
+# the output scale, so it is refused from its header
+prog = io.BytesIO()
+img.save(prog, "JPEG", quality=90, progressive=True)
+prog = prog.getvalue()
+sof2 = prog.index(b"\xff\xc2")
+out("image-jpeg-progressive-bomb.jpg",
+    prog[: sof2 + 5] + struct.pack(">HH", 16385, 61745) + prog[sof2 + 9:])
 
 
 def png_chunk(kind, data):
