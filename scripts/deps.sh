@@ -14,7 +14,7 @@ demo) pkgs="$pkgs" ;;
 # pipelines/score.sh over several machines: parallel here, ssh to the hosts (sshd on them)
 hosts) pkgs="$pkgs parallel openssh-server openssh-client" ;;
 bench) pkgs="$pkgs python3-torch libtcmalloc-minimal4 python3-pil python3-numpy python3-skimage
-               python3-msgpack python3-msgpack-numpy jq" ;;
+               python3-msgpack python3-msgpack-numpy jq time bc" ;;
 esac
 missing=""
 for p in $pkgs; do
