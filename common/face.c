@@ -1,7 +1,7 @@
 /* Faces in photos: similarity fits, affine warps, turned detection passes, merging, alignment.
  * The dlib calls are in face_dlib.cc; everything here is plain C. */
 #include "face.h"
-#include "image.h"
+#include "resample.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,15 +1,15 @@
 /*
- * Image helpers: decode files into uint8 [H, W, C] tensors, resize and convert tensors, find the
- * image files of a folder.
+ * Image helpers: decode files into uint8 [H, W, C] tensors, find the image files of a folder.
  *
  *   facet_image_init                start libvips once (thread-safe; the operation cache off)
  *   facet_image_decode_file         a JPEG/PNG/... file -> tensor, optionally scaled and
  *                                   centre-cropped
  *   facet_image_read_file           a file -> bytes in memory (at most facet_image_max_bytes)
  *   facet_image_decode_memory[_info]  the same from memory; _info also gives the full size
- *   facet_image_resize              tensor -> tensor of another geometry (stretch), grey <-> RGB
- *   facet_image_fit                 the same with crop or pad to keep the aspect ratio
  *   facet_is_image_name, facet_list_images   image files by extension, a folder's, sorted
+ *
+ * Resizing and converting tensors (facet_image_resize, facet_image_fit) is in resample.h, which
+ * this header includes: plain C, so that the network engine links without libvips.
  *
  * Decoding has two engines. JPEG goes through TurboJPEG (the decoder libvips itself uses), which
  * scales in the DCT domain to the smallest factor that still covers the target; every other format
@@ -25,12 +25,8 @@
  * caller reads a file once and decodes it twice (shrunk, to search; whole, to cut from) and maps
  * coordinates between the two. With these fields 0, decoding is as it always was.
  *
- * Resizing tensors does not go through libvips: its per-image set-up costs more than the work on
- * a 200x200 face. facet_image_resize is an exact area-averaging (box) filter when shrinking and
- * bilinear when enlarging, separable, in single precision, rounded once at the end.
- *
  * Grey from RGB is BT.601 luma (0.299 R + 0.587 G + 0.114 B), the Y of JPEG; RGB from grey
- * replicates the channel. Alpha is dropped (libvips flattens it onto black).
+ * replicates the channel, as in resample.h. Alpha is dropped (libvips flattens it onto black).
  *
  * All functions are safe to call from several threads at once. Errors come back as a short
  * message ("not a known image format", "Premature end of JPEG file") without the file name.
@@ -39,6 +35,7 @@
 #define FACET_IMAGE_H
 
 #include "facet.h"
+#include "resample.h"
 
 typedef enum {
 	FACET_ENGINE_AUTO = 0, /* TurboJPEG for JPEG, libvips for the rest */
@@ -46,15 +43,8 @@ typedef enum {
 	FACET_ENGINE_TURBO     /* TurboJPEG only: anything but a JPEG is an error */
 } facet_engine;
 
-typedef enum {
-	FACET_FIT_STRETCH = 0, /* scale each axis to the target: the aspect ratio may change */
-	FACET_FIT_CROP,        /* scale to cover the target, cut the centre out */
-	FACET_FIT_PAD          /* scale to fit inside the target, centre it on a pad colour */
-} facet_fit;
-
-/* Parse "auto|vips|turbo" and "stretch|crop|pad": 0 ok, -1 unknown. */
+/* Parse "auto|vips|turbo": 0 ok, -1 unknown. */
 int facet_engine_parse(const char *s, facet_engine *e);
-int facet_fit_parse(const char *s, facet_fit *f);
 
 /* What a decode produces. width = height = 0 keeps the stored size (or shrinks by min_scale). */
 typedef struct {
@@ -88,10 +78,6 @@ typedef struct {
  * libvips cannot start. Called by the functions below when needed; call it early in a tool that
  * also uses libvips directly. */
 void facet_image_init(void);
-
-/* Largest decoded image accepted, in bytes (W * H * C, before any resize, after DCT scaling):
- * FACET_MAX_RECORD_BYTES from the environment, else FACET_DEFAULT_MAX_RECORD. */
-size_t facet_image_max_bytes(void);
 
 /* libvips' (process-wide) error buffer as one line in err: its first `lines` lines that say
  * something, joined by "; ", or fallback when there is none (always, with lines 0); then the
@@ -134,16 +120,6 @@ int facet_image_probe(const void *buf, size_t n, const facet_image_spec *spec,
  * message in err ("No such file or directory", "is a directory", "file too large (...)"). */
 int facet_image_read_file(const char *path, unsigned char **buf, size_t *len, char *err,
                           size_t errlen);
-
-/* in: uint8 [H, W, C] with C in {1, 3}. out: a new owned uint8 [h, w, c] tensor, c in {1, 3}.
- * Stretches to w x h (the aspect ratio may change). Returns 0, or -1 and *err. */
-int facet_image_resize(const facet_tensor *in, int w, int h, int c, facet_tensor *out,
-                       const char **err);
-
-/* The same with a fit: crop keeps the centre, pad fills the border with pad_value (0..255, every
- * channel). */
-int facet_image_fit(const facet_tensor *in, int w, int h, int c, facet_fit fit, int pad_value,
-                    facet_tensor *out, const char **err);
 
 /* Does a file name end in an image extension (case-insensitive): jpg jpeg jpe jfif png webp tif
  * tiff gif pnm ppm pgm pbm heic heif avif jp2 jxl? */

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 #include "nn/nn.h"
-#include "image.h"
+#include "resample.h"
 
 const char *facet_net_prepare_image(const facet_net *net, const facet_tensor *img, uint8_t *out)
 {

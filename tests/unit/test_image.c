@@ -1,7 +1,7 @@
 /*
- * common/image.c: the resize against a naive 2-D area average written here, the crop and pad
- * geometry, the channel conversions, and the two decode engines (TurboJPEG, libvips) against
- * each other on a JPEG and a PNG made here.
+ * common/resample.c: the resize against a naive 2-D area average written here, the crop and pad
+ * geometry, the channel conversions; common/image.c: the two decode engines (TurboJPEG,
+ * libvips) against each other on a JPEG and a PNG made here.
  */
 #include <errno.h>
 #include <math.h>
