@@ -78,6 +78,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@echo "LD $@"
 	@$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+# The engine's unit tests link without libvips, TurboJPEG, dlib and the plotting libraries, so
+# that common/nn/ (and common/resample.c, the resize it uses) cannot come to need them unseen.
+NN_UNITS  = $(addprefix $(BUILD)/tests/,test_nn test_quant test_fastops)
+$(NN_UNITS): LDLIBS = $(shell pkg-config --libs msgpack 2>/dev/null) -ldnnl -lm -lpthread
+
 deps:
 	@scripts/deps.sh check
 

@@ -11,6 +11,10 @@
  *   - config errors name the line, defaults are echoed, the shipped example configs build
  *   - model files and checkpoints round-trip, bad ones are refused
  *   - a tiny net learns, and two runs with one seed agree bit for bit
+ *   - an image of another geometry reaches the net as facet_image_resize makes it
+ *
+ * This program links without libvips and TurboJPEG (see the Makefile): the engine, and the
+ * resize it uses (common/resample.c), must not need them.
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 #include "facet.h"
 #include "nn/fastops.h"
 #include "nn/nn.h"
+#include "resample.h"
 
 static facet_rng trng;
 
@@ -1452,6 +1457,55 @@ static void test_views(void)
 	expect_error("[train] rotate=-5\n", "t.cfg:1: [train] rotate=-5: out of range");
 }
 
+/* ---------------------------------------------------------------- input geometry */
+
+/* A random uint8 image [h, w, c] in *t (owned). */
+static void random_image(facet_tensor *t, int h, int w, int c)
+{
+	int64_t shape[3] = {h, w, c};
+	facet_tensor_alloc(t, FACET_U8, 3, shape);
+	for (size_t i = 0; i < t->nbytes; i++)
+		((uint8_t *)t->owned)[i] = (uint8_t)facet_rng_below(&trng, 256);
+}
+
+static void test_prepare(void)
+{
+	enum { W = 12, H = 10, C = 3 };
+	char err[256] = "";
+	facet_net *net = facet_net_parse("[input] width=12 height=10 channels=3\n[conv] filters=2\n"
+	                                 "[gap]\n[head gender] loss=bce\n[dense] units=1 "
+	                                 "activation=sigmoid\n",
+	                                 "prepare", err, sizeof err);
+	check(net != NULL, "a 12x10 RGB net parses (%s)", net ? "ok" : err);
+	if (!net)
+		return;
+	/* (h, w, c): the net's own geometry, smaller, larger, grey, another aspect ratio */
+	const int geom[][3] = {{H, W, C}, {7, 5, 3}, {31, 17, 3}, {9, 9, 1}, {40, 100, 1}};
+	for (size_t g = 0; g < sizeof geom / sizeof geom[0]; g++) {
+		facet_tensor img, want;
+		const char *msg = NULL;
+		uint8_t got[W * H * C];
+		random_image(&img, geom[g][0], geom[g][1], geom[g][2]);
+		const char *e = facet_net_prepare_image(net, &img, got);
+		int rc = facet_image_resize(&img, W, H, C, &want, &msg);
+		check(!e && rc == 0 && !memcmp(got, want.data, sizeof got),
+		       "a %dx%dx%d image reaches a %dx%dx%d net as facet_image_resize makes it",
+		       geom[g][1], geom[g][0], geom[g][2], W, H, C);
+		if (rc == 0)
+			facet_tensor_free(&want);
+		facet_tensor_free(&img);
+	}
+	facet_tensor bad;
+	uint8_t out[W * H * C];
+	int64_t shape[3] = {H, W, 2};
+	facet_tensor_alloc(&bad, FACET_U8, 3, shape);
+	const char *e = facet_net_prepare_image(net, &bad, out);
+	check(e && strstr(e, "not a uint8 [H, W, C] tensor"), "a 2-channel image is refused (%s)",
+	       e ? e : "accepted");
+	facet_tensor_free(&bad);
+	facet_net_free(net);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1466,6 +1520,7 @@ int main(int argc, char **argv)
 		printf("skip bf16 fast path: this CPU has no native bf16\n");
 	test_config();
 	test_views();
+	test_prepare();
 	test_fold();
 	test_fused_step();
 	test_training();
