@@ -17,7 +17,9 @@
  *
  * page-faults/step counts fresh memory touched per step (0 when every buffer is reused).
  * other-load is the CPU time used by other processes during the run, in cores (from
- * /proc/stat and getrusage): the quietness of the machine.
+ * /proc/stat and getrusage): the quietness of the machine. per-cpu-s is images per second of
+ * this process's own CPU time: on a loaded machine, with OMP_NUM_THREADS=1, a steadier figure
+ * than the wall-clock rate (waiting for a core does not count; sharing caches still does).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,14 +162,16 @@ int main(int argc, char **argv)
 	}
 	double wall = now() - t0;
 	double faults = (double)(own_faults() - faults0) / steps_all;
-	double other = (machine_busy() - busy0 - (own_cpu() - cpu0)) / wall;
+	double cpu = own_cpu() - cpu0;
+	double other = (machine_busy() - busy0 - cpu) / wall;
 	qsort(rate, nw, sizeof *rate, cmp);
 	printf("facet %s %s%s batch %d: %.1f img/s (median of %d windows, min %.1f, max %.1f) "
-	       "other-load %.2f page-faults/step %.1f\n",
+	       "other-load %.2f page-faults/step %.1f per-cpu-s %.1f\n",
 	       train ? "train" : "infer", argv[3],
 	       prec == FACET_PREC_BF16 && !facet_fast_has_bf16() ? "(runs fp32: no AVX512-BF16)"
 								 : "",
-	       batch, rate[nw / 2], nw, rate[0], rate[nw - 1], other < 0 ? 0 : other, faults);
+	       batch, rate[nw / 2], nw, rate[0], rate[nw - 1], other < 0 ? 0 : other, faults,
+	       cpu > 0 ? steps_all * (double)batch / cpu : 0);
 	facet_net_free(net);
 	return 0;
 }
