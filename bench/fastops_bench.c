@@ -61,7 +61,7 @@ static void bench_conv(const int *a, int prec)
 	size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * S, ny = (size_t)N * K * OH * OW;
 	float *x = buf(nx), *w = buf(nw), *b = buf(K), *y = buf(ny), *dy = buf(ny), *dx = buf(nx),
 	      *dw = buf(nw), *db = buf(K);
-	facet_fast_conv *p = facet_fast_conv_new(N, C, H, W, K, R, S, st, pad, pad, relu, prec);
+	facet_fast_conv *p = facet_fast_conv_new(N, C, H, W, K, R, S, st, pad, pad, relu, prec, 0);
 	enum { RUNS = 20 };
 	double tf[RUNS], tb[RUNS];
 	for (int i = -3; i < RUNS; i++) {

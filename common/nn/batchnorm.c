@@ -42,7 +42,9 @@ static void bn_init(facet_layer *l, facet_rng *rng)
 static void bn_alloc(facet_layer *l)
 {
 	l->save = xmalloc(sizeof(float) * 2 * l->ic);
-	if (l->use_fast)
+	if (l->use_fast && l->x_blocked)
+		l->fast = facet_fast_bbn_new(l->n, l->ic, l->ih, l->iw, l->eps, l->fused);
+	else if (l->use_fast)
 		l->fast =
 		    facet_fast_bn_new(l->n, l->ic, l->ih, l->iw, l->eps, l->fused, l->precision);
 }
@@ -93,14 +95,20 @@ static void bn_forward(facet_layer *l, const float *x, int train)
 	float *mean = l->save, *var = l->save + l->ic;
 	float *rmean = l->param[2].data, *rvar = l->param[3].data;
 	if (!train) {
-		if (l->fast)
+		if (l->fast && l->x_blocked)
+			facet_fast_bbn_forward_infer(l->fast, x, l->param[0].data, l->param[1].data,
+			                             rmean, rvar, l->y);
+		else if (l->fast)
 			facet_fast_bn_forward_infer(l->fast, x, l->param[0].data, l->param[1].data,
 			                            rmean, rvar, l->y);
 		else
 			bn_apply(l, x, rmean, rvar, l->y);
 		return;
 	}
-	if (l->fast) {
+	if (l->fast && l->x_blocked) {
+		facet_fast_bbn_forward_train(l->fast, x, l->param[0].data, l->param[1].data, l->y,
+		                             mean, var);
+	} else if (l->fast) {
 		facet_fast_bn_forward_train(l->fast, x, l->param[0].data, l->param[1].data, l->y,
 		                            mean, var);
 	} else {
@@ -121,6 +129,10 @@ static void bn_backward(facet_layer *l, const float *x, float *dx)
 {
 	const float *mean = l->save, *var = l->save + l->ic, *gamma = l->param[0].data;
 	float *dgamma = l->param[0].grad, *dbeta = l->param[1].grad;
+	if (l->fast && l->x_blocked) {
+		facet_fast_bbn_backward(l->fast, x, gamma, mean, var, l->dy, dx, dgamma, dbeta);
+		return;
+	}
 	if (l->fast) {
 		facet_fast_bn_backward(l->fast, x, gamma, mean, var, l->dy, dx, dgamma, dbeta);
 		return;
@@ -156,7 +168,9 @@ static void bn_backward(facet_layer *l, const float *x, float *dx)
 
 static void bn_release(facet_layer *l)
 {
-	if (l->fast)
+	if (l->fast && l->x_blocked)
+		facet_fast_bbn_free(l->fast);
+	else if (l->fast)
 		facet_fast_bn_free(l->fast);
 	l->fast = NULL;
 	free(l->save);

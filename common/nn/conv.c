@@ -175,7 +175,9 @@ static void conv_alloc(facet_layer *l)
 	if (l->use_fast)
 		l->fast = facet_fast_conv_new(l->n, l->ic, l->ih, l->iw, l->oc, l->size, l->size,
 		                              l->stride, pad_of(l), pad_of(l),
-		                              l->act == FACET_ACT_RELU, l->precision);
+		                              l->act == FACET_ACT_RELU, l->precision,
+		                              (l->x_blocked ? FACET_FAST_X_BLOCKED : 0) |
+		                                  (l->y_blocked ? FACET_FAST_Y_BLOCKED : 0));
 }
 
 static void conv_forward(facet_layer *l, const float *x, int train)

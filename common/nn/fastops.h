@@ -25,13 +25,26 @@ int facet_fast_has_bf16(void);
 /* Threads used by the fast path (OpenMP); 0 = all cores. */
 void facet_fast_set_threads(int n);
 
+/* ---- the blocked layout: activations as [N, C/B, H, W, B], B channels of a pixel side by side
+ * (oneDNN's nChw8c or nChw16c), the layout its convolutions work in. Between layers that all
+ * take it (convolution, batch norm, max pooling) a net keeps its activations blocked, so that
+ * no reorder runs between them; C must be a multiple of B. B is 16 where oneDNN runs AVX-512,
+ * else 8. */
+int facet_fast_block(void);
+/* x [N,C,HW] plain -> y blocked, and back (tests, and where a plain tensor is wanted). */
+void facet_fast_to_blocked(const float *x, float *y, int N, int C, int HW);
+void facet_fast_from_blocked(const float *x, float *y, int N, int C, int HW);
+
 /* ---- convolution: x [N,C,H,W], w [K,C,R,S], b [K] -> y [N,K,OH,OW]
  * OH = (H + 2*pad_h - R) / stride + 1, likewise OW. relu != 0 fuses ReLU into the forward
  * output (and then backward takes dy already masked by the caller: y > 0). A kernel that covers
- * the whole unpadded input (R = H, S = W: a read-out to 1x1) runs as an inner product. */
+ * the whole unpadded input (R = H, S = W: a read-out to 1x1) runs as an inner product.
+ * layout: FACET_FAST_X_BLOCKED: x and dx are blocked (C a multiple of B); FACET_FAST_Y_BLOCKED:
+ * y and dy are (K a multiple of B); neither for the inner-product case. */
+enum { FACET_FAST_X_BLOCKED = 1, FACET_FAST_Y_BLOCKED = 2 };
 typedef struct facet_fast_conv facet_fast_conv;
 facet_fast_conv *facet_fast_conv_new(int N, int C, int H, int W, int K, int R, int S, int stride,
-                                     int pad_h, int pad_w, int relu, int precision);
+                                     int pad_h, int pad_w, int relu, int precision, int layout);
 void facet_fast_conv_forward(facet_fast_conv *p, const float *x, const float *w, const float *b,
                              float *y);
 /* dy [N,K,OH,OW] -> dx [N,C,H,W] (skipped when NULL), dw [K,C,R,S], db [K] (overwritten, not
@@ -65,6 +78,27 @@ void facet_fast_bn_backward(facet_fast_bn *p, const float *x, const float *gamma
                             const float *var, const float *dy, float *dx, float *dgamma,
                             float *dbeta);
 void facet_fast_bn_free(facet_fast_bn *p);
+
+/* ---- max pooling and batch norm on blocked x (C a multiple of B): the same contracts as the
+ * plain plans above, in fp32. The pooling's y and dy are blocked when y_blocked, else plain
+ * [N,C,OH,OW] (a pooling before a layer that wants the plain layout). */
+typedef struct facet_fast_bpool facet_fast_bpool;
+facet_fast_bpool *facet_fast_bpool_new(int N, int C, int H, int W, int k, int s, int y_blocked);
+void facet_fast_bpool_forward(facet_fast_bpool *p, const float *x, float *y);
+void facet_fast_bpool_backward(facet_fast_bpool *p, const float *dy, float *dx);
+void facet_fast_bpool_free(facet_fast_bpool *p);
+
+typedef struct facet_fast_bbn facet_fast_bbn;
+facet_fast_bbn *facet_fast_bbn_new(int N, int C, int H, int W, float eps, int relu);
+void facet_fast_bbn_forward_train(facet_fast_bbn *p, const float *x, const float *gamma,
+                                  const float *beta, float *y, float *mean, float *var);
+void facet_fast_bbn_forward_infer(facet_fast_bbn *p, const float *x, const float *gamma,
+                                  const float *beta, const float *mean, const float *var,
+                                  float *y);
+void facet_fast_bbn_backward(facet_fast_bbn *p, const float *x, const float *gamma,
+                             const float *mean, const float *var, const float *dy, float *dx,
+                             float *dgamma, float *dbeta);
+void facet_fast_bbn_free(facet_fast_bbn *p);
 
 /* ---- dense: x [N,I], w [O,I], b [O] -> y [N,O] */
 typedef struct facet_fast_dense facet_fast_dense;

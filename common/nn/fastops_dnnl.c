@@ -67,6 +67,19 @@ void facet_fast_set_threads(int n)
 		omp_set_num_threads(omp_get_num_procs());
 }
 
+int facet_fast_block(void)
+{
+	unsigned isa = (unsigned)dnnl_get_effective_cpu_isa(), avx512 = (unsigned)dnnl_cpu_isa_avx512_core;
+	return (isa & avx512) == avx512 ? 16 : 8;
+}
+
+/* The plain or the blocked layout of an activation tensor dims [N,C,H,W]. */
+static void md_act(dnnl_memory_desc_t *md, const dnnl_dims_t dims, int blocked)
+{
+	dnnl_format_tag_t tag = !blocked ? dnnl_nchw : facet_fast_block() == 16 ? dnnl_aBcd16b : dnnl_aBcd8b;
+	DNNL(dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag));
+}
+
 /* The data type a plan computes in: bf16 only where asked for and native. */
 static dnnl_data_type_t compute_type(int precision)
 {
@@ -263,7 +276,8 @@ static facet_fast_dense *dense_new(int N, int I, int O, int relu, int precision)
 
 /* Build p's primitives and ports computing in dt. Returns -1 when oneDNN has no implementation
  * (p then holds what was made, for conv_release). */
-static int conv_build(facet_fast_conv *p, const int *d, int relu, dnnl_data_type_t dt)
+static int conv_build(facet_fast_conv *p, const int *d, int relu, int layout,
+                      dnnl_data_type_t dt)
 {
 	int N = d[0], C = d[1], H = d[2], W = d[3], K = d[4], R = d[5], S = d[6], stride = d[7];
 	int pad_h = d[8], pad_w = d[9];
@@ -273,10 +287,10 @@ static int conv_build(facet_fast_conv *p, const int *d, int relu, dnnl_data_type
 	dnnl_memory_desc_t x_u, w_u, b_u, y_u, x_a, w_a, y_a, dx_a, dw_a, dy_a, x_p;
 	dnnl_convolution_desc_t cd;
 
-	md_plain(&x_u, 4, xd, dnnl_nchw);
+	md_act(&x_u, xd, layout & FACET_FAST_X_BLOCKED);
 	md_plain(&w_u, 4, wd, dnnl_oihw);
 	md_plain(&b_u, 1, bd, dnnl_a);
-	md_plain(&y_u, 4, yd, dnnl_nchw);
+	md_act(&y_u, yd, layout & FACET_FAST_Y_BLOCKED);
 	md_any(&x_a, 4, xd, dt);
 	md_any(&w_a, 4, wd, dt);
 	md_any(&y_a, 4, yd, dnnl_f32);
@@ -322,23 +336,28 @@ static int conv_build(facet_fast_conv *p, const int *d, int relu, dnnl_data_type
 }
 
 facet_fast_conv *facet_fast_conv_new(int N, int C, int H, int W, int K, int R, int S, int stride,
-                                     int pad_h, int pad_w, int relu, int precision)
+                                     int pad_h, int pad_w, int relu, int precision, int layout)
 {
 	facet_fast_conv *p = xcalloc(1, sizeof *p);
 	const int d[10] = {N, C, H, W, K, R, S, stride, pad_h, pad_w};
+	int B = facet_fast_block();
 
 	fast_init();
 	if (R == H && S == W && pad_h == 0 && pad_w == 0) {
+		if (layout)
+			die("internal error: a blocked layout for an inner-product convolution");
 		p->whole = dense_new(N, C * H * W, K, relu, precision);
 		return p;
 	}
+	if (((layout & FACET_FAST_X_BLOCKED) && C % B) || ((layout & FACET_FAST_Y_BLOCKED) && K % B))
+		die("internal error: a blocked layout for %d -> %d channels (block %d)", C, K, B);
 	if (compute_type(precision) == dnnl_bf16) {
-		if (conv_build(p, d, relu, dnnl_bf16) == 0)
+		if (conv_build(p, d, relu, layout, dnnl_bf16) == 0)
 			return p;
 		conv_release(p);
 		bf16_fallback("convolution");
 	}
-	if (conv_build(p, d, relu, dnnl_f32))
+	if (conv_build(p, d, relu, layout, dnnl_f32))
 		die("oneDNN has no fp32 convolution for %dx%dx%d -> %d %dx%d", C, H, W, K, R, S);
 	return p;
 }

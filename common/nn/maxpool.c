@@ -20,7 +20,10 @@ static const char *pool_setup(facet_layer *l)
 
 static void pool_alloc(facet_layer *l)
 {
-	if (l->use_fast)
+	if (l->use_fast && l->x_blocked)
+		l->fast = facet_fast_bpool_new(l->n, l->ic, l->ih, l->iw, l->size, l->stride,
+		                               l->y_blocked);
+	else if (l->use_fast)
 		l->fast = facet_fast_pool_new(l->n, l->ic, l->ih, l->iw, l->size, l->stride,
 		                              l->precision);
 	else
@@ -31,6 +34,10 @@ static void pool_alloc(facet_layer *l)
 static void pool_forward(facet_layer *l, const float *x, int train)
 {
 	(void)train;
+	if (l->fast && l->x_blocked) {
+		facet_fast_bpool_forward(l->fast, x, l->y);
+		return;
+	}
 	if (l->fast) {
 		facet_fast_pool_forward(l->fast, x, l->y);
 		return;
@@ -67,6 +74,10 @@ static void pool_backward(facet_layer *l, const float *x, float *dx)
 	(void)x;
 	if (!dx)
 		return;
+	if (l->fast && l->x_blocked) {
+		facet_fast_bpool_backward(l->fast, l->dy, dx);
+		return;
+	}
 	if (l->fast) {
 		facet_fast_pool_backward(l->fast, l->dy, dx);
 		return;
@@ -86,7 +97,9 @@ static void pool_backward(facet_layer *l, const float *x, float *dx)
 
 static void pool_release(facet_layer *l)
 {
-	if (l->fast)
+	if (l->fast && l->x_blocked)
+		facet_fast_bpool_free(l->fast);
+	else if (l->fast)
 		facet_fast_pool_free(l->fast);
 	l->fast = NULL;
 	free(l->arg);

@@ -21,6 +21,7 @@ static void free_layer_batch(facet_layer *l)
 	}
 	l->y = l->dy = NULL;
 	l->fused = 0;
+	l->x_blocked = l->y_blocked = 0;
 }
 
 static void free_layers(facet_layer *l, int n)
@@ -130,6 +131,68 @@ static size_t trunk_out(const facet_net *net)
 	return (size_t)net->input.channels * net->input.height * net->input.width;
 }
 
+/* A convolution that runs as an inner product (fastops.h): its x must be plain. */
+static int conv_whole(const facet_layer *l)
+{
+	int pad = l->pad ? (l->size - 1) / 2 : 0;
+	return l->size == l->ih && l->size == l->iw && pad == 0;
+}
+
+/* Can layer l take its x (and give its dx) in the blocked layout, with B channels a block?
+ * next: whether the layer after it can. A batch norm or a [relu] gives its y in the layout of
+ * its x, so it can take the blocked one only when the next layer can too. */
+static int takes_blocked(const facet_layer *l, int next, int B)
+{
+	switch (l->kind) {
+	case FACET_CONV:
+		return !conv_whole(l) && l->ic % B == 0;
+	case FACET_BATCHNORM:
+		return l->ic % B == 0 && next;
+	case FACET_RELU:
+		return next;
+	case FACET_MAXPOOL:
+		return l->ic % B == 0 && l->size <= 15;
+	default:
+		return 0;
+	}
+}
+
+/* On the fast path (fp32 or bf16) activations stay in the blocked layout of fastops.h from a
+ * convolution through the batch norms, ReLUs, poolings and convolutions that follow it, as far
+ * as layers take it: a convolution then runs no reorder on its input and output either way.
+ * The layer before one that wants the plain layout (a dense layer, a flatten, the end of the
+ * trunk) gives it plain: a convolution or a pooling converts as it writes. Sets every layer's
+ * x_blocked and y_blocked. */
+static void plan_layouts(const facet_net *net, facet_layer *l, int count)
+{
+	int B = net->fast && net->precision != FACET_PREC_INT8 ? facet_fast_block() : 0;
+	int next = 0, in = 0;
+	int *takes = xcalloc((size_t)count + 1, sizeof *takes); /* takes[count] = 0: plain out */
+	for (int i = count - 1; i >= 0 && B; i--)
+		takes[i] = next = l[i].skip ? next : takes_blocked(&l[i], next, B);
+	for (int i = 0; i < count; i++) {
+		if (!B || l[i].skip)
+			continue;
+		l[i].x_blocked = in;
+		switch (l[i].kind) {
+		case FACET_CONV:
+			l[i].y_blocked = takes[i + 1] && l[i].oc % B == 0 && !conv_whole(&l[i]);
+			break;
+		case FACET_BATCHNORM:
+		case FACET_RELU:
+			l[i].y_blocked = in;
+			break;
+		case FACET_MAXPOOL:
+			l[i].y_blocked = in && takes[i + 1];
+			break;
+		default:
+			l[i].y_blocked = 0;
+		}
+		in = l[i].y_blocked;
+	}
+	free(takes);
+}
+
 /* On the fast path a [relu] right after a [batchnorm] is fused into it: the batch norm applies
  * it in its own passes (one pass over the tensor fewer each way) and the relu shares its buffers.
  * The reference path keeps every layer separate. */
@@ -137,6 +200,8 @@ static void alloc_layers(facet_net *net, facet_layer *l, int count, int n)
 {
 	for (int i = 0; i < count; i++)
 		free_layer_batch(&l[i]);
+	if (!net->q8)
+		plan_layouts(net, l, count);
 	for (int i = 0; i < count; i++) {
 		l[i].n = n;
 		l[i].use_fast = net->fast;

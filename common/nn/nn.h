@@ -106,6 +106,9 @@ struct facet_layer {
 	/* Fast path only, set per allocation: a [batchnorm] applies the [relu] right after it; that
 	 * [relu] does nothing and its y, dy are the batch norm's (see alloc_layers in net.c). */
 	int fused;
+	/* Fast path only, set per allocation: x and dx (x_blocked), y and dy (y_blocked) are in the
+	 * blocked layout of fastops.h, not NCHW (see alloc_layers in net.c). */
+	int x_blocked, y_blocked;
 	facet_rng *rng; /* dropout: the net's step stream */
 	/* int8 scoring (nn/quant.h): the calibrated range of this conv's output, from the model
 	 * file (0: none), and whether the layer runs in the int8 part of the trunk */

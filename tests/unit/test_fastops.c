@@ -54,6 +54,28 @@ static void check(const char *what, const float *got, const float *ref, size_t n
 	ok ? n_pass++ : n_fail++;
 }
 
+/* A copy of x [N,C,HW] in the blocked layout of fastops.h (plain when !on). */
+static float *blk(const float *x, int N, int C, int HW, int on)
+{
+	size_t n = (size_t)N * C * HW;
+	float *y = xmalloc(n * sizeof *y);
+	if (on)
+		facet_fast_to_blocked(x, y, N, C, HW);
+	else
+		memcpy(y, x, n * sizeof *y);
+	return y;
+}
+
+/* xb (blocked when on) -> x plain; frees xb. */
+static void unblk(float *xb, float *x, int N, int C, int HW, int on)
+{
+	if (on)
+		facet_fast_from_blocked(xb, x, N, C, HW);
+	else
+		memcpy(x, xb, (size_t)N * C * HW * sizeof *x);
+	free(xb);
+}
+
 /* ---------------------------------------------------------------- convolution */
 
 /* x [N,C,H,W], w [K,C,R,S], b [K] -> y [N,K,OH,OW] */
@@ -121,33 +143,45 @@ static void ref_conv_bwd(int N, int C, int H, int W, int K, int R, int S, int st
 				}
 }
 
+/* layout: the plan's (fastops.h); its blocked tensors are converted here, the checks are on
+ * plain ones */
 static void test_conv(int N, int C, int H, int W, int K, int R, int S, int st, int pad, int relu,
-                      int prec, double tol)
+                      int prec, double tol, int layout)
 {
+	int xb = layout & FACET_FAST_X_BLOCKED, yb = layout & FACET_FAST_Y_BLOCKED;
 	int OH = (H + 2 * pad - R) / st + 1, OW = (W + 2 * pad - S) / st + 1;
 	size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * S, ny = (size_t)N * K * OH * OW;
 	char name[160];
 	float *x = rnd(nx), *w = rnd(nw), *b = rnd(K), *dy = rnd(ny);
 	float *y = zeros(ny), *yr = zeros(ny), *dx = zeros(nx), *dxr = zeros(nx);
 	float *dw = zeros(nw), *dwr = zeros(nw), *db = zeros(K), *dbr = zeros(K);
-	facet_fast_conv *p = facet_fast_conv_new(N, C, H, W, K, R, S, st, pad, pad, relu, prec);
+	facet_fast_conv *p =
+	    facet_fast_conv_new(N, C, H, W, K, R, S, st, pad, pad, relu, prec, layout);
+	int HW = H * W, OHW = OH * OW;
+	float *xl = blk(x, N, C, HW, xb), *yl = blk(y, N, K, OHW, yb);
 
 	for (size_t i = 0; i < nw; i++) /* keep outputs O(1) */
 		w[i] /= sqrtf((float)(C * R * S));
-	facet_fast_conv_forward(p, x, w, b, y); /* a first run on other data */
+	facet_fast_conv_forward(p, xl, w, b, yl); /* a first run on other data */
 	for (size_t i = 0; i < nx; i++)
 		x[i] = frand();
-	facet_fast_conv_forward(p, x, w, b, y);
+	free(xl);
+	xl = blk(x, N, C, HW, xb);
+	facet_fast_conv_forward(p, xl, w, b, yl);
+	unblk(yl, y, N, K, OHW, yb);
 	ref_conv_fwd(N, C, H, W, K, R, S, st, pad, pad, relu, x, w, b, yr);
-	snprintf(name, sizeof name, "conv %s N%d C%d %dx%d K%d %dx%d s%d p%d%s fwd",
-	         prec ? "bf16" : "fp32", N, C, H, W, K, R, S, st, pad, relu ? " relu" : "");
+	snprintf(name, sizeof name, "conv %s N%d C%d %dx%d K%d %dx%d s%d p%d%s%s%s fwd",
+	         prec ? "bf16" : "fp32", N, C, H, W, K, R, S, st, pad, relu ? " relu" : "",
+	         xb ? " x-blk" : "", yb ? " y-blk" : "");
 	check(name, y, yr, ny, tol);
 
 	if (relu) /* the caller masks dy by y > 0 */
 		for (size_t i = 0; i < ny; i++)
 			if (yr[i] <= 0)
 				dy[i] = 0;
-	facet_fast_conv_backward(p, x, w, dy, dx, dw, db);
+	float *dyl = blk(dy, N, K, OHW, yb), *dxl = blk(dx, N, C, HW, xb);
+	facet_fast_conv_backward(p, xl, w, dyl, dxl, dw, db);
+	unblk(dxl, dx, N, C, HW, xb);
 	ref_conv_bwd(N, C, H, W, K, R, S, st, pad, pad, x, w, dy, dxr, dwr, dbr);
 	name[strlen(name) - 3] = 0;
 	char sub[200];
@@ -158,13 +192,14 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int S, int st, i
 	snprintf(sub, sizeof sub, "%sbwd db", name);
 	check(sub, db, dbr, K, tol);
 	/* dx skipped, and x passed as another buffer (so the plan cannot reuse its copy) */
-	float *xcopy = xmalloc(nx * sizeof *xcopy);
-	memcpy(xcopy, x, nx * sizeof *xcopy);
+	float *xcopy = blk(x, N, C, HW, xb);
 	memset(dw, 0, nw * sizeof *dw);
-	facet_fast_conv_backward(p, xcopy, w, dy, NULL, dw, db);
+	facet_fast_conv_backward(p, xcopy, w, dyl, NULL, dw, db);
 	snprintf(sub, sizeof sub, "%sbwd dw (dx NULL, x copied)", name);
 	check(sub, dw, dwr, nw, tol);
 	free(xcopy);
+	free(xl);
+	free(dyl);
 
 	facet_fast_conv_free(p);
 	float *all[] = {x, w, b, dy, y, yr, dx, dxr, dw, dwr, db, dbr};
@@ -176,7 +211,9 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int S, int st, i
 
 /* ties: x takes only three values, so most windows hold equal maxima and the first one in
  * row-major window order must win (forward value and where backward puts the gradient) */
-static void test_pool(int N, int C, int H, int W, int k, int s, int ties, int prec, double tol)
+/* blocked: 0 the plain plan; 1 the blocked one, x and y blocked; 2 the blocked one, y plain */
+static void test_pool(int N, int C, int H, int W, int k, int s, int ties, int prec, double tol,
+                      int blocked)
 {
 	int OH = (H - k) / s + 1, OW = (W - k) / s + 1;
 	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * OH * OW;
@@ -186,10 +223,20 @@ static void test_pool(int N, int C, int H, int W, int k, int s, int ties, int pr
 	if (ties)
 		for (size_t i = 0; i < nx; i++)
 			x[i] = roundf(x[i]);
-	facet_fast_pool *p = facet_fast_pool_new(N, C, H, W, k, s, prec);
+	facet_fast_pool *p = blocked ? NULL : facet_fast_pool_new(N, C, H, W, k, s, prec);
+	facet_fast_bpool *bp = blocked ? facet_fast_bpool_new(N, C, H, W, k, s, blocked == 1) : NULL;
+	int HW = H * W, OHW = OH * OW, yb = blocked == 1;
 
-	facet_fast_pool_forward(p, dxr, y); /* a first run on other data (zeros) */
-	facet_fast_pool_forward(p, x, y);
+	if (p) {
+		facet_fast_pool_forward(p, dxr, y); /* a first run on other data (zeros) */
+		facet_fast_pool_forward(p, x, y);
+	} else {
+		float *xl = blk(x, N, C, HW, 1), *yl = blk(y, N, C, OHW, yb);
+		facet_fast_bpool_forward(bp, dxr, yl);
+		facet_fast_bpool_forward(bp, xl, yl);
+		unblk(yl, y, N, C, OHW, yb);
+		free(xl);
+	}
 	for (int nc = 0; nc < N * C; nc++)
 		for (int oh = 0; oh < OH; oh++)
 			for (int ow = 0; ow < OW; ow++) {
@@ -208,16 +255,25 @@ static void test_pool(int N, int C, int H, int W, int k, int s, int ties, int pr
 				yr[yi] = m;
 				dxr[best] += dy[yi];
 			}
-	snprintf(name, sizeof name, "maxpool %s N%d C%d %dx%d k%d s%d%s fwd",
-	         prec ? "bf16" : "fp32", N, C, H, W, k, s, ties ? " ties" : "");
+	snprintf(name, sizeof name, "maxpool %s N%d C%d %dx%d k%d s%d%s%s fwd",
+	         prec ? "bf16" : "fp32", N, C, H, W, k, s, ties ? " ties" : "",
+	         blocked == 1 ? " blk" : blocked ? " blk->plain" : "");
 	check(name, y, yr, ny, tol);
 	for (size_t i = 0; i < nx; i++) /* stale content must be overwritten */
 		dx[i] = 7.0f;
-	facet_fast_pool_backward(p, dy, dx);
+	if (p) {
+		facet_fast_pool_backward(p, dy, dx);
+	} else {
+		float *dyl = blk(dy, N, C, OHW, yb), *dxl = blk(dx, N, C, HW, 1);
+		facet_fast_bpool_backward(bp, dyl, dxl);
+		unblk(dxl, dx, N, C, HW, 1);
+		free(dyl);
+	}
 	name[strlen(name) - 3] = 0;
 	strcat(name, "bwd dx");
 	check(name, dx, dxr, nx, tol);
 	facet_fast_pool_free(p);
+	facet_fast_bpool_free(bp);
 	float *all[] = {x, dy, y, yr, dx, dxr};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		free(all[i]);
@@ -228,7 +284,8 @@ static void test_pool(int N, int C, int H, int W, int k, int s, int ties, int pr
 /* x ~ 3 * U(-1, 1) + offset: a large offset tests the variance against cancellation. With relu,
  * the fused batch norm + ReLU against the reference batch norm followed by ReLU: y = max(bn, 0),
  * and the gradient reaching the batch norm is dy where that y > 0. */
-static void test_bn(int N, int C, int H, int W, float offset, int relu, int prec, double tol)
+static void test_bn(int N, int C, int H, int W, float offset, int relu, int prec, double tol,
+                    int blocked)
 {
 	size_t nx = (size_t)N * C * H * W, hw = (size_t)H * W;
 	float eps = 1e-3f;
@@ -238,14 +295,24 @@ static void test_bn(int N, int C, int H, int W, float offset, int relu, int prec
 	float *dg = zeros(C), *dgr = zeros(C), *db = zeros(C), *dbr = zeros(C);
 	float *dg2 = zeros(C), *db2 = zeros(C);
 	char name[160], sub[200];
-	facet_fast_bn *p = facet_fast_bn_new(N, C, H, W, eps, relu, prec);
+	facet_fast_bn *p = blocked ? NULL : facet_fast_bn_new(N, C, H, W, eps, relu, prec);
+	facet_fast_bbn *bp = blocked ? facet_fast_bbn_new(N, C, H, W, eps, relu) : NULL;
+	int HW = H * W;
 
 	for (size_t i = 0; i < nx; i++) /* a channel mean away from 0 */
 		x[i] = 3.0f * x[i] + offset;
-	snprintf(name, sizeof name, "batchnorm%s %s N%d C%d %dx%d +%g", relu ? "+relu" : "",
-	         prec ? "bf16" : "fp32", N, C, H, W, offset);
-	facet_fast_bn_forward_train(p, dy, g, be, y, mean, var); /* a first run on other data */
-	facet_fast_bn_forward_train(p, x, g, be, y, mean, var);
+	snprintf(name, sizeof name, "batchnorm%s %s N%d C%d %dx%d +%g%s", relu ? "+relu" : "",
+	         prec ? "bf16" : "fp32", N, C, H, W, offset, blocked ? " blk" : "");
+	float *xl = blk(x, N, C, HW, blocked), *dyl = blk(dy, N, C, HW, blocked);
+	float *yl = blk(y, N, C, HW, blocked), *dxl = blk(dx, N, C, HW, blocked);
+	if (p) {
+		facet_fast_bn_forward_train(p, dy, g, be, y, mean, var); /* a first run on other data */
+		facet_fast_bn_forward_train(p, x, g, be, y, mean, var);
+	} else {
+		facet_fast_bbn_forward_train(bp, dyl, g, be, yl, mean, var);
+		facet_fast_bbn_forward_train(bp, xl, g, be, yl, mean, var);
+		facet_fast_from_blocked(yl, y, N, C, HW);
+	}
 	/* the gradient through the ReLU, masked by the forward pass's own output (a value within
 	 * rounding of 0 may fall either side of it in the double-precision reference) */
 	for (size_t i = 0; i < nx; i++)
@@ -290,7 +357,12 @@ static void test_bn(int N, int C, int H, int W, float offset, int relu, int prec
 	check(sub, mean, meanr, C, tol);
 	snprintf(sub, sizeof sub, "%s train var", name);
 	check(sub, var, varr, C, tol);
-	facet_fast_bn_backward(p, x, g, mean, var, dy, dx, dg, db);
+	if (p) {
+		facet_fast_bn_backward(p, x, g, mean, var, dy, dx, dg, db);
+	} else {
+		facet_fast_bbn_backward(bp, xl, g, mean, var, dyl, dxl, dg, db);
+		facet_fast_from_blocked(dxl, dx, N, C, HW);
+	}
 	snprintf(sub, sizeof sub, "%s bwd dx", name);
 	check(sub, dx, dxr, nx, tol);
 	snprintf(sub, sizeof sub, "%s bwd dgamma", name);
@@ -298,7 +370,10 @@ static void test_bn(int N, int C, int H, int W, float offset, int relu, int prec
 	snprintf(sub, sizeof sub, "%s bwd dbeta", name);
 	check(sub, db, dbr, C, tol);
 	/* without dx (a batch norm first in the net): the same parameter gradients */
-	facet_fast_bn_backward(p, x, g, mean, var, dy, NULL, dg2, db2);
+	if (p)
+		facet_fast_bn_backward(p, x, g, mean, var, dy, NULL, dg2, db2);
+	else
+		facet_fast_bbn_backward(bp, xl, g, mean, var, dyl, NULL, dg2, db2);
 	snprintf(sub, sizeof sub, "%s bwd no dx: dgamma", name);
 	check(sub, dg2, dgr, C, tol);
 	snprintf(sub, sizeof sub, "%s bwd no dx: dbeta", name);
@@ -315,10 +390,20 @@ static void test_bn(int N, int C, int H, int W, float offset, int relu, int prec
 				double t = g[c] * (x[j] - meanr[c]) / sqrt(varr[c] + eps) + be[c];
 				yr[j] = (float)(relu && t < 0 ? 0 : t);
 			}
-	facet_fast_bn_forward_infer(p, x, g, be, meanr, varr, y);
+	if (p) {
+		facet_fast_bn_forward_infer(p, x, g, be, meanr, varr, y);
+	} else {
+		facet_fast_bbn_forward_infer(bp, xl, g, be, meanr, varr, yl);
+		facet_fast_from_blocked(yl, y, N, C, HW);
+	}
 	snprintf(sub, sizeof sub, "%s infer y", name);
 	check(sub, y, yr, nx, tol);
 	facet_fast_bn_free(p);
+	facet_fast_bbn_free(bp);
+	free(xl);
+	free(dyl);
+	free(yl);
+	free(dxl);
 	float *all[] = {x,   dy,    g,    be, y,   yr, dx,  dxr, gm, mean,
 	                var, meanr, varr, dg, dgr, db, dbr, dg2, db2};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
@@ -379,34 +464,54 @@ int main(void)
 	for (int prec = FACET_PREC_F32; prec <= FACET_PREC_BF16; prec++) {
 		double tol = prec == FACET_PREC_BF16 && bf16 ? 2e-2 : 1e-4;
 		/*        N  C   H   W   K  R  S st pad relu */
-		test_conv(2, 1, 12, 12, 8, 3, 3, 1, 1, 0, prec, tol);  /* first layer, same */
-		test_conv(2, 1, 13, 11, 8, 3, 3, 2, 1, 1, prec, tol);  /* first layer, stride 2 */
-		test_conv(2, 8, 10, 10, 16, 3, 3, 1, 0, 1, prec, tol); /* valid */
-		test_conv(3, 5, 9, 7, 6, 3, 3, 2, 1, 0, prec, tol);    /* odd channels, stride 2 */
-		test_conv(2, 16, 8, 8, 32, 5, 5, 1, 2, 1, prec, tol);  /* 5x5 same */
-		test_conv(2, 32, 6, 6, 16, 1, 1, 1, 0, 0, prec, tol);  /* 1x1 */
+		test_conv(2, 1, 12, 12, 8, 3, 3, 1, 1, 0, prec, tol, 0);  /* first layer, same */
+		test_conv(2, 1, 13, 11, 8, 3, 3, 2, 1, 1, prec, tol, 0);  /* first layer, stride 2 */
+		test_conv(2, 8, 10, 10, 16, 3, 3, 1, 0, 1, prec, tol, 0); /* valid */
+		test_conv(3, 5, 9, 7, 6, 3, 3, 2, 1, 0, prec, tol, 0);    /* odd channels, stride 2 */
+		test_conv(2, 16, 8, 8, 32, 5, 5, 1, 2, 1, prec, tol, 0);  /* 5x5 same */
+		test_conv(2, 32, 6, 6, 16, 1, 1, 1, 0, 0, prec, tol, 0);  /* 1x1 */
 		/* a kernel over the whole input (a read-out): run as an inner product */
-		test_conv(3, 16, 4, 4, 8, 4, 4, 1, 0, 0, prec, tol);
-		test_conv(2, 4, 3, 5, 6, 3, 5, 2, 0, 1, prec, tol);
-		test_pool(2, 3, 8, 8, 2, 2, 0, prec, tol);
+		test_conv(3, 16, 4, 4, 8, 4, 4, 1, 0, 0, prec, tol, 0);
+		test_conv(2, 4, 3, 5, 6, 3, 5, 2, 0, 1, prec, tol, 0);
+		test_pool(2, 3, 8, 8, 2, 2, 0, prec, tol, 0);
 		/* odd sizes: the last row/col dropped */
-		test_pool(2, 16, 9, 7, 2, 2, 0, prec, tol);
-		test_pool(1, 4, 9, 9, 3, 2, 0, prec, tol); /* overlapping windows */
-		test_pool(2, 5, 6, 7, 2, 1, 0, prec, tol); /* stride 1 */
+		test_pool(2, 16, 9, 7, 2, 2, 0, prec, tol, 0);
+		test_pool(1, 4, 9, 9, 3, 2, 0, prec, tol, 0); /* overlapping windows */
+		test_pool(2, 5, 6, 7, 2, 1, 0, prec, tol, 0); /* stride 1 */
 		/* 2x2 rows that the vector loop (four windows at a time) takes whole or with a
 		 * tail of one to three, odd last columns; then inputs full of ties */
-		test_pool(2, 3, 6, 37, 2, 2, 0, prec, tol);  /* 18 windows a row: 4 x 4 + 2 */
-		test_pool(1, 2, 4, 16, 2, 2, 0, prec, tol);  /* 8: 2 x 4 */
-		test_pool(2, 3, 10, 10, 2, 2, 0, prec, tol); /* 5: 4 + 1 */
-		test_pool(2, 3, 9, 27, 2, 2, 1, prec, tol);  /* 13: 3 x 4 + 1 */
-		test_pool(2, 3, 7, 40, 2, 2, 1, prec, tol);  /* 20: 5 x 4 */
-		test_pool(2, 3, 6, 15, 2, 2, 1, prec, tol);  /* 7: 4 + 3 */
-		test_pool(2, 3, 8, 8, 2, 2, 1, prec, tol);
+		test_pool(2, 3, 6, 37, 2, 2, 0, prec, tol, 0);  /* 18 windows a row: 4 x 4 + 2 */
+		test_pool(1, 2, 4, 16, 2, 2, 0, prec, tol, 0);  /* 8: 2 x 4 */
+		test_pool(2, 3, 10, 10, 2, 2, 0, prec, tol, 0); /* 5: 4 + 1 */
+		test_pool(2, 3, 9, 27, 2, 2, 1, prec, tol, 0);  /* 13: 3 x 4 + 1 */
+		test_pool(2, 3, 7, 40, 2, 2, 1, prec, tol, 0);  /* 20: 5 x 4 */
+		test_pool(2, 3, 6, 15, 2, 2, 1, prec, tol, 0);  /* 7: 4 + 3 */
+		test_pool(2, 3, 8, 8, 2, 2, 1, prec, tol, 0);
 		for (int relu = 0; relu <= 1; relu++) {
-			test_bn(4, 3, 5, 5, 0.5f, relu, prec, tol);
-			test_bn(8, 16, 6, 6, 0.5f, relu, prec, tol);
-			test_bn(64, 8, 1, 1, 0.5f, relu, prec, tol); /* after a dense layer */
-			test_bn(16, 4, 32, 32, 100.0f, relu, prec, tol);
+			test_bn(4, 3, 5, 5, 0.5f, relu, prec, tol, 0);
+			test_bn(8, 16, 6, 6, 0.5f, relu, prec, tol, 0);
+			test_bn(64, 8, 1, 1, 0.5f, relu, prec, tol, 0); /* after a dense layer */
+			test_bn(16, 4, 32, 32, 100.0f, relu, prec, tol, 0);
+		}
+		/* the blocked layout (channels a multiple of 16: whole blocks of 8 or 16) */
+		int X = FACET_FAST_X_BLOCKED, Y = FACET_FAST_Y_BLOCKED;
+		test_conv(2, 16, 8, 8, 32, 3, 3, 1, 1, 1, prec, tol, X | Y);
+		test_conv(2, 3, 10, 10, 16, 3, 3, 1, 1, 0, prec, tol, Y);  /* first layer */
+		test_conv(2, 32, 6, 6, 16, 3, 3, 1, 1, 0, prec, tol, X);   /* to plain */
+		test_conv(2, 16, 9, 9, 16, 3, 3, 2, 1, 0, prec, tol, X | Y); /* stride 2 */
+		test_conv(2, 16, 8, 8, 32, 5, 5, 1, 2, 1, prec, tol, X | Y);
+		for (int b = 1; b <= 2; b++) { /* blocked y, plain y */
+			test_pool(2, 16, 8, 8, 2, 2, 0, prec, tol, b);
+			test_pool(2, 32, 9, 7, 2, 2, 0, prec, tol, b);  /* odd: last row/col */
+			test_pool(1, 16, 9, 9, 3, 2, 0, prec, tol, b);  /* overlapping windows */
+			test_pool(2, 16, 6, 7, 2, 1, 0, prec, tol, b);  /* stride 1 */
+			test_pool(2, 16, 7, 9, 2, 2, 1, prec, tol, b);  /* ties */
+			test_pool(2, 32, 4, 4, 3, 3, 1, prec, tol, b);  /* 3x3, stride 3 */
+		}
+		for (int relu = 0; relu <= 1; relu++) {
+			test_bn(8, 16, 6, 6, 0.5f, relu, prec, tol, 1);
+			test_bn(16, 32, 16, 16, 100.0f, relu, prec, tol, 1);
+			test_bn(64, 16, 1, 1, 0.5f, relu, prec, tol, 1);
 		}
 		test_dense(4, 30, 7, prec, tol);
 		test_dense(64, 512, 10, prec, tol);
