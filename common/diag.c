@@ -2,6 +2,7 @@
 #include "facet.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,82 @@ void facet_version(void)
 {
 	printf("%s (facet) %s\n", facet_prog, FACET_VERSION);
 	exit(FACET_EXIT_OK);
+}
+
+/* The long option that arg ("--name" or "--name=value") names, exactly or by a prefix that only
+ * one option has (two names for one option, --gray and --grey, count once, as for getopt_long);
+ * NULL if none does. *n: how many options have that prefix. */
+static const struct option *long_option(const struct option *lo, const char *arg, int *n)
+{
+	const char *name = arg + 2;
+	size_t len = strcspn(name, "=");
+	const struct option *found = NULL;
+
+	*n = 0;
+	for (; lo->name; lo++) {
+		if (strncmp(lo->name, name, len) != 0)
+			continue;
+		if (lo->name[len] == '\0') {
+			*n = 1;
+			return lo;
+		}
+		if (!found)
+			found = lo;
+		if (lo == found || lo->has_arg != found->has_arg || lo->flag != found->flag ||
+		    lo->val != found->val)
+			++*n;
+	}
+	return *n == 1 ? found : NULL;
+}
+
+/* getopt_long() failed on an option: say which and how, as a usage error. argv[optind - 1] is the
+ * long option it stopped at; a short one is optopt (argv[optind - 1] may be another argument, when
+ * the bad letter is inside a group such as -qx). */
+FACET_NORETURN static void bad_option(char *const argv[], const char *shortopts,
+                                      const struct option *longopts)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	const struct option *lo = NULL;
+	int n = 0;
+
+	if (strncmp(arg, "--", 2) == 0 && arg[2])
+		lo = long_option(longopts, arg, &n);
+	if (optopt == 0 && n > 1) {
+		char names[512];
+		size_t at = 0, len = strcspn(arg + 2, "=");
+		for (const struct option *p = longopts; p->name; p++)
+			if (strncmp(p->name, arg + 2, len) == 0)
+				at = advance(at,
+				             snprintf(names + at, sizeof names - at, "%s--%s",
+				                      at ? ", " : "", p->name),
+				             sizeof names);
+		usage_error("ambiguous option '%.*s' (could be %s)", (int)len + 2, arg, names);
+	}
+	if (optopt == 0)
+		usage_error("unknown option '%.*s'", (int)strcspn(arg, "="), arg);
+	if (lo && lo->val == optopt) {
+		if (strchr(arg, '=') && lo->has_arg == no_argument)
+			usage_error("option '--%s' takes no argument", lo->name);
+		usage_error("option '--%s' needs an argument", lo->name);
+	}
+	if (optopt > 0 && optopt < 256 && optopt != ':') {
+		const char *s = strchr(shortopts, optopt);
+		if (s && s[1] == ':')
+			usage_error("option '-%c' needs an argument", optopt);
+		usage_error("unknown option '-%c'", optopt);
+	}
+	usage_error("bad option '%s'", arg);
+}
+
+int facet_getopt(int argc, char *const argv[], const char *shortopts, const struct option *longopts)
+{
+	int c;
+
+	opterr = 0; /* the message is bad_option()'s, one line */
+	c = getopt_long(argc, argv, shortopts, longopts, NULL);
+	if (c == '?' || c == ':')
+		bad_option(argv, shortopts, longopts);
+	return c;
 }
 
 void facet_std_option(int c, const char *usage)

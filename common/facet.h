@@ -65,7 +65,13 @@ char *xstrdup(const char *s);
 FACET_NORETURN void facet_help(const char *text);
 FACET_NORETURN void facet_version(void);
 
-/* The options every tool shares, for the default: branch of its getopt_long switch:
+/* getopt_long() for every tool's option loop, which names a bad option itself: an unknown or
+ * ambiguous option, a missing argument or one given to an option that takes none is a usage
+ * error (exit 2) of one line, "facet-X: unknown option '--colour'", and the hint. */
+struct option;
+int facet_getopt(int argc, char *const argv[], const char *shortopts,
+                 const struct option *longopts);
+/* The options every tool shares, for the default: branch of its facet_getopt switch:
  * 'q' (--quiet) sets facet_quiet, 'h' (--help) prints usage and exits 0, 'V' (--version) exits 0,
  * anything else is a usage error (exit 2). */
 void facet_std_option(int c, const char *usage);

@@ -41,13 +41,44 @@ tools() {
 	done
 }
 
-@test "every tool: an unknown option exits 2 with a hint and nothing on stdout" {
+# A usage error is two lines on stderr, "TOOL: what" and the hint, nothing on stdout, status 2.
+usage_error_is() {
+	local cmd=$1 want=$2 t=${1%% *}
+	run --separate-stderr $cmd < /dev/null
+	[ "$status" -eq 2 ] || fail "'$cmd' exited $status"
+	[ -z "$output" ] || fail "'$cmd' wrote to stdout on a usage error"
+	[ "$stderr" = "$t: $want"$'\n'"Try '$t --help' for more information." ] ||
+		fail "'$cmd' did not write the one line '$t: $want' and the hint, but: $stderr"
+}
+
+@test "every tool: an unknown option is one line naming it, and the hint" {
 	for t in $(tools); do
-		run --separate-stderr "$t" --no-such-option
-		[ "$status" -eq 2 ] || fail "$t --no-such-option exited $status"
-		[ -z "$output" ] || fail "$t wrote to stdout on a usage error"
-		[[ "$stderr" == *"Try '$t --help'"* ]] || fail "$t usage error lacks the hint: $stderr"
+		usage_error_is "$t --no-such-option" "unknown option '--no-such-option'"
+		usage_error_is "$t --no-such-option=1" "unknown option '--no-such-option'"
 	done
+}
+
+@test "every tool: a missing or unwanted option argument is one line naming the option" {
+	local t first long short
+	for t in $(tools); do
+		[ "$t" = facet ] && continue
+		usage_error_is "$t --help=1" "option '--help' takes no argument"
+		# the tool's first option that takes an argument, as --help lists it ("-m, --model MODEL")
+		first=$("$t" --help |
+			sed -n 's/^ *\(-\([A-Za-z0-9]\), \)\{0,1\}--\([a-z][a-z-]*\)[ =][A-Z].*/\2 \3/p' | head -1)
+		[ -n "$first" ] || continue
+		read -r short long <<< "$first"
+		if [ -z "$long" ]; then long=$short short=; fi
+		usage_error_is "$t --$long" "option '--$long' needs an argument"
+		[ -z "$short" ] || usage_error_is "$t -$short" "option '-$short' needs an argument"
+	done
+}
+
+@test "an abbreviated, ambiguous or grouped bad option is named as given" {
+	usage_error_is "facet-score --sh" "option '--shift' needs an argument"
+	usage_error_is "facet-train --e 1" "ambiguous option '--e' (could be --epochs, --engine)"
+	usage_error_is "facet-score --flip -qx" "unknown option '-x'"
+	usage_error_is "facet-score --flip=1" "option '--flip' takes no argument"
 }
 
 # "-X, --long" pairs of every tool's --help, one "X long tool" a line
@@ -81,11 +112,8 @@ help_pairs() {
 }
 
 @test "a letter that is no short option is a usage error" {
-	local cmd
-	for cmd in "facet-score -M x" "facet-split -t val" "facet-dump -c" "facet-decode -e vips"; do
-		run --separate-stderr $cmd < /dev/null
-		[ "$status" -eq 2 ] || fail "'$cmd' exited $status"
-		[ -z "$output" ] || fail "'$cmd' wrote to stdout"
-		[[ "$stderr" == *"Try '${cmd%% *} --help'"* ]] || fail "'$cmd' lacks the hint: $stderr"
-	done
+	usage_error_is "facet-score -M x" "unknown option '-M'"
+	usage_error_is "facet-split -t val" "unknown option '-t'"
+	usage_error_is "facet-dump -c" "unknown option '-c'"
+	usage_error_is "facet-decode -e vips" "unknown option '-e'"
 }

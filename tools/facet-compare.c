@@ -57,7 +57,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	    {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "qhV", longopts)) != -1) {
 		switch (c) {
 		case OPT_BY:
 			for (o->by = BY_AGE; o->by > BY_NONE; o->by--)

@@ -103,7 +103,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->spec.channels = 3;
 	o->jobs = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
-	while ((c = getopt_long(argc, argv, "s:gj:E:qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "s:gj:E:qhV", longopts)) != -1) {
 		switch (c) {
 		case 's':
 			facet_parse_size("--size", optarg, &o->spec.width, &o->spec.height);

@@ -128,7 +128,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->find.turn = 10;
 	o->max_pixels = 100000000;
 	o->jobs = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
-	while ((c = getopt_long(argc, argv, "s:u:n:1l:j:qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "s:u:n:1l:j:qhV", longopts)) != -1) {
 		switch (c) {
 		case 's':
 			if (strchr(optarg, 'x')) {

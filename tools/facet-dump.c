@@ -38,7 +38,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 
 	o->head = -1;
 	o->count = 0;
-	while ((c = getopt_long(argc, argv, "n:qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "n:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'n':
 			o->head = facet_parse_long("--head", optarg, 0, LONG_MAX);

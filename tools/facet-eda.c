@@ -63,7 +63,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->ext = ".png";
 	o->tile = 112;
 	o->max_list = 100;
-	while ((c = getopt_long(argc, argv, "o:n:S:f:qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "o:n:S:f:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'o':
 			o->out = optarg;

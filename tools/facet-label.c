@@ -49,7 +49,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->max_reports = 100;
-	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "qhV", longopts)) != -1) {
 		switch (c) {
 		case OPT_CSV:
 			o->csv = optarg;

@@ -90,7 +90,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	while ((c = getopt_long(argc, argv, "m:aA:hV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "m:aA:hV", longopts)) != -1) {
 		switch (c) {
 		case 'm':
 			o->model = optarg;

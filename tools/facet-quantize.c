@@ -58,7 +58,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->batch = 64;
-	while ((c = getopt_long(argc, argv, "m:o:n:b:t:qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "m:o:n:b:t:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'm':
 			o->model = optarg;

@@ -66,7 +66,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->seed = 1;
 	o->tile = 128;
 	o->ext = ".png";
-	while ((c = getopt_long(argc, argv, "o:w:n:S:f:qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "o:w:n:S:f:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'o':
 			o->out = optarg;

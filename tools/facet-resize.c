@@ -50,7 +50,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->fit = FACET_FIT_CROP;
-	while ((c = getopt_long(argc, argv, "s:gqhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "s:gqhV", longopts)) != -1) {
 		switch (c) {
 		case 's':
 			facet_parse_size("--size", optarg, &o->width, &o->height);

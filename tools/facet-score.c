@@ -131,7 +131,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->batch = 64;
 	o->fast = 1;
-	while ((c = getopt_long(argc, argv, "m:b:p:E:t:qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "m:b:p:E:t:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'm':
 			if (o->nmodel == FACET_MAX_MEMBERS)

@@ -84,7 +84,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->take = -1;
 	parse_ratios("80:10:10", o->ratio);
-	while ((c = getopt_long(argc, argv, "S:qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "S:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'S':
 			o->seed = (uint64_t)facet_parse_long("--seed", optarg, 0, LONG_MAX);

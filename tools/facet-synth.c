@@ -55,7 +55,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->width = o->height = 64;
 	o->channels = 3;
 	o->missing = 0;
-	while ((c = getopt_long(argc, argv, "n:S:s:gqhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "n:S:s:gqhV", longopts)) != -1) {
 		switch (c) {
 		case 'n':
 			o->count = facet_parse_long("--count", optarg, 0, 100000000);

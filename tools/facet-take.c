@@ -25,7 +25,7 @@ static void parse_options(int argc, char **argv, int *want)
 	                                         {NULL, 0, NULL, 0}};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "qhV", longopts)) != -1) {
 		switch (c) {
 		default:
 			facet_std_option(c, usage);

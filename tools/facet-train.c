@@ -123,7 +123,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->seed = 1;
 	o->fast = 1;
 	o->precision = FACET_PREC_F32;
-	while ((c = getopt_long(argc, argv, "c:v:e:S:o:r:p:E:t:qhV", longopts, NULL)) != -1) {
+	while ((c = facet_getopt(argc, argv, "c:v:e:S:o:r:p:E:t:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0)
 		facet_version();
 	if (argv[1][0] == '-')
-		usage_error("unknown option '%s'", argv[1]);
+		usage_error("unknown option '%.*s'", (int)strcspn(argv[1], "="), argv[1]);
 	run_verb(argv[1], argv + 1);
 	return 127;
 }
