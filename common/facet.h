@@ -208,7 +208,7 @@ facet_reader *facet_reader_open(FILE *f, const char *name);
 /* Open a path ("-" = stdin). Dies on failure. */
 facet_reader *facet_reader_open_path(const char *path);
 /* Next record: returns 1 and sets *rec (valid until the next call), 0 at end of stream.
- * On bad input dies: "facet-X: record N: what (name, byte offset)". */
+ * On bad input dies: "facet-X: what (name, record N, byte offset)". */
 int facet_reader_next(facet_reader *rd, facet_record **rec);
 /* Same, but returns -1 and a message in *err instead of dying (for the fuzzer, facet-dump). */
 int facet_reader_try_next(facet_reader *rd, facet_record **rec, const char **err);

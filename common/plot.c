@@ -59,7 +59,7 @@ static int plot_begin(const char *path, const facet_plot_frame *f, facet_atomic 
 {
 	const char *dev = plot_device(path);
 	if (!dev) {
-		warn("%s: charts are written as .png or .svg", path);
+		warn("cannot draw %s: charts are written as .png or .svg", path);
 		return -1;
 	}
 	if (!have_device(dev)) {

@@ -823,9 +823,8 @@ static size_t fill(facet_reader *rd)
 
 static int fail(facet_reader *rd, const char **err, const char *what)
 {
-	snprintf(rd->msg, sizeof rd->msg, "record %llu: %s (%s, byte %llu)",
-	         (unsigned long long)rd->count + 1, what, rd->name,
-	         (unsigned long long)(rd->offset + rd->pos));
+	snprintf(rd->msg, sizeof rd->msg, "%s (%s, record %llu, byte %llu)", what, rd->name,
+	         (unsigned long long)rd->count + 1, (unsigned long long)(rd->offset + rd->pos));
 	*err = rd->msg;
 	return -1;
 }

@@ -152,12 +152,12 @@ EOF
 	cat b.facet b.facet > bb.facet
 	run --separate-stderr facet-compare a.facet bb.facet
 	assert_failure 1
-	[ "$stderr" = "facet-compare: record 21: id 'face_0' is there twice (bb.facet)" ]
+	[ "$stderr" = "facet-compare: id 'face_0' is there twice (bb.facet, record 21)" ]
 	# the same face with other labels
 	mk <<< '{"id": "face_0", "age": 99, "gender": 0}' > l.facet
 	run --separate-stderr facet-compare l.facet b.facet
 	assert_failure 1
-	[ "$stderr" = "facet-compare: record 1: id 'face_0' has other labels than in the other stream (l.facet)" ]
+	[ "$stderr" = "facet-compare: id 'face_0' has other labels than in the other stream (l.facet, record 1)" ]
 	# no id
 	mk <<< '{"age": 9, "gender": 0}' > n.facet
 	run --separate-stderr facet-compare a.facet n.facet

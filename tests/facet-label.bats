@@ -22,7 +22,7 @@ ids() { for i in "$@"; do echo "{\"id\": \"$i\", \"keep\": 1}"; done | $PY "$REP
 	ids 39_1_20170116174525125.jpg.chip.jpg 20_0_1_2017.jpg.chip.jpg > in.facet
 	run --separate-stderr facet-label < in.facet
 	assert_success
-	[[ "$stderr" == *"facet-label: 39_1_20170116174525125.jpg.chip.jpg: no race field in the name"* ]]
+	[[ "$stderr" == *"facet-label: no race field in the name (id '39_1_20170116174525125.jpg.chip.jpg')"* ]]
 	[[ "$stderr" == *"2 records: 1 with all three labels, 1 with some missing, 0 with none (missing age 0, gender 0, ethnicity 1); 0 dropped"* ]]
 	run facet-dump <(facet-label --quiet < in.facet 2>/dev/null)
 	assert_line --index 0 '{"id":"39_1_20170116174525125.jpg.chip.jpg","keep":1,"age":39,"gender":1,"label_error":"no race field in the name"}'
@@ -32,10 +32,10 @@ ids() { for i in "$@"; do echo "{\"id\": \"$i\", \"keep\": 1}"; done | $PY "$REP
 	ids 200_0_0_x.jpg 30_5_0_x.jpg 30_1_9_x.jpg abc.jpg > in.facet
 	run --separate-stderr facet-label < in.facet
 	assert_success
-	[[ "$stderr" == *"200_0_0_x.jpg: age field is not an integer in 0..130"* ]]
-	[[ "$stderr" == *"30_5_0_x.jpg: gender field is not 0 or 1"* ]]
-	[[ "$stderr" == *"30_1_9_x.jpg: race field is not an integer in 0..4"* ]]
-	[[ "$stderr" == *"abc.jpg: name is not AGE_GENDER_RACE_TIMESTAMP"* ]]
+	[[ "$stderr" == *"age field is not an integer in 0..130 (id '200_0_0_x.jpg')"* ]]
+	[[ "$stderr" == *"gender field is not 0 or 1 (id '30_5_0_x.jpg')"* ]]
+	[[ "$stderr" == *"race field is not an integer in 0..4 (id '30_1_9_x.jpg')"* ]]
+	[[ "$stderr" == *"name is not AGE_GENDER_RACE_TIMESTAMP (id 'abc.jpg')"* ]]
 	run facet-dump <(facet-label --quiet < in.facet 2>/dev/null)
 	assert_line --index 0 --partial '"keep":1,"gender":0,"ethnicity":0,"label_error"'
 	assert_line --index 3 '{"id":"abc.jpg","keep":1,"label_error":"name is not AGE_GENDER_RACE_TIMESTAMP"}'
@@ -44,7 +44,7 @@ ids() { for i in "$@"; do echo "{\"id\": \"$i\", \"keep\": 1}"; done | $PY "$REP
 @test "--strict drops incomplete records and counts them" {
 	ids 39_1_2017.jpg.chip.jpg 20_0_1_2017.jpg.chip.jpg > in.facet
 	run --separate-stderr facet-label --strict < in.facet
-	[[ "$stderr" == *"39_1_2017.jpg.chip.jpg: no race field in the name (dropped)"* ]]
+	[[ "$stderr" == *"no race field in the name: dropped (id '39_1_2017.jpg.chip.jpg')"* ]]
 	[[ "$stderr" == *"; 1 dropped"* ]]
 	run facet-dump --count <(facet-label --strict --quiet < in.facet 2>/dev/null)
 	assert_output 1
@@ -55,8 +55,8 @@ ids() { for i in "$@"; do echo "{\"id\": \"$i\", \"keep\": 1}"; done | $PY "$REP
 	printf 'img_name,age,gender,ethnicity\na,30,1,2\nb,40,,4\n' > labels.csv
 	run --separate-stderr facet-label --csv labels.csv < in.facet
 	assert_success
-	[[ "$stderr" == *"b: CSV row lacks a label"* ]]
-	[[ "$stderr" == *"c: no CSV row for this id"* ]]
+	[[ "$stderr" == *"CSV row lacks a label (id 'b')"* ]]
+	[[ "$stderr" == *"no CSV row for this id (id 'c')"* ]]
 	run facet-dump <(facet-label --quiet --csv labels.csv < in.facet 2>/dev/null)
 	assert_line --index 0 '{"id":"a","keep":1,"age":30,"gender":1,"ethnicity":2}'
 	assert_line --index 1 --partial '"age":40,"ethnicity":4,'
@@ -64,22 +64,22 @@ ids() { for i in "$@"; do echo "{\"id\": \"$i\", \"keep\": 1}"; done | $PY "$REP
 	run --separate-stderr facet-label --csv bad.csv < in.facet
 	assert_equal "$status" 1
 	assert_output ""
-	assert_equal "$stderr" "facet-label: bad.csv: line 2: '300' is not a valid age"
+	assert_equal "$stderr" "facet-label: '300' is not a valid age (bad.csv, line 2)"
 	run --separate-stderr facet-label --csv missing.csv < in.facet
 	assert_equal "$status" 1
 	[[ "$stderr" == "facet-label: cannot open missing.csv: No such file or directory" ]]
 	printf 'id,age\na,30\na,31\n' > twice.csv
 	run --separate-stderr facet-label --csv twice.csv < in.facet
 	assert_equal "$status" 1
-	assert_equal "$stderr" "facet-label: twice.csv: line 3: id 'a' appears twice"
+	assert_equal "$stderr" "facet-label: id 'a' appears twice (twice.csv, line 3)"
 	printf 'id,age\na,3\0\n' > nul.csv
 	run --separate-stderr facet-label --csv nul.csv < in.facet
 	assert_equal "$status" 1
-	assert_equal "$stderr" "facet-label: nul.csv: line 2: a NUL byte: not a text file"
+	assert_equal "$stderr" "facet-label: a NUL byte: not a text file (nul.csv, line 2)"
 	: > empty.csv
 	run --separate-stderr facet-label --csv empty.csv < in.facet
 	assert_equal "$status" 1
-	assert_equal "$stderr" "facet-label: empty.csv: empty CSV file (a header line is needed)"
+	assert_equal "$stderr" "facet-label: empty CSV file: a header line is needed (empty.csv)"
 }
 
 @test "UTKFace names: 21,357 records, 21,354 fully labelled, the 3 without race named" {
@@ -91,7 +91,7 @@ for l in sys.stdin: sys.stdout.buffer.write(msgpack.packb({"id": l.strip()}))' >
 	assert_success
 	[[ "$stderr" == *"21357 records: 21354 with all three labels, 3 with some missing"* ]]
 	for n in 39_1_20170116174525125 61_1_20170109142408075 61_1_20170109150557335; do
-		[[ "$stderr" == *"$n.jpg.chip.jpg: no race field in the name"* ]] || fail "$n not reported"
+		[[ "$stderr" == *"no race field in the name (id '$n.jpg.chip.jpg')"* ]] || fail "$n not reported"
 	done
 }
 
@@ -108,7 +108,7 @@ for l in sys.stdin: sys.stdout.buffer.write(msgpack.packb({"id": l.strip()}))' >
 	run --separate-stderr facet-label --csv labels.csv < in.facet
 	assert_success
 	# a row for the face itself wins; else the photo's row; "#x" is no face index
-	[[ "$stderr" == *"x.jpg#x: no CSV row for this id"* ]]
+	[[ "$stderr" == *"no CSV row for this id (id 'x.jpg#x')"* ]]
 	run facet-dump <(facet-label --quiet --csv labels.csv < in.facet 2>/dev/null)
 	assert_line --index 0 '{"id":"party.jpg#1","keep":1,"age":30,"gender":1,"ethnicity":2}'
 	assert_line --index 1 '{"id":"party.jpg#0","keep":1,"age":41,"gender":0,"ethnicity":0}'

@@ -76,7 +76,7 @@ for i, r in enumerate(msgpack.Unpacker(open("s.facet", "rb"), raw=False, object_
 	run --separate-stderr facet predict - <<< "not a stream"
 	assert_equal "$status" 1
 	assert_output ""
-	[[ "$stderr" == *"facet-score: record 1: not a msgpack map"* ]]
+	[[ "$stderr" == *"facet-score: not a msgpack map (is this a facet stream?) (stdin, record 1, byte 0)"* ]]
 }
 
 # need_photos: the real photos Debian's python3-skimage ships.

@@ -181,7 +181,7 @@ print(m["int8"]["samples"], list(m).count("int8"))'
 	facet-synth -q -n 16 -s 8x8 -S 5 | facet-train -q --config d.cfg -e 1 -o d.facet
 	run --separate-stderr facet-quantize --model d.facet --out dq.facet < val.facet
 	assert_equal "$status" 1
-	[[ "$stderr" == *"model 1: its trunk does not start with a convolution: nothing to quantize (d.facet)" ]] ||
+	[[ "$stderr" == *"its trunk does not start with a convolution: nothing to quantize (d.facet, model 1)" ]] ||
 		fail "$stderr"
 	[ ! -e dq.facet ]
 }

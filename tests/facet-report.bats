@@ -303,7 +303,7 @@ for i in range(263):
 	run --separate-stderr facet-report --metrics not.metrics --out rep < s.facet
 	assert_equal "$status" 1
 	assert_equal "$output" ""
-	assert_equal "$stderr" "facet-report: not.metrics: epoch record 1 has no number 'epoch' (is this a facet-train metrics file?)"
+	assert_equal "$stderr" "facet-report: no number 'epoch': is this a facet-train metrics file? (not.metrics, epoch record 1)"
 	run --separate-stderr facet-report --metrics missing.metrics --out rep < s.facet
 	assert_equal "$status" 1
 	[[ "$stderr" == "facet-report: "*"missing.metrics"* ]] || fail "$stderr"

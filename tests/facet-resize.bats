@@ -75,20 +75,20 @@ setup() {
 	run --separate-stderr facet-resize --gray < float.facet
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
-	assert_equal "$stderr" "facet-resize: record 1: image: not an image tensor (uint8 [H, W, C], C = 1 or 3) (id 'f')"
+	assert_equal "$stderr" "facet-resize: cannot resize the image: not an image tensor (uint8 [H, W, C], C = 1 or 3) (stdin, record 1, id 'f')"
 }
 
 @test "hostile and truncated streams: exit 1, one message, nothing on stdout" {
 	run --separate-stderr bash -c "printf '\xdd\x10\x00\x00\x00' | facet-resize --gray"
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
-	[[ "$stderr" == "facet-resize: record 1: "* ]]
+	[[ "$stderr" == "facet-resize: "*" (stdin, record 1, byte "*")" ]]
 	[ "${#stderr_lines[@]}" -eq 1 ]
 	head -c 3000 synth.facet > cut.facet
 	run --separate-stderr facet-resize --gray < cut.facet
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
-	[[ "$stderr" == "facet-resize: record 1: "* ]]
+	[[ "$stderr" == "facet-resize: "*" (stdin, record 1, byte "*")" ]]
 }
 
 @test "empty input: empty output, exit 0" {

@@ -108,7 +108,7 @@ print(len(rows[0]), worst < 1e-3, worst)'
 	run --separate-stderr facet-score --model cut.facet < test.facet
 	assert_failure 1
 	[ -z "$output" ]
-	[ "$stderr" = "facet-score: cut.facet: truncated model file" ]
+	[ "$stderr" = "facet-score: truncated model file (cut.facet)" ]
 	$PY -c '
 import msgpack, sys
 m = msgpack.unpackb(open("model.facet", "rb").read(), raw=False, strict_map_key=False)
@@ -117,13 +117,13 @@ sys.stdout.buffer.write(msgpack.packb(m, use_bin_type=True))' > v2.facet
 	run --separate-stderr facet-score --model v2.facet < test.facet
 	assert_failure 1
 	[ -z "$output" ]
-	[ "$stderr" = "facet-score: v2.facet: model file format version 2; this facet reads version 1" ]
+	[ "$stderr" = "facet-score: model file format version 2; this facet reads version 1 (v2.facet)" ]
 	run --separate-stderr facet-score --model test.facet < test.facet
 	assert_failure 1
-	[ "$stderr" = "facet-score: test.facet: not a facet model file (no format \"facet-model\")" ]
+	[ "$stderr" = "facet-score: not a facet model file (no format \"facet-model\") (test.facet)" ]
 	run --separate-stderr facet-score --model missing.facet < test.facet
 	assert_failure 1
-	[ "$stderr" = "facet-score: missing.facet: No such file or directory" ]
+	[ "$stderr" = "facet-score: cannot open missing.facet: No such file or directory" ]
 }
 
 @test "usage errors exit 2; a write error exits 1" {
@@ -325,11 +325,11 @@ print("ok")'
 	run --separate-stderr facet-score --model cut.facet < test.facet
 	assert_failure 1
 	[ -z "$output" ]
-	[ "$stderr" = "facet-score: cut.facet (model 2): truncated model file" ]
+	[ "$stderr" = "facet-score: truncated model file (cut.facet, model 2)" ]
 	{ cat model.facet; echo junk; } > junk.facet
 	run --separate-stderr facet-score --model junk.facet < test.facet
 	assert_failure 1
-	[ "$stderr" = "facet-score: junk.facet (model 2): not a facet model file (no format \"facet-model\")" ]
+	[ "$stderr" = "facet-score: not a facet model file (no format \"facet-model\") (junk.facet, model 2)" ]
 	# another set of heads
 	grep -v 'head gender\|units=1 activation=sigmoid' "$REPO/examples/models/tiny.cfg" > nog.cfg
 	grep -q '^\[head age\]' nog.cfg && ! grep -q gender nog.cfg
@@ -344,6 +344,6 @@ print("ok")'
 	run --separate-stderr facet-train --config "$REPO/examples/models/tiny.cfg" --resume ens.facet \
 		--out again.facet < train.facet
 	assert_failure 1
-	[ "$stderr" = "facet-train: ens.facet: holds more than one model (an ensemble, which facet-score and facet-predict read); give one model" ]
+	[ "$stderr" = "facet-train: more than one model in the file (an ensemble, which facet-score and facet-predict read): give one model (ens.facet)" ]
 	[ ! -e again.facet ]
 }

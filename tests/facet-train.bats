@@ -110,7 +110,7 @@ setup() {
 	run --separate-stderr facet-train -q --config typo.cfg < train.facet
 	assert_failure 1
 	[ -z "$output" ]
-	[ "$stderr" = "facet-train: typo.cfg:9: unknown key 'filtres' in [conv] (known: filters, size, stride, pad, activation)" ]
+	[ "$stderr" = "facet-train: unknown key 'filtres' in [conv] (known: filters, size, stride, pad, activation) (typo.cfg, line 9)" ]
 }
 
 @test "label smoothing: recorded in the model, still learns, and is less sure of itself" {
@@ -136,7 +136,7 @@ setup() {
 	sed 's/^\[head age\] loss=mse$/& smoothing=0.1/' "$TINY" > bad.cfg
 	run --separate-stderr facet-train -q --config bad.cfg < train.facet
 	assert_failure 1
-	[ "$stderr" = "facet-train: bad.cfg:16: [head age] smoothing applies to loss=bce and loss=ce only" ]
+	[ "$stderr" = "facet-train: [head age] smoothing applies to loss=bce and loss=ce only (bad.cfg, line 16)" ]
 }
 
 @test "rotate and scale: recorded in the model, still learns; at 0 they change nothing, bit for bit" {
@@ -159,7 +159,7 @@ setup() {
 	sed -i 's/rotate=15/rotate=200/' rot.cfg
 	run --separate-stderr facet-train -q --config rot.cfg < train.facet
 	assert_failure 1
-	[ "$stderr" = "facet-train: rot.cfg:27: [train] rotate=200: out of range 0..180" ]
+	[ "$stderr" = "facet-train: [train] rotate=200: out of range 0..180 (rot.cfg, line 27)" ]
 }
 
 @test "rotate=A turns each training image by up to A degrees: bars told apart by their angle" {
@@ -241,13 +241,13 @@ for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_s
 	edit_pred 'if i == 4: r["pred"]["ethnicity"] = [0.5] * 5' > bad.facet
 	run --separate-stderr facet-train -q --config kd.cfg --out n.facet < bad.facet
 	assert_failure 1
-	[ "$stderr" = "facet-train: record 5: 'pred.ethnicity' sums to 2.5, not 1 (stdin)" ]
+	[ "$stderr" = "facet-train: 'pred.ethnicity' sums to 2.5, not 1 (stdin, record 5)" ]
 	[ ! -e n.facet ]
 	# distill on the age head is a config error
 	sed 's/^\[head age\] loss=mse$/& distill=0.5/' "$TINY" > bad.cfg
 	run --separate-stderr facet-train -q --config bad.cfg < moved.facet
 	assert_failure 1
-	[ "$stderr" = "facet-train: bad.cfg:16: [head age] distill applies to loss=bce and loss=ce only" ]
+	[ "$stderr" = "facet-train: [head age] distill applies to loss=bce and loss=ce only (bad.cfg, line 16)" ]
 }
 
 @test "bad input: a stream without labels" {
@@ -263,7 +263,7 @@ for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_s
 	run --separate-stderr facet-train -q --config "$TINY" < mixed.facet
 	assert_failure 1
 	[ -z "$output" ]
-	[ "$stderr" = "facet-train: record 6: image is 36x32x3 but the first was 32x32x3: images of mixed sizes (resize them with facet-resize) (stdin)" ]
+	[ "$stderr" = "facet-train: image is 36x32x3 but the first was 32x32x3: images of mixed sizes (resize them with facet-resize) (stdin, record 6)" ]
 	run --separate-stderr facet-train -q --config "$TINY" < /dev/null
 	assert_failure 1
 	[ "$stderr" = "facet-train: the training stream is empty (stdin)" ]
@@ -308,7 +308,7 @@ for i, r in enumerate(msgpack.Unpacker(sys.stdin.buffer, raw=False, max_buffer_s
 	head -c 5000 m.facet.ckpt > cut.ckpt
 	run --separate-stderr facet-train -q --resume cut.ckpt < train.facet
 	assert_failure 1
-	[ "$stderr" = "facet-train: cut.ckpt: truncated model file" ]
+	[ "$stderr" = "facet-train: truncated model file (cut.ckpt)" ]
 	run --separate-stderr facet-train -q --resume m.facet.ckpt --epochs 2 < val.facet
 	assert_failure 1
 	[[ "$stderr" == "facet-train: the training stream differs from the one m.facet.ckpt was trained on"* ]]

@@ -100,7 +100,7 @@ epochs_done() {
 	n=$(facet-dump --count train.facet)
 	run --separate-stderr bash -c "head -c $((size - 5)) train.facet | facet-label -q > out.facet"
 	assert_equal "$status" 1
-	[[ "$stderr" == *"record $n: truncated stream: input ends inside a record (stdin"* ]] ||
+	[[ "$stderr" == *"truncated stream: input ends inside a record (stdin, record $n, byte "* ]] ||
 		fail "unexpected message: $stderr"
 	run facet-dump --count out.facet
 	assert_output "$((n - 1))"

@@ -69,12 +69,12 @@ print(len(recs), type(img).__name__, img.dtype, img.shape, int(img[1, 0, 0]), li
 @test "truncated stream: input ends inside a record" {
 	echo '{"id": "a.jpg", "image": {"$image": [8, 8, 3, 1]}}' | mk > s.facet
 	head -c 100 s.facet > in.bin
-	bad_input "record 1: truncated stream"
+	bad_input "truncated stream: input ends inside a record (in.bin, record 1, byte "
 	cat s.facet s.facet | head -c -1 > in.bin
 	run --separate-stderr facet-dump --count in.bin
 	assert_equal "$status" 1
 	assert_output ""
-	[[ "$stderr" == "facet-dump: record 2: truncated stream"* ]]
+	[[ "$stderr" == "facet-dump: truncated stream: input ends inside a record (in.bin, record 2, byte "* ]]
 }
 
 @test "tensor data length must match shape and dtype" {
@@ -112,7 +112,7 @@ sys.stdout.buffer.write(msgpack.packb({"id": "a", "image": t}, use_bin_type=True
 
 @test "a stream that is not msgpack maps" {
 	echo "hello, world" > in.bin
-	bad_input "record 1: not a msgpack map"
+	bad_input "not a msgpack map (is this a facet stream?) (in.bin, record 1, byte "
 }
 
 @test "record size limit is configurable and checked before reading the body" {

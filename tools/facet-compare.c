@@ -129,7 +129,7 @@ static const char *record_id(const facet_record *r, uint64_t k, const char *name
 		die("record %llu has no id, so it cannot be matched (%s)", (unsigned long long)k,
 		    name);
 	if (memchr(id, 0, *len))
-		die("record %llu: its id holds a NUL byte (%s)", (unsigned long long)k, name);
+		die("its id holds a NUL byte (%s, record %llu)", name, (unsigned long long)k);
 	return id;
 }
 
@@ -148,8 +148,8 @@ static void read_b(const char *path, face_table *t, stream_counts *cb)
 			table_grow(t);
 		face *f = table_find(t, id, len);
 		if (f->id)
-			die("record %llu: id '%s' is there twice (%s)",
-			    (unsigned long long)cb->records, f->id, path);
+			die("id '%s' is there twice (%s, record %llu)", f->id, path,
+			    (unsigned long long)cb->records);
 		f->id = xmalloc(len + 1);
 		memcpy(f->id, id, len);
 		f->id[len] = 0;
@@ -309,12 +309,12 @@ static void read_a(const char *path, int by, face_table *t, tally *c, stream_cou
 			continue;
 		}
 		if (f->used++)
-			die("record %llu: id '%s' is there twice (%s)",
-			    (unsigned long long)ca->records, f->id, path);
+			die("id '%s' is there twice (%s, record %llu)", f->id, path,
+			    (unsigned long long)ca->records);
 		int age = label(r, "age"), gender = label(r, "gender"), eth = label(r, "ethnicity");
 		if (age != f->age || gender != f->gender || eth != f->eth)
-			die("record %llu: id '%s' has other labels than in the other stream (%s)",
-			    (unsigned long long)ca->records, f->id, path);
+			die("id '%s' has other labels than in the other stream (%s, record %llu)",
+			    f->id, path, (unsigned long long)ca->records);
 		facet_pred pa;
 		int scored = facet_record_pred(r, &pa);
 		ca->unscored += !scored;

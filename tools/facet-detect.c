@@ -260,8 +260,9 @@ static int next_photo(void *ctx, void **item)
 			const char *err;
 			int rc = facet_reader_try_next(in->rd, &r, &err);
 			if (rc < 0) {
-				/* a broken stream cannot be read on: report it and stop this input */
-				*item = photo_error("stdin", err);
+				/* a broken stream cannot be read on: report it and stop this input
+				 * (the reader's message names stdin, the record and the byte) */
+				*item = photo_error("", err);
 				facet_reader_close(in->rd);
 				in->rd = NULL;
 				d->cur++;
@@ -482,7 +483,10 @@ static void emit_photo(void *ctx, void *item)
 	d->photos++;
 	if (p->failed) {
 		d->failed++;
-		warn("%s (%s)", p->msg, p->where);
+		if (*p->where)
+			warn("%s (%s)", p->msg, p->where);
+		else
+			warn("%s", p->msg);
 	} else if (!p->nfaces) {
 		d->faceless++;
 		warn("no face found (%s)", p->where);

@@ -157,16 +157,16 @@ static int read_csv(FILE *f, const char *name, table *t, char *err, size_t errle
 
 #define CSV_FAIL(...)                                                                              \
 	do {                                                                                       \
-		int o_ = snprintf(err, errlen, "%s: line %ld: ", name, lineno);                    \
+		int o_ = snprintf(err, errlen, __VA_ARGS__);                                       \
 		if (o_ >= 0 && (size_t)o_ < errlen)                                                \
-			snprintf(err + o_, errlen - (size_t)o_, __VA_ARGS__);                      \
+			snprintf(err + o_, errlen - (size_t)o_, " (%s, line %ld)", name, lineno);  \
 		goto out;                                                                          \
 	} while (0)
 
 	if ((len = getline(&line, &cap, f)) < 0) {
 		if (ferror(f))
 			CSV_FAIL("read error: %s", strerror(errno));
-		snprintf(err, errlen, "%s: empty CSV file (a header line is needed)", name);
+		snprintf(err, errlen, "empty CSV file: a header line is needed (%s)", name);
 		goto out;
 	}
 	if (memchr(line, '\0', (size_t)len))
@@ -289,9 +289,14 @@ static void label_record(facet_record *r, const struct opts *o, table *t, struct
 	else
 		n->partial++;
 	if (l.error) {
-		if (n->reported < (uint64_t)o->max_reports)
-			warn("%.*s: %s%s", (int)(id ? len : 9), id ? id : "(no id)", l.error,
-			     o->strict && have < 3 ? " (dropped)" : "");
+		const char *dropped = o->strict && have < 3 ? ": dropped" : "";
+		if (n->reported < (uint64_t)o->max_reports) {
+			if (id)
+				warn("%s%s (id '%.*s')", l.error, dropped, (int)len, id);
+			else
+				warn("%s%s (stdin, record %llu)", l.error, dropped,
+				     (unsigned long long)n->records);
+		}
 		n->reported++;
 		facet_record_set_str(r, "label_error", l.error, strlen(l.error));
 	} else if (facet_record_get(r, "label_error")) {

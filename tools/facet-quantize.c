@@ -102,8 +102,8 @@ static void open_models(const struct opts *o, calibration *c)
 		const facet_input_cfg *in = &net->input;
 		facet_net_fold(net);
 		if (facet_q8_last(net) < 0)
-			die("model %d: its trunk does not start with a convolution: nothing to quantize (%s)",
-			    m + 1, o->model);
+			die("its trunk does not start with a convolution: nothing to quantize (%s, model %d)",
+			    o->model, m + 1);
 		facet_net_set_path(net, 1, FACET_PREC_F32);
 		facet_net_alloc(net, o->batch);
 		c->calib[m] = facet_q8_calib_new(net);
@@ -129,7 +129,7 @@ static void add(calibration *c, const facet_tensor *t, unsigned long long k)
 	for (int m = 0; m < c->nnet; m++) {
 		const char *why = facet_net_prepare_image(c->net[m], t, c->img);
 		if (why)
-			die("record %llu: %s (stdin)", k, why);
+			die("%s (stdin, record %llu)", why, k);
 		facet_net_set_input_view(c->net[m], c->images, c->img, (facet_view){0, 0, 0});
 	}
 	c->images++;

@@ -383,12 +383,13 @@ static int read_split(const msgpack_object *m, double *out, const char *path, ui
 	if (!m)
 		return 0;
 	if (m->type != MSGPACK_OBJECT_MAP)
-		die("%s: epoch record %llu: '%s' is not a map", path, (unsigned long long)n, which);
+		die("'%s' is not a map (%s, epoch record %llu)", which, path,
+		    (unsigned long long)n);
 	for (int k = 0; k < N_METRICS; k++) {
 		const msgpack_object *v = facet_msgpack_get(m, metric_keys[k]);
 		if (v && !facet_msgpack_number(v, &out[k]))
-			die("%s: epoch record %llu: '%s.%s' is not a number", path,
-			    (unsigned long long)n, which, metric_keys[k]);
+			die("'%s.%s' is not a number (%s, epoch record %llu)", which,
+			    metric_keys[k], path, (unsigned long long)n);
 	}
 	return 1;
 }
@@ -406,7 +407,7 @@ static void training_read(training *t, const char *path)
 		}
 		epoch_row *e = &t->rows[t->n];
 		if (!facet_msgpack_number(facet_record_get(rec, "epoch"), &e->epoch))
-			die("%s: epoch record %llu has no number 'epoch' (is this a facet-train metrics file?)",
+			die("no number 'epoch': is this a facet-train metrics file? (%s, epoch record %llu)",
 			    path, (unsigned long long)n);
 		if (!facet_msgpack_number(facet_record_get(rec, "lr"), &e->lr))
 			e->lr = NAN;
@@ -420,7 +421,7 @@ static void training_read(training *t, const char *path)
 	}
 	facet_reader_close(rd);
 	if (t->n == 0)
-		die("%s: no epochs in the training metrics file", path);
+		die("no epochs in the training metrics file (%s)", path);
 }
 
 /* ---------------------------------------------------------------- charts */

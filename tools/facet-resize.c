@@ -96,8 +96,8 @@ static int resize_record(facet_record *r, const struct opts *o, uint64_t n)
 	                    o->height ? o->height : (int)in.shape[0],
 	                    o->channels ? o->channels : (int)in.shape[2], o->fit, o->pad_value,
 	                    &out, &err) != 0)
-		die("record %llu: image: %s (id '%s')", (unsigned long long)n, err,
-		    facet_record_id_str(r, id, sizeof id));
+		die("cannot resize the image: %s (stdin, record %llu, id '%s')", err,
+		    (unsigned long long)n, facet_record_id_str(r, id, sizeof id));
 	facet_record_set_tensor(r, "image", &out);
 	facet_tensor_free(&out);
 	return 1;

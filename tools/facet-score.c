@@ -290,7 +290,7 @@ static void add(pending *p, const facet_record *r, unsigned long long k)
 			const char *why =
 			    facet_net_prepare_image(b->net, &t, b->imgs + p->images * b->size);
 			if (why)
-				die("record %llu: %s (stdin)", k, why);
+				die("%s (stdin, record %llu)", why, k);
 		}
 		p->slot[p->n] = p->images++;
 	}

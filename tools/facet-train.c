@@ -329,14 +329,14 @@ static void teacher_rows(const facet_record *r, unsigned long long k, const char
 		if (!d->soft_units[h])
 			continue;
 		if (!row[h].has)
-			die("record %llu: 'pred' has no '%s', which [head %s] distill= learns from (%s)",
-			    k, facet_head_names[h], facet_head_names[h], name);
+			die("'pred' has no '%s', which [head %s] distill= learns from (%s, record %llu)",
+			    facet_head_names[h], facet_head_names[h], name, k);
 		double sum = 0;
 		for (int j = 0; j < row[h].n; j++)
 			sum += row[h].v[j];
 		if (fabs(sum - 1) > 0.01)
-			die("record %llu: 'pred.%s' sums to %g, not 1 (%s)", k, facet_head_names[h],
-			    sum, name);
+			die("'pred.%s' sums to %g, not 1 (%s, record %llu)", facet_head_names[h],
+			    sum, name, k);
 	}
 	gender[0] = (float)p.gender[1];
 	for (int j = 0; j < FACET_N_ETHNICITY; j++)
@@ -367,23 +367,24 @@ static void read_data(const char *path, const char *what, const facet_net *net, 
 		if (!facet_record_tensor(r, "image", &t))
 			die("record %llu has no 'image' (%s)", k, name);
 		if (!facet_is_image(&t))
-			die("record %llu: 'image' is not a uint8 [H, W, C] image (%s)", k, name);
+			die("'image' is not a uint8 [H, W, C] image (%s, record %llu)", name, k);
 		if (d->n == 0) {
 			memcpy(first, t.shape, sizeof first);
 			if (t.shape[0] != in->height || t.shape[1] != in->width ||
 			    t.shape[2] != in->channels)
-				facet_info("%s: images are %lldx%lldx%lld, the net takes %dx%dx%d: converting them as facet-score does",
-				           name, (long long)t.shape[1], (long long)t.shape[0],
-				           (long long)t.shape[2], in->width, in->height,
-				           in->channels);
+				facet_info(
+				    "images are %lldx%lldx%lld, the net takes %dx%dx%d: converting them as facet-score does (%s)",
+				    (long long)t.shape[1], (long long)t.shape[0],
+				    (long long)t.shape[2], in->width, in->height, in->channels,
+				    name);
 		} else if (memcmp(first, t.shape, sizeof first)) {
-			die("record %llu: image is %lldx%lldx%lld but the first was %lldx%lldx%lld: images of mixed sizes (resize them with facet-resize) (%s)",
-			    k, (long long)t.shape[1], (long long)t.shape[0], (long long)t.shape[2],
-			    (long long)first[1], (long long)first[0], (long long)first[2], name);
+			die("image is %lldx%lldx%lld but the first was %lldx%lldx%lld: images of mixed sizes (resize them with facet-resize) (%s, record %llu)",
+			    (long long)t.shape[1], (long long)t.shape[0], (long long)t.shape[2],
+			    (long long)first[1], (long long)first[0], (long long)first[2], name, k);
 		}
 		const char *why = facet_net_prepare_image(net, &t, buf);
 		if (why)
-			die("record %llu: %s (%s)", k, why, name);
+			die("%s (%s, record %llu)", why, name, k);
 		int lab[FACET_HEADS];
 		for (int h = 0; h < FACET_HEADS; h++) {
 			int64_t v;
@@ -708,13 +709,13 @@ static void write_metrics(const facet_net *net, const facet_train_state *st, con
 	if (!rank0())
 		return;
 	if (facet_atomic_open(&a, o->metrics))
-		die("%s:", o->metrics);
+		die("cannot write %s:", o->metrics);
 	facet_writer *w = facet_writer_open(a.f, o->metrics);
 	for (int i = 0; i < st->nlog; i++)
 		facet_epoch_log_pack(facet_writer_packer(w), net, &st->log[i]);
 	facet_writer_close(w); /* flushes; a.f stays open for the commit */
 	if (facet_atomic_commit(&a))
-		die("%s:", o->metrics);
+		die("cannot write %s:", o->metrics);
 }
 
 static void progress_bar(int epoch, int epochs, int step, int steps, double loss, double ips)

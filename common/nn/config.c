@@ -133,15 +133,25 @@ typedef struct {
 	int line;
 } parse_ctx;
 
+/* err = "what (name, line N)"; a long what is cut short so that the place always fits. */
 static int fail(parse_ctx *p, const char *fmt, ...) FACET_PRINTF(2, 3);
 static int fail(parse_ctx *p, const char *fmt, ...)
 {
-	int n = snprintf(p->err, p->errlen, "%s:%d: ", p->name, p->line);
+	char where[1100];
+	size_t n = (size_t)snprintf(where, sizeof where, " (%s, line %d)", p->name, p->line);
 	va_list ap;
+
+	if (!p->errlen)
+		return -1;
+	if (n >= sizeof where)
+		n = sizeof where - 1;
+	if (p->errlen <= n)
+		n = p->errlen - 1;
 	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < p->errlen)
-		vsnprintf(p->err + n, p->errlen - n, fmt, ap);
+	vsnprintf(p->err, p->errlen - n, fmt, ap);
 	va_end(ap);
+	size_t at = strlen(p->err);
+	snprintf(p->err + at, p->errlen - at, "%s", where);
 	return -1;
 }
 
@@ -583,7 +593,7 @@ facet_net *facet_net_load_config(const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	size_t cap = 4096, len = 0;
@@ -593,7 +603,8 @@ facet_net *facet_net_load_config(const char *path, char *err, size_t errlen)
 		len += got;
 		if (cap - len - 1 == 0) {
 			if (cap > (1u << 24)) {
-				snprintf(err, errlen, "%s: larger than 16 MiB: not a config", path);
+				snprintf(err, errlen, "larger than 16 MiB: not a config (%s)",
+				         path);
 				fclose(f);
 				free(buf);
 				return NULL;
@@ -605,13 +616,13 @@ facet_net *facet_net_load_config(const char *path, char *err, size_t errlen)
 	int bad = ferror(f);
 	fclose(f);
 	if (bad) {
-		snprintf(err, errlen, "%s: read error", path);
+		snprintf(err, errlen, "read error (%s)", path);
 		free(buf);
 		return NULL;
 	}
 	buf[len] = 0;
 	if (strlen(buf) != len) {
-		snprintf(err, errlen, "%s: contains a NUL byte: not a config", path);
+		snprintf(err, errlen, "contains a NUL byte: not a config (%s)", path);
 		free(buf);
 		return NULL;
 	}

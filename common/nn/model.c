@@ -245,18 +245,18 @@ int facet_model_save(const facet_net *net, const facet_train_state *st, int chec
 {
 	facet_atomic a;
 	if (net->folded) { /* its weights hold the batch norms: not the trained net */
-		snprintf(err, errlen, "%s: a net folded for inference cannot be saved", path);
+		snprintf(err, errlen, "a net folded for inference cannot be saved (%s)", path);
 		return -1;
 	}
 	if (facet_atomic_open(&a, path)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		return -1;
 	}
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, a.f, file_write);
 	pack_model(&pk, net, st, checkpoint && st);
 	if (facet_atomic_commit(&a)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -270,9 +270,10 @@ typedef struct {
 	size_t errlen;
 } load_ctx;
 
+/* c->err = "what (where)": where is the file, and from its second model on which model. */
 static int bad(load_ctx *c, const char *what)
 {
-	snprintf(c->err, c->errlen, "%s: %s", c->path, what);
+	snprintf(c->err, c->errlen, "%s (%s)", what, c->path);
 	return -1;
 }
 
@@ -569,7 +570,7 @@ static unsigned char *read_all(const char *path, size_t *len, char *err, size_t 
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	size_t cap = 1 << 16, n = 0, got;
@@ -582,7 +583,7 @@ static unsigned char *read_all(const char *path, size_t *len, char *err, size_t 
 		}
 	}
 	if (ferror(f)) {
-		snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+		snprintf(err, errlen, "read error (%s): %s", path, strerror(errno));
 		fclose(f);
 		free(buf);
 		return NULL;
@@ -627,15 +628,12 @@ static facet_net *load_one(load_ctx *c, const unsigned char *buf, size_t n, face
 	char *text = xmalloc(o->via.str.size + 1);
 	memcpy(text, o->via.str.ptr, o->via.str.size);
 	text[o->via.str.size] = 0;
-	char cerr[256];
-	net = facet_net_parse(text, "config", cerr, sizeof cerr);
+	char cname[600]; /* the config's errors say "what (FILE, config, line N)" */
+	snprintf(cname, sizeof cname, "%s, config", c->path);
+	net = facet_net_parse(text, cname, c->err, c->errlen);
 	free(text);
-	if (!net) {
-		char msg[320];
-		snprintf(msg, sizeof msg, "model file config: %s", cerr);
-		bad(c, msg);
+	if (!net)
 		goto out;
-	}
 	float **dst = xcalloc(net->nparam + 1, sizeof(float *));
 	for (int i = 0; i < net->nparam; i++)
 		dst[i] = net->param[i]->data;
@@ -679,7 +677,7 @@ facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, 
 	facet_net *net = NULL;
 	if ((n = next_model(&c, buf, len)) && n < len)
 		bad(&c,
-		    "holds more than one model (an ensemble, which facet-score and facet-predict read); give one model");
+		    "more than one model in the file (an ensemble, which facet-score and facet-predict read): give one model");
 	else if (n)
 		net = load_one(&c, buf, n, st);
 	free(buf);
@@ -698,11 +696,11 @@ int facet_model_load_all(const char *path, facet_net ***nets, char *err, size_t 
 	load_ctx c = {path, err, errlen};
 	do { /* an empty file goes through once: next_model calls it truncated */
 		if (count == FACET_MAX_MEMBERS) {
-			snprintf(err, errlen, "%s: more than %d models in one file", path,
-			         FACET_MAX_MEMBERS);
+			snprintf(err, errlen, "more than %d models in one file (%s)",
+			         FACET_MAX_MEMBERS, path);
 			break;
 		}
-		snprintf(where, sizeof where, "%s (model %d)", path, count + 1);
+		snprintf(where, sizeof where, "%s, model %d", path, count + 1);
 		c.path = count ? where : path; /* the second model on: say which */
 		size_t n = next_model(&c, buf + off, len - off);
 		if (!n || !(all[count] = load_one(&c, buf + off, n, NULL)))
@@ -756,7 +754,7 @@ int facet_model_save_int8(const char *in, facet_net *const *nets, int count, con
 	if (!buf)
 		return -1;
 	if (facet_atomic_open(&a, out)) {
-		snprintf(err, errlen, "%s: %s", out, strerror(errno));
+		snprintf(err, errlen, "cannot write %s: %s", out, strerror(errno));
 		free(buf);
 		return -1;
 	}
@@ -793,13 +791,13 @@ int facet_model_save_int8(const char *in, facet_net *const *nets, int count, con
 	}
 	free(buf);
 	if (!rc && off != len)
-		rc = bad(&c, "holds more models than were calibrated");
+		rc = bad(&c, "more models in the file than were calibrated");
 	if (rc) {
 		facet_atomic_abort(&a);
 		return -1;
 	}
 	if (facet_atomic_commit(&a)) {
-		snprintf(err, errlen, "%s: %s", out, strerror(errno));
+		snprintf(err, errlen, "cannot write %s: %s", out, strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -275,8 +275,8 @@ typedef struct {
 	struct facet_q8_net *q8;
 } facet_net;
 
-/* Parse a config (text of name, for messages). Returns the net, or NULL with "name:LINE: what"
- * in err. Shapes are checked; parameters are allocated but not initialised. */
+/* Parse a config (text of name, for messages). Returns the net, or NULL with "what (name, line
+ * N)" in err. Shapes are checked; parameters are allocated but not initialised. */
 facet_net *facet_net_parse(const char *text, const char *name, char *err, size_t errlen);
 /* The same from a file. */
 facet_net *facet_net_load_config(const char *path, char *err, size_t errlen);
@@ -460,7 +460,7 @@ facet_net *facet_model_load(const char *path, facet_train_state *st, char *err, 
  * predictions facet-score averages; facet_model_load refuses such a file. */
 #define FACET_MAX_MEMBERS 64
 /* Load every model in the file into a new array *nets: the count (>= 1), or -1 with a message
- * in err (which names the model from the second on: "PATH (model K): ..."). */
+ * in err (which names the model from the second on: "what (PATH, model K)"). */
 int facet_model_load_all(const char *path, facet_net ***nets, char *err, size_t errlen);
 /* Copy the model file in to out (atomically; it may be in itself), each of its count models
  * given the int8 calibration of nets[m] (facet-quantize; an older one is replaced): every other

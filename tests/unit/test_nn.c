@@ -668,6 +668,17 @@ static void expect_error(const char *text, const char *want)
 	facet_net_free(net);
 }
 
+/* The same, and the message ends with its place: "what (t.cfg, line N)". */
+static void expect_error_at(const char *text, int line, const char *want)
+{
+	char err[256] = "", at[32];
+	facet_net *net = facet_net_parse(text, "t.cfg", err, sizeof err);
+	size_t n = strlen(err), k = (size_t)snprintf(at, sizeof at, " (t.cfg, line %d)", line);
+	check(!net && strstr(err, want) && n > k && strcmp(err + n - k, at) == 0,
+	      "config error '%s' at line %d (got '%s')", want, line, err);
+	facet_net_free(net);
+}
+
 /* The canonical config of a net given as text (NULL if it does not parse), and in *again that
  * config parsed back (NULL if it does not). */
 static char *canonical(const char *text, facet_net **again)
@@ -732,33 +743,34 @@ static void test_config(void)
 	facet_net_free(again);
 	facet_net_free(net);
 
-	expect_error("[input]\n[conv] filters=8\n[conv] filters=8 strdie=2\n",
-	             "t.cfg:3: unknown key 'strdie' in [conv]");
-	expect_error("[input]\n\n[convolution] filters=8\n",
-	             "t.cfg:3: unknown section [convolution]");
-	expect_error("[conv] filters=8 pad=full\n",
-	             "t.cfg:1: [conv] pad='full': expected one of valid, same");
-	expect_error("[conv] filters=eight\n", "t.cfg:1: [conv] filters='eight': not an integer");
-	expect_error("[conv] size=3\n[gap]\n", "t.cfg:1: [conv] needs filters=");
+	expect_error_at("[input]\n[conv] filters=8\n[conv] filters=8 strdie=2\n", 3,
+	                "unknown key 'strdie' in [conv]");
+	expect_error_at("[input]\n\n[convolution] filters=8\n", 3, "unknown section [convolution]");
+	expect_error_at("[conv] filters=8 pad=full\n", 1,
+	                "[conv] pad='full': expected one of valid, same");
+	expect_error_at("[conv] filters=eight\n", 1, "[conv] filters='eight': not an integer");
+	expect_error_at("[conv] size=3\n[gap]\n", 1, "[conv] needs filters=");
 	expect_error("[conv] filters=4\n[gap]\n", "no [head age]");
-	expect_error("[gap]\n[head age]\n[dense] units=2\n",
-	             "t.cfg:2: [head age] must end with [dense] units=1");
+	expect_error_at("[gap]\n[head age]\n[dense] units=2\n", 2,
+	                "[head age] must end with [dense] units=1");
 	expect_error("[gap]\n[head gender] loss=mse\n[dense] units=1\n",
 	             "the gender head takes bce");
-	expect_error("[head age]\n[dense] units=1\n",
-	             "t.cfg:2: [dense] on a 48x48x1 input: the input is not flat");
-	expect_error("[input] width=4 height=4\n[conv] filters=2 size=5 pad=valid\n[gap]\n[head "
-	             "age]\n[dense] units=1\n",
-	             "t.cfg:2: [conv] on a 4x4x1 input: the input is smaller");
+	expect_error_at("[head age]\n[dense] units=1\n", 2,
+	                "[dense] on a 48x48x1 input: the input is not flat");
+	expect_error_at("[input] width=4 height=4\n[conv] filters=2 size=5 pad=valid\n[gap]\n[head "
+	                "age]\n[dense] units=1\n",
+	                2, "[conv] on a 4x4x1 input: the input is smaller");
 	/* the values per face out of a layer are capped, so shape products cannot overflow int
 	 * (a fuzzer's find: 256 filters on 4092x4092 overflowed [flatten]'s C*H*W) */
-	expect_error("[input] width=4092 height=4092\n[conv] filters=256\n[flatten]\n[head "
-	             "age]\n[dense] units=1\n",
-	             "t.cfg:2: [conv] on a 4092x4092x1 input gives 4286582784 values per face, "
-	             "past the limit of 67108864");
-	expect_error("[input] width=4096 height=4096 channels=3\n[conv] filters=5 size=1\n[gap]\n"
-	             "[head age]\n[dense] units=1\n",
-	             "t.cfg:2: [conv] on a 4096x4096x3 input gives 83886080 values");
+	expect_error_at("[input] width=4092 height=4092\n[conv] filters=256\n[flatten]\n[head "
+	                "age]\n[dense] units=1\n",
+	                2,
+	                "[conv] on a 4092x4092x1 input gives 4286582784 values per face, "
+	                "past the limit of 67108864");
+	expect_error_at(
+	    "[input] width=4096 height=4096 channels=3\n[conv] filters=5 size=1\n[gap]\n"
+	    "[head age]\n[dense] units=1\n",
+	    2, "[conv] on a 4096x4096x3 input gives 83886080 values");
 	{
 		char e[256] = "";
 		facet_net *edge =
@@ -769,28 +781,28 @@ static void test_config(void)
 		check(edge != NULL, "a layer of exactly 2^26 values per face is allowed (%s)", e);
 		facet_net_free(edge);
 	}
-	expect_error("[gap]\n[head age]\n[dense] units=1\n[head age]\n",
-	             "t.cfg:4: [head age] given twice");
+	expect_error_at("[gap]\n[head age]\n[dense] units=1\n[head age]\n", 4,
+	                "[head age] given twice");
 	expect_error("[gap] lr=3\n", "unknown key 'lr': [gap] takes no keys");
-	expect_error("[train] lr=-1\n", "t.cfg:1: [train] lr=-1: out of range");
-	expect_error("lr=1\n", "t.cfg:1: 'lr' outside any section");
-	expect_error("[gap]\n[head gender]\n[dense] units=1 activation=softmax\n",
-	             "t.cfg:3: [dense] activation=softmax cannot end [head gender]");
-	expect_error("[gap]\n[head age] loss=dldl\n[dense] units=1\n",
-	             "t.cfg:2: [head age] loss=dldl must end with [dense] units=K");
+	expect_error_at("[train] lr=-1\n", 1, "[train] lr=-1: out of range");
+	expect_error_at("lr=1\n", 1, "'lr' outside any section");
+	expect_error_at("[gap]\n[head gender]\n[dense] units=1 activation=softmax\n", 3,
+	                "[dense] activation=softmax cannot end [head gender]");
+	expect_error_at("[gap]\n[head age] loss=dldl\n[dense] units=1\n", 2,
+	                "[head age] loss=dldl must end with [dense] units=K");
 	expect_error("[gap]\n[head age] loss=dldl\n[dense] units=300\n", "2 <= K <= 256");
-	expect_error("[gap]\n[head age] loss=l1 sigma=3\n[dense] units=1\n",
-	             "t.cfg:2: [head age] sigma and l1 apply to loss=dldl only");
+	expect_error_at("[gap]\n[head age] loss=l1 sigma=3\n[dense] units=1\n", 2,
+	                "[head age] sigma and l1 apply to loss=dldl only");
 	expect_error("[gap]\n[head gender] l1=1\n[dense] units=1\n",
 	             "[head gender] sigma and l1 apply to loss=dldl only");
-	expect_error("[gap]\n[head age] loss=dldl sigma=0\n[dense] units=9\n",
-	             "t.cfg:2: [age] sigma=0: out of range");
-	expect_error("[gap]\n[head age] loss=mse smoothing=0.1\n[dense] units=1\n",
-	             "t.cfg:2: [head age] smoothing applies to loss=bce and loss=ce only");
+	expect_error_at("[gap]\n[head age] loss=dldl sigma=0\n[dense] units=9\n", 2,
+	                "[age] sigma=0: out of range");
+	expect_error_at("[gap]\n[head age] loss=mse smoothing=0.1\n[dense] units=1\n", 2,
+	                "[head age] smoothing applies to loss=bce and loss=ce only");
 	expect_error("[gap]\n[head age] loss=dldl smoothing=0.1\n[dense] units=9\n",
 	             "[head age] smoothing applies to loss=bce and loss=ce only");
-	expect_error("[gap]\n[head ethnicity] loss=ce smoothing=1\n[dense] units=5\n",
-	             "t.cfg:2: [ethnicity] smoothing=1: out of range");
+	expect_error_at("[gap]\n[head ethnicity] loss=ce smoothing=1\n[dense] units=5\n", 2,
+	                "[ethnicity] smoothing=1: out of range");
 
 	/* a dldl age head: its keys are kept in the canonical config (and only there) */
 	canon = canonical("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
@@ -822,10 +834,10 @@ static void test_config(void)
 
 	/* distill: in the canonical config only where it is on (configs without it read as before)
 	 */
-	expect_error("[gap]\n[head age] loss=dldl distill=0.5\n[dense] units=9\n",
-	             "t.cfg:2: [head age] distill applies to loss=bce and loss=ce only");
-	expect_error("[gap]\n[head gender] loss=bce distill=1.5\n[dense] units=1\n",
-	             "t.cfg:2: [gender] distill=1.5: out of range");
+	expect_error_at("[gap]\n[head age] loss=dldl distill=0.5\n[dense] units=9\n", 2,
+	                "[head age] distill applies to loss=bce and loss=ce only");
+	expect_error_at("[gap]\n[head gender] loss=bce distill=1.5\n[dense] units=1\n", 2,
+	                "[gender] distill=1.5: out of range");
 	canon = canonical("[input] width=8 height=8\n[conv] filters=4\n[gap]\n"
 	                  "[head gender]\n[dense] units=1\n"
 	                  "[head ethnicity] distill=0.5\n[dense] units=5\n",
@@ -1453,8 +1465,8 @@ static void test_views(void)
 	       "rotate and scale at 0 are not written");
 	free(canon);
 	facet_net_free(net);
-	expect_error("[train] scale=0.95\n", "t.cfg:1: [train] scale=0.95: out of range");
-	expect_error("[train] rotate=-5\n", "t.cfg:1: [train] rotate=-5: out of range");
+	expect_error_at("[train] scale=0.95\n", 1, "[train] scale=0.95: out of range");
+	expect_error_at("[train] rotate=-5\n", 1, "[train] rotate=-5: out of range");
 }
 
 /* ---------------------------------------------------------------- input geometry */
