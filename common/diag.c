@@ -244,7 +244,7 @@ long facet_parse_long(const char *opt, const char *arg, long min, long max)
 	errno = 0;
 	v = strtol(arg, &end, 10);
 	if (errno || end == arg || *end || v < min || v > max)
-		usage_error("%s: '%s' is not an integer in %ld..%ld", opt, arg, min, max);
+		usage_error("%s takes an integer in %ld..%ld, not '%s'", opt, min, max, arg);
 	return v;
 }
 
@@ -256,7 +256,7 @@ double facet_parse_double(const char *opt, const char *arg, double min, double m
 	errno = 0;
 	v = strtod(arg, &end);
 	if (errno || end == arg || *end || !(v >= min && v <= max))
-		usage_error("%s: '%s' is not a number in %g..%g", opt, arg, min, max);
+		usage_error("%s takes a number in %g..%g, not '%s'", opt, min, max, arg);
 	return v;
 }
 
@@ -268,10 +268,10 @@ void facet_parse_size(const char *opt, const char *arg, int *w, int *h)
 	errno = 0;
 	a = strtol(arg, &end, 10);
 	if (errno || end == arg || (*end != 'x' && *end != 'X'))
-		usage_error("%s: '%s' is not a size WxH (e.g. 64x64)", opt, arg);
+		usage_error("%s takes a size WxH (e.g. 64x64), not '%s'", opt, arg);
 	b = strtol(end + 1, &end, 10);
 	if (errno || *end || a < 1 || b < 1 || a > 65535 || b > 65535)
-		usage_error("%s: '%s' is not a size WxH with sides 1..65535", opt, arg);
+		usage_error("%s takes a size WxH with sides 1..65535, not '%s'", opt, arg);
 	*w = (int)a;
 	*h = (int)b;
 }

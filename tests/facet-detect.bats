@@ -592,7 +592,7 @@ astronaut.png#0 200x200x1 68x2"
 	run --separate-stderr facet-detect --size 64x32 "$SK/astronaut.png"
 	assert_equal "$status" 2
 	assert_output ""
-	assert_equal "${stderr_lines[0]}" "facet-detect: --size: '64x32' is not square (the face is cut square)"
+	assert_equal "${stderr_lines[0]}" "facet-detect: --size takes a square size (the face is cut square), not '64x32'"
 }
 
 @test "bad option values exit 2 with a one-line hint and nothing on stdout" {

@@ -143,7 +143,7 @@ PYEOF
 @test "facet predict: --annotate needs photos and a folder; --aligned keeps lines without a box" {
 	run --separate-stderr facet-predict --annotate nowhere x.jpg
 	assert_equal "$status" 2
-	[[ "$stderr" == *"--annotate: 'nowhere' is not a directory"* ]]
+	[[ "$stderr" == *"--annotate takes an existing folder, not 'nowhere'"* ]]
 	mkdir d
 	run --separate-stderr facet-predict --annotate d --aligned x.jpg
 	assert_equal "$status" 2

@@ -51,7 +51,7 @@ print(c["train"], c["val"], c["test"])'; }
 @test "bad usage and bad input" {
 	run --separate-stderr facet-split --ratios 80:20 < in.facet
 	assert_equal "$status" 2
-	[[ "$stderr" == "facet-split: --ratios: '80:20' is not T:V:E, e.g. 80:10:10"* ]]
+	[[ "$stderr" == "facet-split: --ratios takes T:V:E (e.g. 80:10:10), not '80:20'"* ]]
 	run --separate-stderr facet-split --stratify colour < in.facet
 	assert_equal "$status" 2
 	echo '{"age": 3}' | $PY "$REPO/tests/lib/mkstream.py" > noid.facet

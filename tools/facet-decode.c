@@ -122,7 +122,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			break;
 		case 'E':
 			if (facet_engine_parse(optarg, &o->spec.engine) != 0)
-				usage_error("--engine: '%s' is not auto, vips or turbo", optarg);
+				usage_error("--engine takes auto, vips or turbo, not '%s'", optarg);
 			break;
 		default:
 			facet_std_option(c, usage);

@@ -134,13 +134,14 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			if (strchr(optarg, 'x')) {
 				facet_parse_size("--size", optarg, &w, &h);
 				if (w != h)
-					usage_error("--size: '%s' is not square (the face is cut square)",
-					            optarg);
+					usage_error(
+					    "--size takes a square size (the face is cut square), not '%s'",
+					    optarg);
 			} else {
 				w = (int)facet_parse_long("--size", optarg, 8, 4096);
 			}
 			if (w < 8 || w > 4096)
-				usage_error("--size: '%s' is not a side in 8..4096", optarg);
+				usage_error("--size takes a side in 8..4096, not '%s'", optarg);
 			o->find.size = w;
 			break;
 		case OPT_MIN_FACE:

@@ -126,7 +126,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	if (o->annotate && o->json)
 		usage_error("--annotate goes with the lines, not with --json");
 	if (o->annotate && (stat(o->annotate, &st) != 0 || !S_ISDIR(st.st_mode)))
-		usage_error("--annotate: '%s' is not a directory", o->annotate);
+		usage_error("--annotate takes an existing folder, not '%s'", o->annotate);
 	if (!o->model)
 		o->model = default_model();
 }

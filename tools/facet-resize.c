@@ -57,7 +57,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_FIT:
 			if (facet_fit_parse(optarg, &o->fit) != 0)
-				usage_error("--fit: '%s' is not crop, stretch or pad", optarg);
+				usage_error("--fit takes crop, stretch or pad, not '%s'", optarg);
 			break;
 		case OPT_PAD_VALUE:
 			o->pad_value = (int)facet_parse_long("--pad-value", optarg, 0, 255);

@@ -57,12 +57,12 @@ static void parse_ratios(const char *arg, double *r)
 		r[i] = strtod(p, &end);
 		if (end == p || !(r[i] >= 0) || !isfinite(r[i]) ||
 		    (i < NPARTS - 1 ? *end != ':' : *end != 0))
-			usage_error("--ratios: '%s' is not T:V:E, e.g. 80:10:10", arg);
+			usage_error("--ratios takes T:V:E (e.g. 80:10:10), not '%s'", arg);
 		sum += r[i];
 		p = end + 1;
 	}
 	if (!(sum > 0))
-		usage_error("--ratios: '%s' sums to zero", arg);
+		usage_error("--ratios takes T:V:E with a part above zero, not '%s'", arg);
 	for (int i = 0; i < NPARTS; i++)
 		r[i] /= sum;
 }
@@ -95,12 +95,13 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case OPT_STRATIFY:
 			if (strcmp(optarg, "age") && strcmp(optarg, "gender") &&
 			    strcmp(optarg, "ethnicity"))
-				usage_error("--stratify: '%s' is not age, gender or ethnicity", optarg);
+				usage_error("--stratify takes age, gender or ethnicity, not '%s'",
+				            optarg);
 			o->stratify = optarg;
 			break;
 		case OPT_TAKE:
 			if ((o->take = part_index(optarg)) < 0)
-				usage_error("--take: '%s' is not train, val or test", optarg);
+				usage_error("--take takes train, val or test, not '%s'", optarg);
 			break;
 		default:
 			facet_std_option(c, usage);

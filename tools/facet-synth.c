@@ -66,7 +66,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 's':
 			facet_parse_size("--size", optarg, &o->width, &o->height);
 			if ((int64_t)o->width * o->height > 4096 * 4096)
-				usage_error("--size: '%s' is larger than 4096x4096 pixels", optarg);
+				usage_error("--size takes at most 4096x4096 pixels, not '%s'",
+				            optarg);
 			break;
 		case 'g':
 			o->channels = 1;
