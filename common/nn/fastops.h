@@ -1,6 +1,7 @@
 /*
- * The fast path: oneDNN primitives behind a small plan-based interface (convolution, dense), and
- * OpenMP loops where oneDNN is slow on the plain layout (max pooling, batch norm).
+ * The fast path: oneDNN primitives behind a small plan-based interface (convolution, dense, int8;
+ * fastops_dnnl.c), and OpenMP loops where oneDNN is slow on the plain layout (max pooling, batch
+ * norm; in maxpool.c and batchnorm.c, beside the reference kernels).
  *
  * Layout at this interface: fp32, plain NCHW for activations, KCRS for convolution weights,
  * [out, in] for dense weights (y = x W^T + b). A plan is made once per layer and batch size and
@@ -56,7 +57,7 @@ void facet_fast_conv_free(facet_fast_conv *p);
 
 /* ---- max pooling, window k x k (k <= 255), stride s, no padding ('valid'):
  * x [N,C,H,W] -> y [N,C,OH,OW]. An OpenMP loop on the plain layout (faster here than oneDNN's
- * plain-layout pooling or a reorder to its blocked one); ties keep the first maximum. */
+ * plain-layout pooling or a reorder to its blocked one; maxpool.c); ties keep the first maximum. */
 typedef struct facet_fast_pool facet_fast_pool;
 facet_fast_pool *facet_fast_pool_new(int N, int C, int H, int W, int k, int s, int precision);
 void facet_fast_pool_forward(facet_fast_pool *p, const float *x, float *y); /* keeps argmax */
@@ -67,7 +68,7 @@ void facet_fast_pool_free(facet_fast_pool *p);
  * forward_train writes y and the batch mean/var [C] (biased var, as used for normalising);
  * backward gives dx (unless NULL), dgamma, dbeta from the saved mean/var and the last
  * forward_train. relu: y is max(batch norm, 0) and dy is the gradient of that y (a [relu] after
- * the batch norm, fused into its passes). */
+ * the batch norm, fused into its passes). OpenMP loops on the plain layout (batchnorm.c). */
 typedef struct facet_fast_bn facet_fast_bn;
 facet_fast_bn *facet_fast_bn_new(int N, int C, int H, int W, float eps, int relu, int precision);
 void facet_fast_bn_forward_train(facet_fast_bn *p, const float *x, const float *gamma,

@@ -12,8 +12,10 @@
  *   training   data sets held as uint8, batches with augmentation, steps, evaluation (train.c)
  *
  * Tensors are fp32 NCHW. Every kernel has a plain-C reference; with net->fast set, layers call the
- * oneDNN plans of fastops.h instead. Same seed, same fp32 result: everything random comes from
- * streams derived from (seed, epoch, step, sample), never from the order threads run in.
+ * fast plans of fastops.h instead (oneDNN's, or OpenMP loops where oneDNN is slow: max pooling and
+ * batch norm, whose loops sit beside their reference). Same seed, same fp32 result: everything
+ * random comes from streams derived from (seed, epoch, step, sample), never from the order threads
+ * run in.
  */
 #ifndef FACET_NN_H
 #define FACET_NN_H

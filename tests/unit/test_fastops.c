@@ -1,5 +1,6 @@
 /*
- * The fast path (common/nn/fastops_dnnl.c) against naive loops written here.
+ * The fast path (common/nn/fastops.h: the oneDNN plans of fastops_dnnl.c, the max pooling and batch
+ * norm loops of maxpool.c and batchnorm.c) against naive loops written here.
  *
  * Every op, forward and backward, in fp32 (tolerance 1e-4) and bf16 (2e-2; where the CPU lacks
  * AVX512-BF16 a bf16 plan runs fp32, and is held to 1e-4). The error printed is the largest
