@@ -273,7 +273,7 @@ static facet_net *open_net(struct opts *o, facet_train_state *st)
 			echo_defaults(cfg, o->config);
 		st->seed = o->seed;
 		st->epochs = o->epochs ? o->epochs : cfg->train.epochs;
-		st->plateau_lr = cfg->train.lr;
+		facet_train_schedule_init(st, &cfg->train);
 		return cfg;
 	}
 	net = facet_model_load(o->resume, st, err, sizeof err);
@@ -760,7 +760,6 @@ static void epoch_line(const facet_epoch_log *e, int epochs)
 static void end_epoch(facet_net *net, facet_train_state *st, const facet_dataset *val, int epoch,
                       float lr, double seconds, double images, const struct opts *o)
 {
-	const facet_train_cfg *c = &net->train;
 	facet_epoch_log e;
 	memset(&e, 0, sizeof e);
 	e.epoch = epoch + 1;
@@ -774,33 +773,13 @@ static void end_epoch(facet_net *net, facet_train_state *st, const facet_dataset
 	}
 	facet_dist_bcast(&e, sizeof e, 0);
 	facet_train_state_log(st, &e);
-	double monitor = e.has_val ? e.val.loss : e.train.loss;
-	if (monitor < st->best) {
-		st->best = monitor;
-		st->best_epoch = epoch + 1;
-		st->bad_epochs = 0;
-		if (c->restore_best)
-			facet_train_state_keep_best(st, net);
-	} else {
-		st->bad_epochs++;
-		if (c->patience && st->bad_epochs >= c->patience) {
-			st->stopped = 1;
-			facet_info(
-			    "early stop: no better %s loss for %d epochs (best %.4f at epoch %d)",
-			    e.has_val ? "validation" : "training", c->patience, st->best,
-			    st->best_epoch);
-		}
-	}
-	if (c->schedule == FACET_SCHED_PLATEAU) {
-		if (monitor < st->plateau_best) {
-			st->plateau_best = monitor;
-			st->plateau_bad = 0;
-		} else if (++st->plateau_bad >= c->plateau_patience) {
-			st->plateau_lr = fmaxf(st->plateau_lr * c->plateau_factor, c->min_lr);
-			st->plateau_bad = 0;
-			facet_info("learning rate cut to %.3g", st->plateau_lr);
-		}
-	}
+	int events = facet_train_schedule_update(st, net, &e);
+	if (events & FACET_TRAIN_EARLY_STOP)
+		facet_info("early stop: no better %s loss for %d epochs (best %.4f at epoch %d)",
+		           e.has_val ? "validation" : "training", net->train.patience, st->best,
+		           st->best_epoch);
+	if (events & FACET_TRAIN_LR_CUT)
+		facet_info("learning rate cut to %.3g", st->plateau_lr);
 	st->epoch = epoch + 1;
 	st->step = 0;
 	memset(&st->sums, 0, sizeof st->sums);
@@ -859,7 +838,7 @@ static void train(facet_net *net, facet_train_state *st, const facet_dataset *d,
 
 	update_gone_msg(o);
 	for (int epoch = st->epoch; epoch < st->epochs && !st->stopped; epoch++) {
-		float lr = facet_schedule_lr(&net->train, epoch, st->epochs, st->plateau_lr);
+		float lr = facet_train_schedule_lr(st, &net->train, epoch);
 		double t0 = now();
 		int first = st->step, sig;
 		shuffle(perm, d->n, st->seed, epoch);
@@ -946,11 +925,9 @@ static void write_model(facet_net *net, facet_train_state *st, const struct opts
 	char err[512];
 	if (!rank0())
 		return;
-	if (net->train.restore_best && st->best_param && st->best_epoch != st->epoch) {
-		facet_train_state_restore_best(st, net);
+	if (facet_train_schedule_finish(st, net))
 		facet_info("restored the weights of epoch %d (best %s loss %.4f)", st->best_epoch,
 		           st->val_samples ? "validation" : "training", st->best);
-	}
 	if (!params_finite(net))
 		die("the weights are not finite: no model written (lower the learning rate?)");
 	if (facet_model_save(net, st, 0, o->out, err, sizeof err))

@@ -9,7 +9,8 @@
  *              facet-config(5))
  *   optimizer  Adam / AdamW, L2, learning-rate schedules (optim.c)
  *   model      the model file and checkpoints (model.c, one msgpack map)
- *   training   data sets held as uint8, batches with augmentation, steps, evaluation (train.c)
+ *   training   data sets held as uint8, batches with augmentation, steps, evaluation, early
+ *              stopping and the plateau schedule (train.c)
  *
  * Tensors are fp32 NCHW. Every kernel has a plain-C reference; with net->fast set, layers call the
  * fast plans of fastops.h instead (oneDNN's, or OpenMP loops where oneDNN is slow: max pooling and
@@ -446,6 +447,28 @@ void facet_train_state_log(facet_train_state *s, const facet_epoch_log *e);
 /* Remember the current parameters as the best / put the best back. */
 void facet_train_state_keep_best(facet_train_state *s, const facet_net *net);
 void facet_train_state_restore_best(const facet_train_state *s, facet_net *net);
+
+/* What the state decides after each epoch, from c's keys (facet-config(5), [train]). The loss
+ * watched is the epoch's validation loss when it has one, else its training loss.
+ *   early stopping  patience epochs in a row without a better loss than the best so far stop
+ *                   the run (patience 0: never); with restore_best the weights of the best
+ *                   epoch are kept, and put back at the end
+ *   plateau         under schedule=plateau, plateau_patience epochs without a better loss cut
+ *                   the learning rate by plateau_factor, down to min_lr at the lowest */
+enum { FACET_TRAIN_EARLY_STOP = 1, FACET_TRAIN_LR_CUT = 2 };
+/* A new run: the plateau schedule starts from c's lr (a checkpoint carries where it stands). */
+void facet_train_schedule_init(facet_train_state *s, const facet_train_cfg *c);
+/* The learning rate of epoch (0-based) of s->epochs under c's schedule. */
+float facet_train_schedule_lr(const facet_train_state *s, const facet_train_cfg *c, int epoch);
+/* After epoch e (e->epoch is 1-based): update the best loss and its epoch (keeping its weights
+ * with restore_best), early stopping (s->stopped) and the plateau learning rate
+ * (s->plateau_lr). Returns what happened: FACET_TRAIN_EARLY_STOP when the run stops here,
+ * FACET_TRAIN_LR_CUT when the plateau schedule cut the rate (even if min_lr held it), or 0. */
+int facet_train_schedule_update(facet_train_state *s, const facet_net *net,
+                                const facet_epoch_log *e);
+/* At the end of the run, with restore_best: put back the best epoch's weights unless the last
+ * epoch (s->epoch) was the best. 1 when it did, else 0. */
+int facet_train_schedule_finish(const facet_train_state *s, facet_net *net);
 
 /* Pack one epoch's record (the metrics file's format, facet-metrics(5)). */
 void facet_epoch_log_pack(msgpack_packer *pk, const facet_net *net, const facet_epoch_log *e);

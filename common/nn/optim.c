@@ -5,7 +5,8 @@
  *   step     lr * gamma^floor(epoch / step_size)
  *   cosine   min_lr + (lr - min_lr) * (1 + cos(pi * epoch / epochs)) / 2
  *   plateau  the current value, cut by plateau_factor when the monitored loss has not improved
- *            for plateau_patience epochs (the trainer keeps that state)
+ *            for plateau_patience epochs (facet_train_schedule_update in train.c keeps that
+ *            state)
  */
 #include <math.h>
 #include <string.h>

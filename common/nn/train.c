@@ -1,7 +1,8 @@
 /*
  * Training data and steps: data sets held in memory as uint8 in the net's input geometry, batches
  * built from them (normalised as the model records, augmented when training), one optimizer step,
- * evaluation, and the training state that checkpoints carry.
+ * evaluation, the training state that checkpoints carry, and what it decides after each epoch:
+ * early stopping, the best weights and the plateau schedule.
  */
 #include <math.h>
 #include <string.h>
@@ -386,4 +387,57 @@ void facet_train_state_restore_best(const facet_train_state *s, facet_net *net)
 		return;
 	for (int i = 0; i < net->nparam; i++)
 		memcpy(net->param[i]->data, s->best_param[i], sizeof(float) * net->param[i]->n);
+}
+
+/* ---------------------------------------------------------------- early stopping, plateau */
+
+void facet_train_schedule_init(facet_train_state *s, const facet_train_cfg *c)
+{
+	s->plateau_lr = c->lr;
+}
+
+float facet_train_schedule_lr(const facet_train_state *s, const facet_train_cfg *c, int epoch)
+{
+	return facet_schedule_lr(c, epoch, s->epochs, s->plateau_lr);
+}
+
+int facet_train_schedule_update(facet_train_state *s, const facet_net *net,
+                                const facet_epoch_log *e)
+{
+	const facet_train_cfg *c = &net->train;
+	double monitor = e->has_val ? e->val.loss : e->train.loss;
+	int events = 0;
+
+	if (monitor < s->best) {
+		s->best = monitor;
+		s->best_epoch = e->epoch;
+		s->bad_epochs = 0;
+		if (c->restore_best)
+			facet_train_state_keep_best(s, net);
+	} else {
+		s->bad_epochs++;
+		if (c->patience && s->bad_epochs >= c->patience) {
+			s->stopped = 1;
+			events |= FACET_TRAIN_EARLY_STOP;
+		}
+	}
+	if (c->schedule == FACET_SCHED_PLATEAU) {
+		if (monitor < s->plateau_best) {
+			s->plateau_best = monitor;
+			s->plateau_bad = 0;
+		} else if (++s->plateau_bad >= c->plateau_patience) {
+			s->plateau_lr = fmaxf(s->plateau_lr * c->plateau_factor, c->min_lr);
+			s->plateau_bad = 0;
+			events |= FACET_TRAIN_LR_CUT;
+		}
+	}
+	return events;
+}
+
+int facet_train_schedule_finish(const facet_train_state *s, facet_net *net)
+{
+	if (!net->train.restore_best || !s->best_param || s->best_epoch == s->epoch)
+		return 0;
+	facet_train_state_restore_best(s, net);
+	return 1;
 }

@@ -1518,6 +1518,97 @@ static void test_prepare(void)
 	facet_net_free(net);
 }
 
+/* ---------------------------------------------------------------- early stopping, plateau */
+
+/* One epoch's log whose watched loss is loss: the validation loss with has_val, else the
+ * training loss (the other one is set to 0, which would be the best if it were the one read). */
+static facet_epoch_log epoch_log(int epoch, int has_val, double loss)
+{
+	facet_epoch_log e;
+	memset(&e, 0, sizeof e);
+	e.epoch = epoch;
+	e.has_val = has_val;
+	if (has_val)
+		e.val.loss = loss;
+	else
+		e.train.loss = loss;
+	return e;
+}
+
+static void test_schedule(void)
+{
+	static const char *cfg = "[input] width=4 height=4 channels=1\n"
+	                         "[conv] filters=2\n"
+	                         "[gap]\n"
+	                         "[head gender]\n"
+	                         "[dense] units=1 activation=sigmoid\n"
+	                         "[train] lr=0.01 schedule=plateau plateau_patience=2 "
+	                         "plateau_factor=0.5 min_lr=0.003 patience=3\n";
+	char err[256];
+	facet_net *net = facet_net_parse(cfg, "schedule", err, sizeof err);
+	check(net != NULL, "schedule config parses (%s)", net ? "ok" : err);
+	if (!net)
+		return;
+	facet_net_init_params(net, 3);
+	facet_train_state s;
+	facet_train_state_init(&s);
+	s.epochs = 10;
+	facet_train_schedule_init(&s, &net->train);
+
+	/* validation losses 5, 4 (the best), 4.5, 4.2 (a second epoch without better: the rate
+	 * is cut), 4.1 (a third: early stop) */
+	static const double loss[] = {5, 4, 4.5, 4.2, 4.1};
+	static const int want[] = {0, 0, 0, FACET_TRAIN_LR_CUT, FACET_TRAIN_EARLY_STOP};
+	float lr[5], best_w = 0;
+	int ok = 1;
+	for (int i = 0; i < 5; i++) {
+		facet_epoch_log e = epoch_log(i + 1, 1, loss[i]);
+		lr[i] = facet_train_schedule_lr(&s, &net->train, i);
+		ok &= facet_train_schedule_update(&s, net, &e) == want[i];
+		if (i == 1)
+			best_w = net->param[0]->data[0];
+		net->param[0]->data[0] += 1; /* the training step */
+		s.epoch = i + 1;
+	}
+	check(ok && lr[0] == 0.01f && lr[3] == 0.01f && lr[4] == 0.005f && s.stopped &&
+	          s.best == 4 && s.best_epoch == 2,
+	       "patience=3, plateau_patience=2: rate cut after epoch 4 (lr %g), early stop after "
+	       "epoch 5, best epoch %d",
+	       lr[4], s.best_epoch);
+	check(facet_train_schedule_finish(&s, net) && net->param[0]->data[0] == best_w,
+	       "restore_best puts back the weights of the best epoch");
+	s.best_epoch = s.epoch;
+	int last = facet_train_schedule_finish(&s, net);
+	s.best_epoch = 2;
+	net->train.restore_best = 0;
+	int off = facet_train_schedule_finish(&s, net);
+	check(!last && !off, "no weights put back when the best epoch was the last, nor without "
+	                     "restore_best");
+	facet_train_state_free(&s);
+
+	/* the training loss without validation; patience=0 never stops; min_lr bounds the cuts,
+	 * which are still reported there */
+	net->train.patience = 0;
+	net->train.plateau_patience = 1;
+	facet_train_state_init(&s);
+	s.epochs = 10;
+	facet_train_schedule_init(&s, &net->train);
+	static const float want_lr[] = {0.01f, 0.005f, 0.003f, 0.003f};
+	ok = 1;
+	for (int i = 0; i < 4; i++) {
+		facet_epoch_log e = epoch_log(i + 1, 0, i ? 2.0 : 1.0);
+		int ev = facet_train_schedule_update(&s, net, &e);
+		ok &= ev == (i ? FACET_TRAIN_LR_CUT : 0) && s.plateau_lr == want_lr[i];
+		s.epoch = i + 1;
+	}
+	check(ok && !s.stopped && s.best == 1 && s.best_epoch == 1,
+	       "training loss watched without validation; patience=0 never stops; cuts stop at "
+	       "min_lr (%g)",
+	       s.plateau_lr);
+	facet_train_state_free(&s);
+	facet_net_free(net);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1536,6 +1627,7 @@ int main(int argc, char **argv)
 	test_fold();
 	test_fused_step();
 	test_training();
+	test_schedule();
 	test_training_dldl();
 	test_training_distill();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
