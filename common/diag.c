@@ -1,5 +1,6 @@
 /* Diagnostics and command-line helpers shared by every facet tool. */
 #include "facet.h"
+#include "nn/fastops.h" /* FACET_PREC_*, what --precision names */
 
 #include <errno.h>
 #include <getopt.h>
@@ -274,6 +275,24 @@ void facet_parse_size(const char *opt, const char *arg, int *w, int *h)
 		usage_error("%s takes a size WxH with sides 1..65535, not '%s'", opt, arg);
 	*w = (int)a;
 	*h = (int)b;
+}
+
+int facet_parse_precision(const char *arg)
+{
+	if (strcmp(arg, "fp32") == 0)
+		return FACET_PREC_F32;
+	if (strcmp(arg, "bf16") == 0)
+		return FACET_PREC_BF16;
+	usage_error("--precision takes fp32 or bf16, not '%s'", arg);
+}
+
+int facet_parse_engine(const char *arg)
+{
+	if (strcmp(arg, "onednn") == 0)
+		return 1;
+	if (strcmp(arg, "reference") == 0)
+		return 0;
+	usage_error("--engine takes onednn or reference, not '%s'", arg);
 }
 
 void facet_close_stdout(void)

@@ -81,6 +81,10 @@ long facet_parse_long(const char *opt, const char *arg, long min, long max);
 double facet_parse_double(const char *opt, const char *arg, double min, double max);
 /* "WxH" -> w, h (1..65535). */
 void facet_parse_size(const char *opt, const char *arg, int *w, int *h);
+/* --precision "fp32"|"bf16" -> FACET_PREC_* (nn/fastops.h); --engine "onednn"|"reference" ->
+ * the net's fast path on (1) or off (0). */
+int facet_parse_precision(const char *arg);
+int facet_parse_engine(const char *arg);
 
 /* Flush and close stdout; die if anything failed (e.g. > /dev/full). Called at exit by facet_init,
  * callable earlier. */

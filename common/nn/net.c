@@ -86,24 +86,6 @@ void facet_net_init_params(facet_net *net, uint64_t seed)
 		init_layers(net->head[h].layer, net->head[h].nlayer, &rng);
 }
 
-int facet_parse_precision(const char *arg)
-{
-	if (strcmp(arg, "fp32") == 0)
-		return FACET_PREC_F32;
-	if (strcmp(arg, "bf16") == 0)
-		return FACET_PREC_BF16;
-	usage_error("--precision takes fp32 or bf16, not '%s'", arg);
-}
-
-int facet_parse_engine(const char *arg)
-{
-	if (strcmp(arg, "onednn") == 0)
-		return 1;
-	if (strcmp(arg, "reference") == 0)
-		return 0;
-	usage_error("--engine takes onednn or reference, not '%s'", arg);
-}
-
 void facet_net_set_path(facet_net *net, int fast, int precision)
 {
 	net->fast = fast;

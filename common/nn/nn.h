@@ -294,10 +294,6 @@ void facet_net_init_params(facet_net *net, uint64_t seed);
 /* Select the fast path (oneDNN) or the reference, and the precision (FACET_PREC_INT8: the net
  * must be folded and calibrated, see nn/quant.h); call before facet_net_alloc. */
 void facet_net_set_path(facet_net *net, int fast, int precision);
-/* Option arguments shared by the tools: "fp32"|"bf16" -> FACET_PREC_*, "onednn"|"reference" ->
- * fast path on/off. Anything else is a usage error. */
-int facet_parse_precision(const char *arg);
-int facet_parse_engine(const char *arg);
 /* (Re)allocate every batch buffer and fast plan for batches of n. */
 void facet_net_alloc(facet_net *net, int n);
 size_t facet_net_param_count(const facet_net *net); /* trainable scalars */
