@@ -12,7 +12,7 @@ if [ -n "${FACET_DATA:-}" ] && [ -d "$FACET_DATA" ]; then
 	data=$FACET_DATA
 	export FACET_SIZE=${FACET_SIZE:-64x64}
 	export FACET_CONFIG=${FACET_CONFIG:-$repo/examples/models/multitask-light-readout.cfg}
-	export FACET_EPOCHS=${FACET_EPOCHS:-8}
+	export FACET_EPOCHS=${FACET_EPOCHS:-6}
 	say "running on the faces in $FACET_DATA (short training: $(basename "$FACET_CONFIG"), $FACET_EPOCHS epochs)"
 else
 	say "FACET_DATA is not set: running on 4000 synthetic faces from facet-synth"
