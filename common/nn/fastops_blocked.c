@@ -128,15 +128,9 @@ static inline void bpool2_four(const float *r0, const float *r1, size_t B, float
 {
 	__m128 a = _mm_loadu_ps(r0), b = _mm_loadu_ps(r0 + B);
 	__m128 c = _mm_loadu_ps(r1), d = _mm_loadu_ps(r1 + B);
-	__m128 bt = _mm_cmpgt_ps(b, a), dc = _mm_cmpgt_ps(d, c);
-	__m128 top = _mm_blendv_ps(a, b, bt), bottom = _mm_blendv_ps(c, d, dc);
-	__m128 lower = _mm_cmpgt_ps(bottom, top);
-	__m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2);
-	__m128i itop = _mm_and_si128(_mm_castps_si128(bt), one);
-	__m128i ibottom = _mm_add_epi32(two, _mm_and_si128(_mm_castps_si128(dc), one));
-	__m128i i = _mm_castps_si128(
-	    _mm_blendv_ps(_mm_castsi128_ps(itop), _mm_castsi128_ps(ibottom), lower));
-	_mm_storeu_ps(y, _mm_blendv_ps(top, bottom, lower));
+	__m128 m;
+	__m128i i = facet__pool2x2_sse(a, b, c, d, &m);
+	_mm_storeu_ps(y, m);
 	i = _mm_packus_epi32(i, i);
 	int32_t packed = _mm_cvtsi128_si32(_mm_packus_epi16(i, i));
 	memcpy(arg, &packed, 4);
