@@ -5,6 +5,7 @@
  *       build/libfacet.a $(pkg-config --libs msgpack) -ldnnl -lm -o build/fastops_bench
  *   build/fastops_bench [fp32|bf16] [N C H W K R S stride pad relu]...
  *   build/fastops_bench fp32 bnpool      # batch norm (+ ReLU, two layers and fused), max pooling
+ *   build/fastops_bench fp32 bbnpool     # blocked: batch norm + ReLU, pooling; and all three fused
  *
  * Prints, per convolution, the median time of forward and backward (data + weights) over 20 runs
  * and the GFLOP/s they reach (2*N*K*C*R*S*OH*OW per pass), reorders at the plan boundary
@@ -152,6 +153,54 @@ static void bench_bn_pool(int N, int C, int H, int W)
 		free(all[i]);
 }
 
+/* On the blocked layout: batch norm + ReLU then 2x2 max pooling as two plans, against the
+ * batch norm that pools (as the fast path runs a [batchnorm][relu][maxpool] triple), training
+ * forward and backward, interleaved; y_blocked as the pooling before another convolution (1) or
+ * before a read-out or flatten (0). */
+static void bench_bbn_pool(int N, int C, int H, int W, int y_blocked)
+{
+	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * (H / 2) * (W / 2);
+	float *x = buf(nx), *y = buf(nx), *dy = buf(nx), *dx = buf(nx), *g = buf(C), *b = buf(C),
+	      *m = buf(C), *v = buf(C), *dg = buf(C), *db = buf(C), *yp = buf(ny), *dyp = buf(ny);
+	int pool = y_blocked ? FACET_FAST_POOL_BLOCKED : FACET_FAST_POOL_PLAIN;
+	facet_fast_bbn *bn = facet_fast_bbn_new(N, C, H, W, 1e-3f, 1, 0);
+	facet_fast_bpool *pl = facet_fast_bpool_new(N, C, H, W, 2, 2, y_blocked);
+	facet_fast_bbn *f = facet_fast_bbn_new(N, C, H, W, 1e-3f, 1, pool);
+	enum { RUNS = 15, K = 4 };
+	double t[K][RUNS];
+	for (int i = -2; i < RUNS; i++) {
+		double t0 = now();
+		facet_fast_bbn_forward_train(bn, x, g, b, y, m, v);
+		facet_fast_bpool_forward(pl, y, yp);
+		double t1 = now();
+		facet_fast_bpool_backward(pl, dyp, dy);
+		facet_fast_bbn_backward(bn, x, g, m, v, dy, dx, dg, db);
+		double t2 = now();
+		facet_fast_bbn_forward_train(f, x, g, b, yp, m, v);
+		double t3 = now();
+		facet_fast_bbn_backward(f, x, g, m, v, dyp, dx, dg, db);
+		double t4 = now();
+		if (i >= 0) {
+			double e[K] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3};
+			for (int k = 0; k < K; k++)
+				t[k][i] = e[k];
+		}
+	}
+	const char *name[K] = {"bn+relu, pool fwd", "bn+relu, pool bwd", "bn+relu+pool fwd",
+	                       "bn+relu+pool bwd"};
+	for (int k = 0; k < K; k++) {
+		qsort(t[k], RUNS, sizeof **t, cmp);
+		printf("%-18s blocked N%-3d %3dx%-3dx%-3d -> %s: %7.2f ms\n", name[k], N, C, H, W,
+		       y_blocked ? "blocked" : "plain", t[k][RUNS / 2] * 1e3);
+	}
+	facet_fast_bbn_free(bn);
+	facet_fast_bpool_free(pl);
+	facet_fast_bbn_free(f);
+	float *all[] = {x, y, dy, dx, g, b, m, v, dg, db, yp, dyp};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		free(all[i]);
+}
+
 int main(int argc, char **argv)
 {
 	facet_init("fastops_bench");
@@ -165,6 +214,14 @@ int main(int argc, char **argv)
 		bench_bn_pool(64, 64, 40, 40);
 		bench_bn_pool(64, 128, 20, 20);
 		bench_bn_pool(64, 256, 10, 10);
+		return 0;
+	}
+	if (argc > 2 && !strcmp(argv[2], "bbnpool")) {
+		/* the 64x64 read-out net's four blocks (multitask-light-readout.cfg) */
+		bench_bbn_pool(64, 32, 64, 64, 1);
+		bench_bbn_pool(64, 64, 32, 32, 1);
+		bench_bbn_pool(64, 128, 16, 16, 1);
+		bench_bbn_pool(64, 256, 8, 8, 0);
 		return 0;
 	}
 	if (argc > 2) {

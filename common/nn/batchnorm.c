@@ -3,7 +3,8 @@
  * a flatten), then scale by gamma and shift by beta. Training uses the batch statistics and
  * updates the running ones: running = momentum * running + (1 - momentum) * batch (Keras'
  * convention: momentum 0.99), the running variance unbiased. Inference uses the running ones.
- * On the fast path a [relu] right after it is fused into its passes (l->fused; see net.c).
+ * On the fast path a [relu] right after it is fused into its passes (l->fused; see net.c), and
+ * on the blocked layout a 2x2 [maxpool] after that relu too (l->pooled).
  * The layer's kernels are the plain-C reference; the fast path's (facet_fast_bn of fastops.h,
  * used with net->fast) follow them.
  */
@@ -45,7 +46,8 @@ static void bn_alloc(facet_layer *l)
 {
 	l->save = xmalloc(sizeof(float) * 2 * l->ic);
 	if (l->use_fast && l->x_blocked)
-		l->fast = facet_fast_bbn_new(l->n, l->ic, l->ih, l->iw, l->eps, l->fused);
+		l->fast =
+		    facet_fast_bbn_new(l->n, l->ic, l->ih, l->iw, l->eps, l->fused, l->pooled);
 	else if (l->use_fast)
 		l->fast =
 		    facet_fast_bn_new(l->n, l->ic, l->ih, l->iw, l->eps, l->fused, l->precision);

@@ -89,8 +89,13 @@ void facet_fast_bpool_forward(facet_fast_bpool *p, const float *x, float *y);
 void facet_fast_bpool_backward(facet_fast_bpool *p, const float *dy, float *dx);
 void facet_fast_bpool_free(facet_fast_bpool *p);
 
+/* The batch norm can also do the 2x2 stride-2 max pooling that follows it (after the ReLU, with
+ * relu): pool FACET_FAST_POOL_BLOCKED or _PLAIN gives y and takes dy as the pooling's output
+ * [N,C,H/2,W/2], blocked or plain, and the pooling's full-size output is never written (one pass
+ * over the tensor fewer each way). The results are the batch norm's then the pooling's exactly. */
+enum { FACET_FAST_POOL_BLOCKED = 1, FACET_FAST_POOL_PLAIN = 2 };
 typedef struct facet_fast_bbn facet_fast_bbn;
-facet_fast_bbn *facet_fast_bbn_new(int N, int C, int H, int W, float eps, int relu);
+facet_fast_bbn *facet_fast_bbn_new(int N, int C, int H, int W, float eps, int relu, int pool);
 void facet_fast_bbn_forward_train(facet_fast_bbn *p, const float *x, const float *gamma,
                                   const float *beta, float *y, float *mean, float *var);
 void facet_fast_bbn_forward_infer(facet_fast_bbn *p, const float *x, const float *gamma,

@@ -312,21 +312,34 @@ struct facet_fast_bbn {
 	float *scale, *offset; /* [C], of the last forward pass */
 	double *s1, *s2;       /* [N, C]: per-plane sums */
 	float *tmp;            /* [3C]: per-channel factors of a pass */
+	/* with pool: the 2x2 windows' outputs OH x OW, the argmax (0 a, 1 b, 2 c, 3 d) of each,
+	 * [N, C/B, OH, OW, B], and with plain y a blocked copy of y or dy [N, C/B, OH, OW, B] */
+	int pool, OH, OW;
+	uint8_t *arg;
+	float *yb;
 };
 
-facet_fast_bbn *facet_fast_bbn_new(int N, int C, int H, int W, float eps, int relu)
+facet_fast_bbn *facet_fast_bbn_new(int N, int C, int H, int W, float eps, int relu, int pool)
 {
 	facet_fast_bbn *p = xcalloc(1, sizeof *p);
 	int B = facet_fast_block();
 
-	if (C % B)
-		die("internal error: blocked batch norm of %d channels (block %d)", C, B);
-	*p = (facet_fast_bbn){N, C, H, W, B, relu, eps, NULL, NULL, NULL, NULL, NULL};
+	if (C % B || (pool && (H < 2 || W < 2)))
+		die("internal error: blocked batch norm of %d channels (block %d), %dx%d%s", C, B, H,
+		    W, pool ? " pooled" : "");
+	*p = (facet_fast_bbn){N, C, H, W, B, relu, eps, NULL, NULL, NULL, NULL, NULL,
+	                      pool, H / 2, W / 2, NULL, NULL};
 	p->scale = xcalloc((size_t)C, sizeof(float));
 	p->offset = xcalloc((size_t)C, sizeof(float));
 	p->s1 = xcalloc((size_t)N * C, sizeof(double));
 	p->s2 = xcalloc((size_t)N * C, sizeof(double));
 	p->tmp = xcalloc((size_t)3 * C, sizeof(float));
+	if (pool) {
+		size_t out = (size_t)N * C * p->OH * p->OW;
+		p->arg = xmalloc(out);
+		if (pool == FACET_FAST_POOL_PLAIN)
+			p->yb = xmalloc(out * sizeof(float));
+	}
 	return p;
 }
 
@@ -410,22 +423,210 @@ BLOCK_FN void bbn_dx_blk(const float *x, const float *dy, float *dx, const float
 		}
 }
 
+typedef float bbn_v8f __attribute__((vector_size(32)));
+typedef int32_t bbn_v8i __attribute__((vector_size(32)));
+typedef uint8_t bbn_v8b __attribute__((vector_size(8)));
+
+/* The pooled passes work 8 lanes at a time in GCC's vector types: left to itself the compiler
+ * vectorizes the mix of uint8 argmax and float lanes poorly for a block of 8 (pairs of floats). */
+static inline bbn_v8f bbn_load8(const float *p)
+{
+	bbn_v8f v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline bbn_v8f bbn_sel8(bbn_v8i m, bbn_v8f a, bbn_v8f b) /* m ? a : b, lane-wise */
+{
+	return (bbn_v8f)(((bbn_v8i)a & m) | ((bbn_v8i)b & ~m));
+}
+
+/* 8 uint8 -> 8 int32 and back (GCC lowers __builtin_convertvector of these to scalar code) */
+static inline bbn_v8i bbn_widen8(const uint8_t *p)
+{
+#ifdef __AVX2__
+	return (bbn_v8i)_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+#else
+	bbn_v8b b;
+	memcpy(&b, p, sizeof b);
+	return __builtin_convertvector(b, bbn_v8i);
+#endif
+}
+
+static inline void bbn_narrow8(bbn_v8i v, uint8_t *p) /* v in 0..255 */
+{
+#ifdef __AVX2__
+	__m256i w = (__m256i)v;
+	__m128i h = _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+	_mm_storel_epi64((__m128i *)p, _mm_packus_epi16(h, h));
+#else
+	bbn_v8b b = __builtin_convertvector(v, bbn_v8b);
+	memcpy(p, &b, sizeof b);
+#endif
+}
+
+/* bbn_affine, then max(t, 0) with relu (t where t > 0, else +0, as the plain pass) */
+BLOCK_FN bbn_v8f bbn_act8(bbn_v8f x, bbn_v8f sc, bbn_v8f of, const int relu)
+{
+	bbn_v8f t = x * sc + of;
+	return relu ? (bbn_v8f)((bbn_v8i)t & (t > 0)) : t;
+}
+
+/* With pool: the 2x2 windows of the batch norm's output (with relu, of max(y, 0)), computed as
+ * the plain pass then the pooling would: each value of a window by bbn_affine, the window's
+ * maximum and its index by the comparisons of the blocked pooling (a b / c d, strict, so the
+ * first maximum wins). x [H, W, B] -> y, arg [OH, OW, B]. relu is a constant where inlined, so
+ * that the lane loop has no branch. */
+BLOCK_FN void bbn_apply_pool_k(const float *x, float *y, uint8_t *arg, const float *sc,
+                               const float *of, size_t W, int OH, int OW, const int relu,
+                               const int B)
+{
+	bbn_v8f s8[2], o8[2];
+	for (int j = 0; j < B / 8; j++) {
+		s8[j] = bbn_load8(sc + 8 * j);
+		o8[j] = bbn_load8(of + 8 * j);
+	}
+	for (int oh = 0; oh < OH; oh++) {
+		const float *r0 = x + (size_t)2 * oh * W * B, *r1 = r0 + W * B;
+		for (int ow = 0; ow < OW; ow++, y += B, arg += B) {
+			const float *u = r0 + (size_t)2 * ow * B, *v = r1 + (size_t)2 * ow * B;
+			for (int j = 0; j < B / 8; j++) {
+				int l = 8 * j;
+				bbn_v8f a = bbn_act8(bbn_load8(u + l), s8[j], o8[j], relu);
+				bbn_v8f b = bbn_act8(bbn_load8(u + B + l), s8[j], o8[j], relu);
+				bbn_v8f c = bbn_act8(bbn_load8(v + l), s8[j], o8[j], relu);
+				bbn_v8f d = bbn_act8(bbn_load8(v + B + l), s8[j], o8[j], relu);
+				bbn_v8i bt = b > a, dc = d > c;
+				bbn_v8f top = bbn_sel8(bt, b, a), bottom = bbn_sel8(dc, d, c);
+				bbn_v8i lower = bottom > top;
+				bbn_v8f m = bbn_sel8(lower, bottom, top);
+				memcpy(y + l, &m, sizeof m);
+				/* lower ? 2 + dc : bt, as 0..3 */
+				bbn_v8i one = (bbn_v8i){0} + 1;
+				bbn_v8i it = bt & one, ib = (dc & one) + 2;
+				bbn_narrow8((ib & lower) | (it & ~lower), arg + l);
+			}
+		}
+	}
+}
+
+BLOCK_FN void bbn_apply_pool_blk(const float *x, float *y, uint8_t *arg, const float *sc,
+                                 const float *of, size_t W, int OH, int OW, int relu, const int B)
+{
+	if (relu)
+		bbn_apply_pool_k(x, y, arg, sc, of, W, OH, OW, 1, B);
+	else
+		bbn_apply_pool_k(x, y, arg, sc, of, W, OH, OW, 0, B);
+}
+
+/* The backward passes with dy the pooled gradient [OH, OW, B]: pixel (h, w) gets its window's
+ * gradient where the window's maximum was there (at = its index in the window), else 0; a pixel
+ * of an odd last row or column (in no window) gets 0. They visit the pixels in row order, as
+ * the passes over a full-size gradient do, so the sums come out the same. With dx NULL: the
+ * sums s1 = sum g, s2 = sum g * (x - mu) (bbn_gsum_blk); else dx = k * g + k1 * (x - mu) + k0
+ * (bbn_dx_blk); g masked with relu. bbn_pool_px does one pixel: in, the pixel is in a window,
+ * at its index there; m[6*j..] the factors of lanes 8j.. (mu, scale, offset, k, k1, k0). */
+BLOCK_FN void bbn_pool_px(const float *x, const float *dy, const uint8_t *arg, int32_t at,
+                          const int in, float *dx, const bbn_v8f *m, bbn_v8f *a, bbn_v8f *b,
+                          const int relu, const int B)
+{
+	for (int j = 0; j < B / 8; j++) {
+		const bbn_v8f *f = m + 6 * j; /* mu, sc, of, k, k1, k0 */
+		bbn_v8f xv = bbn_load8(x + 8 * j), g = {0};
+		if (in) {
+			bbn_v8i hit = bbn_widen8(arg + 8 * j) == at;
+			g = (bbn_v8f)((bbn_v8i)bbn_load8(dy + 8 * j) & hit);
+		}
+		if (relu) {
+			bbn_v8f t = xv * f[1] + f[2]; /* bbn_affine */
+			g = (bbn_v8f)((bbn_v8i)g & (t > 0));
+		}
+		if (dx) {
+			bbn_v8f d = f[3] * g + f[4] * (xv - f[0]) + f[5];
+			memcpy(dx + 8 * j, &d, sizeof d);
+		} else {
+			a[j] += g;
+			b[j] += g * (xv - f[0]);
+		}
+	}
+}
+
+BLOCK_FN void bbn_pool_back_k(const float *x, const float *dy, const uint8_t *arg, float *dx,
+                              const float *mu, const float *sc, const float *of, const float *k,
+                              const float *k1, const float *k0, double *s1, double *s2, int H,
+                              int W, int OH, int OW, const int relu, const int B)
+{
+	bbn_v8f a[2] = {{0}, {0}}, b[2] = {{0}, {0}}, m[12];
+	for (int j = 0; j < B / 8; j++) {
+		const float *src[6] = {mu, sc, of, k, k1, k0};
+		for (int i = 0; i < 6; i++)
+			m[6 * j + i] = src[i] ? bbn_load8(src[i] + 8 * j) : (bbn_v8f){0};
+	}
+	for (int h = 0; h < H; h++) {
+		int in = h < 2 * OH;
+		size_t o = (size_t)(h >> 1) * OW * B;
+		int32_t row = (h & 1) * 2;
+		for (int w = 0; w < W; w++, x += B) {
+			float *d = dx ? dx + ((size_t)h * W + w) * B : NULL;
+			if (in && w < 2 * OW) {
+				size_t ow = o + (size_t)(w >> 1) * B;
+				bbn_pool_px(x, dy + ow, arg + ow, row + (w & 1), 1, d, m, a, b, relu,
+				            B);
+			} else { /* in no window */
+				bbn_pool_px(x, dy, arg, 0, 0, d, m, a, b, relu, B);
+			}
+		}
+	}
+	if (!dx)
+		for (int l = 0; l < B; l++) {
+			s1[l] = a[l / 8][l % 8];
+			s2[l] = b[l / 8][l % 8];
+		}
+}
+
+BLOCK_FN void bbn_pool_back_blk(const float *x, const float *dy, const uint8_t *arg, float *dx,
+                                const float *mu, const float *sc, const float *of,
+                                const float *k, const float *k1, const float *k0, double *s1,
+                                double *s2, int H, int W, int OH, int OW, int relu, const int B)
+{
+	if (relu && dx)
+		bbn_pool_back_k(x, dy, arg, dx, mu, sc, of, k, k1, k0, s1, s2, H, W, OH, OW, 1, B);
+	else if (relu)
+		bbn_pool_back_k(x, dy, arg, NULL, mu, sc, of, k, k1, k0, s1, s2, H, W, OH, OW, 1,
+		                B);
+	else if (dx)
+		bbn_pool_back_k(x, dy, arg, dx, mu, sc, of, k, k1, k0, s1, s2, H, W, OH, OW, 0, B);
+	else
+		bbn_pool_back_k(x, dy, arg, NULL, mu, sc, of, k, k1, k0, s1, s2, H, W, OH, OW, 0,
+		                B);
+}
+
 /* y = x * scale + offset (then max(y, 0) with relu) over every block, per-channel scale and
- * offset [C]. */
+ * offset [C]; with pool, y is the pooled output. */
 static void bbn_apply(const facet_fast_bbn *p, const float *x, float *y, const float *scale,
                       const float *offset)
 {
 	int B = p->B, nb = p->C / B;
-	size_t hw = (size_t)p->H * p->W;
+	size_t hw = (size_t)p->H * p->W, ohw = (size_t)p->OH * p->OW;
+	float *yp = p->pool == FACET_FAST_POOL_PLAIN ? p->yb : y;
 #pragma omp parallel for collapse(2) schedule(static)
 	for (int n = 0; n < p->N; n++)
 		for (int cb = 0; cb < nb; cb++) {
-			size_t off = ((size_t)n * nb + cb) * hw * B, cc = (size_t)cb * B;
-			if (B == 16)
+			size_t blk = (size_t)n * nb + cb, off = blk * hw * B, cc = (size_t)cb * B;
+			size_t po = blk * ohw * B;
+			if (p->pool && B == 16)
+				bbn_apply_pool_blk(x + off, yp + po, p->arg + po, scale + cc,
+				                   offset + cc, p->W, p->OH, p->OW, p->relu, 16);
+			else if (p->pool)
+				bbn_apply_pool_blk(x + off, yp + po, p->arg + po, scale + cc,
+				                   offset + cc, p->W, p->OH, p->OW, p->relu, 8);
+			else if (B == 16)
 				bbn_apply_blk(x + off, y + off, scale + cc, offset + cc, hw, p->relu, 16);
 			else
 				bbn_apply_blk(x + off, y + off, scale + cc, offset + cc, hw, p->relu, 8);
 		}
+	if (p->pool == FACET_FAST_POOL_PLAIN)
+		facet_fast_from_blocked(p->yb, y, p->N, p->C, (int)ohw);
 }
 
 void facet_fast_bbn_forward_train(facet_fast_bbn *p, const float *x, const float *gamma,
@@ -485,12 +686,27 @@ void facet_fast_bbn_backward(facet_fast_bbn *p, const float *x, const float *gam
 	size_t hw = (size_t)p->H * p->W;
 	double m = (double)p->N * hw;
 	const float *sc = p->scale, *of = p->offset;
+	size_t ohw = (size_t)p->OH * p->OW;
+	int H = p->H, W = p->W, OH = p->OH, OW = p->OW;
+	if (p->pool == FACET_FAST_POOL_PLAIN) {
+		facet_fast_to_blocked(dy, p->yb, p->N, p->C, (int)ohw);
+		dy = p->yb;
+	}
 #pragma omp parallel for collapse(2) schedule(static)
 	for (int n = 0; n < p->N; n++)
 		for (int cb = 0; cb < nb; cb++) {
-			size_t off = ((size_t)n * nb + cb) * hw * B, cc = (size_t)cb * B;
+			size_t blk = (size_t)n * nb + cb, off = blk * hw * B, cc = (size_t)cb * B;
+			size_t po = blk * ohw * B;
 			double *s1 = p->s1 + (size_t)n * p->C + cc, *s2 = p->s2 + (s1 - p->s1);
-			if (B == 16)
+			if (p->pool && B == 16)
+				bbn_pool_back_blk(x + off, dy + po, p->arg + po, NULL, mean + cc,
+				                  sc + cc, of + cc, NULL, NULL, NULL, s1, s2, H, W, OH,
+				                  OW, relu, 16);
+			else if (p->pool)
+				bbn_pool_back_blk(x + off, dy + po, p->arg + po, NULL, mean + cc,
+				                  sc + cc, of + cc, NULL, NULL, NULL, s1, s2, H, W, OH,
+				                  OW, relu, 8);
+			else if (B == 16)
 				bbn_gsum_blk(x + off, dy + off, mean + cc, sc + cc, of + cc, s1, s2, hw,
 				             relu, 16);
 			else
@@ -516,8 +732,17 @@ void facet_fast_bbn_backward(facet_fast_bbn *p, const float *x, const float *gam
 #pragma omp parallel for collapse(2) schedule(static)
 	for (int n = 0; n < p->N; n++)
 		for (int cb = 0; cb < nb; cb++) {
-			size_t off = ((size_t)n * nb + cb) * hw * B, cc = (size_t)cb * B;
-			if (B == 16)
+			size_t blk = (size_t)n * nb + cb, off = blk * hw * B, cc = (size_t)cb * B;
+			size_t po = blk * ohw * B;
+			if (p->pool && B == 16)
+				bbn_pool_back_blk(x + off, dy + po, p->arg + po, dx + off, mean + cc,
+				                  sc + cc, of + cc, k + cc, k1 + cc, k0 + cc, NULL, NULL,
+				                  H, W, OH, OW, relu, 16);
+			else if (p->pool)
+				bbn_pool_back_blk(x + off, dy + po, p->arg + po, dx + off, mean + cc,
+				                  sc + cc, of + cc, k + cc, k1 + cc, k0 + cc, NULL, NULL,
+				                  H, W, OH, OW, relu, 8);
+			else if (B == 16)
 				bbn_dx_blk(x + off, dy + off, dx + off, mean + cc, sc + cc, of + cc,
 				           k + cc, k1 + cc, k0 + cc, hw, relu, 16);
 			else
@@ -535,5 +760,7 @@ void facet_fast_bbn_free(facet_fast_bbn *p)
 	free(p->s1);
 	free(p->s2);
 	free(p->tmp);
+	free(p->arg);
+	free(p->yb);
 	free(p);
 }

@@ -40,6 +40,8 @@ static void pool_alloc(facet_layer *l)
 static void pool_forward(facet_layer *l, const float *x, int train)
 {
 	(void)train;
+	if (l->fused) /* the batch norm before the relu before it pooled, into the same buffer */
+		return;
 	if (l->fast && l->x_blocked) {
 		facet_fast_bpool_forward(l->fast, x, l->y);
 		return;
@@ -78,7 +80,7 @@ static void pool_forward(facet_layer *l, const float *x, int train)
 static void pool_backward(facet_layer *l, const float *x, float *dx)
 {
 	(void)x;
-	if (!dx)
+	if (!dx || l->fused) /* dx is l->dy, and the batch norm takes it as it is */
 		return;
 	if (l->fast && l->x_blocked) {
 		facet_fast_bpool_backward(l->fast, l->dy, dx);

@@ -15,12 +15,12 @@ static void free_layer_batch(facet_layer *l)
 {
 	if (l->ops->release)
 		l->ops->release(l);
-	if (!(l->kind == FACET_RELU && l->fused)) {
+	if (!(l->fused && l->kind != FACET_BATCHNORM)) {
 		free(l->y);
 		free(l->dy);
 	}
 	l->y = l->dy = NULL;
-	l->fused = 0;
+	l->fused = l->pooled = 0;
 	l->x_blocked = l->y_blocked = 0;
 }
 
@@ -175,9 +175,25 @@ static void plan_layouts(const facet_net *net, facet_layer *l, int count)
 	free(takes);
 }
 
+/* How the blocked batch norm l[i], its [relu] fused, can also take the [maxpool] after that
+ * relu: FACET_FAST_POOL_BLOCKED or _PLAIN (the pooling's y layout), or 0 when it cannot (a plain
+ * batch norm, or a pooling other than 2x2 with stride 2). */
+static int pool_fusion(const facet_layer *l, int i, int count)
+{
+	if (!l[i].x_blocked || i + 2 >= count)
+		return 0;
+	const facet_layer *p = &l[i + 2];
+	if (p->kind != FACET_MAXPOOL || p->skip || p->size != 2 || p->stride != 2 || !p->x_blocked)
+		return 0;
+	return p->y_blocked ? FACET_FAST_POOL_BLOCKED : FACET_FAST_POOL_PLAIN;
+}
+
 /* On the fast path a [relu] right after a [batchnorm] is fused into it: the batch norm applies
  * it in its own passes (one pass over the tensor fewer each way) and the relu shares its buffers.
- * The reference path keeps every layer separate. */
+ * On the blocked layout a 2x2 [maxpool] after that relu is fused as well: the batch norm's
+ * forward writes the pooled output, its backward takes the pooled gradient, and the three layers
+ * share one pair of buffers of the pooling's size. The reference path keeps every layer
+ * separate. */
 static void alloc_layers(facet_net *net, facet_layer *l, int count, int n)
 {
 	for (int i = 0; i < count; i++)
@@ -203,10 +219,18 @@ static void alloc_layers(facet_net *net, facet_layer *l, int count, int n)
 			l[i].dy = l[i - 1].dy;
 			continue;
 		}
+		if (l[i].kind == FACET_MAXPOOL && i > 1 && l[i - 2].pooled) {
+			l[i].fused = 1;
+			l[i].y = l[i - 2].y;
+			l[i].dy = l[i - 2].dy;
+			continue;
+		}
 		l[i].fused = l[i].kind == FACET_BATCHNORM && net->fast && i + 1 < count &&
 		             l[i + 1].kind == FACET_RELU && !l[i + 1].skip;
-		l[i].y = xcalloc((size_t)n * out_size(&l[i]), sizeof(float));
-		l[i].dy = xcalloc((size_t)n * out_size(&l[i]), sizeof(float));
+		l[i].pooled = l[i].fused ? pool_fusion(l, i, count) : 0;
+		size_t out = out_size(&l[i + (l[i].pooled ? 2 : 0)]);
+		l[i].y = xcalloc((size_t)n * out, sizeof(float));
+		l[i].dy = xcalloc((size_t)n * out, sizeof(float));
 		if (l[i].ops->alloc)
 			l[i].ops->alloc(&l[i]);
 	}

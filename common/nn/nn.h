@@ -109,6 +109,10 @@ struct facet_layer {
 	/* Fast path only, set per allocation: a [batchnorm] applies the [relu] right after it; that
 	 * [relu] does nothing and its y, dy are the batch norm's (see alloc_layers in net.c). */
 	int fused;
+	/* Fast path only, set per allocation: such a [batchnorm] with its [relu] also does the 2x2
+	 * stride-2 [maxpool] after them (FACET_FAST_POOL_BLOCKED or _PLAIN, the pooling's y layout);
+	 * that [maxpool] is fused too, and the batch norm's y, dy are the pooling's. */
+	int pooled;
 	/* Fast path only, set per allocation: x and dx (x_blocked), y and dy (y_blocked) are in the
 	 * blocked layout of fastops.h, not NCHW (see alloc_layers in net.c). */
 	int x_blocked, y_blocked;

@@ -306,7 +306,7 @@ static void test_bn(int N, int C, int H, int W, float offset, int relu, int prec
 	float *dg2 = zeros(C), *db2 = zeros(C);
 	char name[160], sub[200];
 	facet_fast_bn *p = blocked ? NULL : facet_fast_bn_new(N, C, H, W, eps, relu, prec);
-	facet_fast_bbn *bp = blocked ? facet_fast_bbn_new(N, C, H, W, eps, relu) : NULL;
+	facet_fast_bbn *bp = blocked ? facet_fast_bbn_new(N, C, H, W, eps, relu, 0) : NULL;
 	int HW = H * W;
 
 	for (size_t i = 0; i < nx; i++) /* a channel mean away from 0 */
@@ -416,6 +416,66 @@ static void test_bn(int N, int C, int H, int W, float offset, int relu, int prec
 	free(dxl);
 	float *all[] = {x,   dy,    g,    be, y,   yr, dx,  dxr, gm, mean,
 	                var, meanr, varr, dg, dgr, db, dbr, dg2, db2};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		free(all[i]);
+}
+
+/* The blocked batch norm that also pools (pool FACET_FAST_POOL_BLOCKED or _PLAIN) against the
+ * blocked batch norm then the blocked 2x2 pooling, each held to the references above: the same
+ * numbers exactly, forward (training and inference) and backward. ties rounds x to a few values
+ * (ties within windows; with relu, whole windows at 0). */
+static void test_bn_pool(int N, int C, int H, int W, int relu, int pool, int ties)
+{
+	int OH = H / 2, OW = W / 2, HW = H * W, OHW = OH * OW, yb = pool == FACET_FAST_POOL_BLOCKED;
+	size_t nx = (size_t)N * C * HW, ny = (size_t)N * C * OHW;
+	float eps = 1e-3f;
+	float *x = rnd(nx), *dyp = rnd(ny), *g = rnd(C), *be = rnd(C);
+	float *y = zeros(nx), *dy = zeros(nx), *yp = zeros(ny), *yf = zeros(ny);
+	float *dx = zeros(nx), *dxf = zeros(nx);
+	float *mean = zeros(C), *var = zeros(C), *meanf = zeros(C), *varf = zeros(C);
+	float *dg = zeros(C), *db = zeros(C), *dgf = zeros(C), *dbf = zeros(C);
+	char name[160], sub[200];
+	if (ties)
+		for (size_t i = 0; i < nx; i++)
+			x[i] = roundf(2.0f * x[i]);
+	facet_fast_bbn *bn = facet_fast_bbn_new(N, C, H, W, eps, relu, 0);
+	facet_fast_bpool *bp = facet_fast_bpool_new(N, C, H, W, 2, 2, yb);
+	facet_fast_bbn *f = facet_fast_bbn_new(N, C, H, W, eps, relu, pool);
+	float *xl = blk(x, N, C, HW, 1), *dypl = blk(dyp, N, C, OHW, yb);
+
+	snprintf(name, sizeof name, "batchnorm%s+maxpool N%d C%d %dx%d%s, blk->%s",
+	         relu ? "+relu" : "", N, C, H, W, ties ? " ties" : "", yb ? "blk" : "plain");
+	facet_fast_bbn_forward_train(bn, xl, g, be, y, mean, var);
+	facet_fast_bpool_forward(bp, y, yp);
+	facet_fast_bbn_forward_train(f, dx, g, be, yf, meanf, varf); /* first on other data */
+	facet_fast_bbn_forward_train(f, xl, g, be, yf, meanf, varf);
+	snprintf(sub, sizeof sub, "%s train y", name);
+	check(sub, yf, yp, ny, 0);
+	snprintf(sub, sizeof sub, "%s train mean", name);
+	check(sub, meanf, mean, C, 0);
+	snprintf(sub, sizeof sub, "%s train var", name);
+	check(sub, varf, var, C, 0);
+	facet_fast_bpool_backward(bp, dypl, dy);
+	facet_fast_bbn_backward(bn, xl, g, mean, var, dy, dx, dg, db);
+	for (size_t i = 0; i < nx; i++) /* stale content must be overwritten */
+		dxf[i] = 7.0f;
+	facet_fast_bbn_backward(f, xl, g, mean, var, dypl, dxf, dgf, dbf);
+	snprintf(sub, sizeof sub, "%s bwd dx", name);
+	check(sub, dxf, dx, nx, 0);
+	snprintf(sub, sizeof sub, "%s bwd dgamma", name);
+	check(sub, dgf, dg, C, 0);
+	snprintf(sub, sizeof sub, "%s bwd dbeta", name);
+	check(sub, dbf, db, C, 0);
+	facet_fast_bbn_forward_infer(bn, xl, g, be, mean, var, y);
+	facet_fast_bpool_forward(bp, y, yp);
+	facet_fast_bbn_forward_infer(f, xl, g, be, mean, var, yf);
+	snprintf(sub, sizeof sub, "%s infer y", name);
+	check(sub, yf, yp, ny, 0);
+	facet_fast_bbn_free(bn);
+	facet_fast_bpool_free(bp);
+	facet_fast_bbn_free(f);
+	float *all[] = {x,    dyp,  g,     be,   y,  dy, yp,  yf,  dx, dxf,
+	                mean, var,  meanf, varf, dg, db, dgf, dbf, xl, dypl};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		free(all[i]);
 }
@@ -532,6 +592,11 @@ int main(void)
 			test_bn(8, 16, 6, 6, 0.5f, relu, prec, tol, 1);
 			test_bn(16, 32, 16, 16, 100.0f, relu, prec, tol, 1);
 			test_bn(64, 16, 1, 1, 0.5f, relu, prec, tol, 1);
+			for (int pool = 1; pool <= 2; pool++) { /* y blocked, y plain */
+				test_bn_pool(4, 32, 8, 8, relu, pool, 0);
+				test_bn_pool(3, 16, 9, 7, relu, pool, 0); /* odd: last row/col */
+				test_bn_pool(2, 16, 6, 10, relu, pool, 1);
+			}
 		}
 		test_dense(4, 30, 7, prec, tol);
 		test_dense(64, 512, 10, prec, tol);

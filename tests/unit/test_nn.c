@@ -1252,21 +1252,11 @@ static float *fold_run(int fold, int fast, int n, int *skipped)
 
 /* One training step of the same net on both paths: the same losses and parameter gradients. On
  * the fast path each [relu] right after a [batchnorm] is fused into it (buffers shared, one pass
- * each way); this net has such pairs first in the net (no dx), after convs, before a pool, at
- * the trunk's end and in a head. */
-static void test_fused_step(void)
+ * each way), and on the blocked layout a 2x2 [maxpool] after that relu too; `what` says where
+ * the net has them, `fused` and `pooled` how many layers the fast path must mark. */
+static void fused_step(const char *what, const char *cfg, int in_size, int want_fused,
+                       int want_pooled)
 {
-	static const char *cfg = "[input] width=10 height=10 channels=3\n"
-	                         "[batchnorm]\n[relu]\n"
-	                         "[conv] filters=6 activation=linear\n[batchnorm]\n[relu]\n"
-	                         "[maxpool]\n"
-	                         "[conv] filters=8 activation=linear\n[batchnorm]\n[relu]\n"
-	                         "[gap]\n"
-	                         "[head age] loss=mse\n"
-	                         "[dense] units=8 activation=linear\n[batchnorm]\n[relu]\n"
-	                         "[dense] units=1\n"
-	                         "[head gender]\n[dense] units=1 activation=sigmoid\n"
-	                         "[head ethnicity]\n[dense] units=5 activation=softmax\n";
 	const int n = 12;
 	facet_net *net[2];
 	double loss[2], ph[2][FACET_HEADS];
@@ -1282,7 +1272,7 @@ static void test_fused_step(void)
 		facet_net_set_path(net[fast], fast, FACET_PREC_F32);
 		facet_net_alloc(net[fast], n);
 		facet_rng_seed(&r, 99);
-		for (int i = 0; i < n * 300; i++)
+		for (int i = 0; i < n * in_size; i++)
 			net[fast]->x[i] = (float)facet_rng_uniform(&r);
 		for (int i = 0; i < n; i++) {
 			net[fast]->target[FACET_HEAD_AGE][i] = (float)facet_rng_normal(&r);
@@ -1295,20 +1285,20 @@ static void test_fused_step(void)
 		loss[fast] = facet_net_loss_backward(net[fast], 1, ph[fast], NULL);
 	}
 	facet_net *ref = net[0], *fst = net[1];
-	int fused = 0, unfused = 0;
+	int fused = 0, unfused = 0, pooled = 0;
 	for (int i = 0; i < fst->ntrunk; i++) {
 		fused += fst->trunk[i].fused;
-		unfused += ref->trunk[i].fused;
+		pooled += fst->trunk[i].pooled != 0;
+		unfused += ref->trunk[i].fused + ref->trunk[i].pooled;
 	}
 	for (int i = 0; i < fst->head[FACET_HEAD_AGE].nlayer; i++) {
 		fused += fst->head[FACET_HEAD_AGE].layer[i].fused;
 		unfused += ref->head[FACET_HEAD_AGE].layer[i].fused;
 	}
-	check(
-	    fused == 8 && unfused == 0,
-	    "fast path fuses the 4 [batchnorm][relu] pairs (%d layers marked), the reference none "
-	    "(%d)",
-	    fused, unfused);
+	check(fused == want_fused && pooled == want_pooled && unfused == 0,
+	      "%s: the fast path marks %d layers fused (want %d), %d batch norms pooling (want "
+	      "%d), the reference none (%d)",
+	      what, fused, want_fused, pooled, want_pooled, unfused);
 	double worst = 0, mag = 0;
 	for (int i = 0; i < ref->nparam; i++) {
 		const facet_param *a = ref->param[i], *b = fst->param[i];
@@ -1320,9 +1310,9 @@ static void test_fused_step(void)
 		}
 	}
 	check(fabs(loss[0] - loss[1]) <= 1e-5 * fabs(loss[0]) && mag > 1e-3 && worst <= 1e-4 * mag,
-	       "one training step, fast (fused) against reference: loss %.6f / %.6f, gradients and "
-	       "running statistics within %.2g of %.3g",
-	       loss[0], loss[1], worst, mag);
+	       "%s: one training step, fast (fused) against reference: loss %.6f / %.6f, "
+	       "gradients and running statistics within %.2g of %.3g",
+	       what, loss[0], loss[1], worst, mag);
 	/* evaluation mode (running statistics) on the fused net: the same outputs */
 	facet_net_forward(ref, 0);
 	facet_net_forward(fst, 0);
@@ -1331,9 +1321,44 @@ static void test_fused_step(void)
 	            *zb = facet_net_head_output(fst, FACET_HEAD_ETHNICITY);
 	for (int i = 0; i < 5 * n; i++)
 		worst = fabs((double)za[i] - zb[i]) > worst ? fabs((double)za[i] - zb[i]) : worst;
-	check(worst < 1e-4, "inference on the fused net matches the reference (%.2g)", worst);
+	check(worst < 1e-4, "%s: inference on the fused net matches the reference (%.2g)", what,
+	      worst);
 	facet_net_free(ref);
 	facet_net_free(fst);
+}
+
+static void test_fused_step(void)
+{
+	/* [batchnorm][relu] pairs first in the net (no dx), after convs, before a pool, at the
+	 * trunk's end and in a head; 6 and 8 channels: the plain layout, no pooling fused */
+	fused_step("plain layout",
+	           "[input] width=10 height=10 channels=3\n"
+	           "[batchnorm]\n[relu]\n"
+	           "[conv] filters=6 activation=linear\n[batchnorm]\n[relu]\n"
+	           "[maxpool]\n"
+	           "[conv] filters=8 activation=linear\n[batchnorm]\n[relu]\n"
+	           "[gap]\n"
+	           "[head age] loss=mse\n"
+	           "[dense] units=8 activation=linear\n[batchnorm]\n[relu]\n"
+	           "[dense] units=1\n"
+	           "[head gender]\n[dense] units=1 activation=sigmoid\n"
+	           "[head ethnicity]\n[dense] units=5 activation=softmax\n",
+	           300, 8, 0);
+	/* 16 channels: the blocked layout. Three conv, batch norm, ReLU, 2x2 pooling blocks (the
+	 * second on an odd 5x5, the third pooling into the plain layout for the read-out), then a
+	 * 3x3 pooling that stays its own layer */
+	fused_step("blocked layout",
+	           "[input] width=11 height=11 channels=3\n"
+	           "[conv] filters=16 activation=linear\n[batchnorm]\n[relu]\n[maxpool]\n"
+	           "[conv] filters=16 activation=linear\n[batchnorm]\n[relu]\n[maxpool]\n"
+	           "[conv] filters=32 size=1 activation=linear\n[batchnorm]\n[relu]\n"
+	           "[maxpool]\n"
+	           "[conv] filters=16 size=1 activation=linear\n[batchnorm]\n[relu]\n"
+	           "[flatten]\n"
+	           "[head age] loss=mse\n[dense] units=1\n"
+	           "[head gender]\n[dense] units=1 activation=sigmoid\n"
+	           "[head ethnicity]\n[dense] units=5 activation=softmax\n",
+	           363, 4 * 2 + 3, 3);
 }
 
 static void test_fold(void)
