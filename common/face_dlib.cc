@@ -2,6 +2,16 @@
 // predictor. The only C++ in the tree; every exception stops here and becomes a message.
 #include "face.h"
 
+// Debian's dlib routes its matrix products to BLAS. Those here are 3x3 (the pseudo-inverse in
+// the shape predictor's affine fits), for which OpenBLAS sets up a 128 MB buffer in every thread
+// that calls it, and waits forever when that allocation fails (under a memory limit). dlib's own
+// loops do them: its config (included by these two headers only, which have include guards; it
+// has none) is read first, then its BLAS and LAPACK switches are turned off.
+#include <dlib/assert.h>
+#include <dlib/test_for_odr_violations.h>
+#undef DLIB_USE_BLAS
+#undef DLIB_USE_LAPACK
+
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 

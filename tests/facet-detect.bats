@@ -550,6 +550,19 @@ astronaut.png#0 200x200x1 68x2"
 	assert_equal "$(FD faces "$BATS_TEST_TMPDIR/bad.facet")" "$(FD faces sk.facet | grep '^astronaut\.png#')"
 }
 
+@test "under a 700 MB memory limit the landmarks still come out, on two threads (no BLAS buffers)" {
+	need_skimage
+	# AddressSanitizer reserves terabytes of address space: no limit can be set there
+	sanitized && skip "no address-space limit under AddressSanitizer"
+	# dlib's 3x3 products went to OpenBLAS, which mallocs 128 MB in each calling thread and
+	# retries forever when that fails: this hung until the timeout
+	run --separate-stderr bash -c 'ulimit -v 700000; timeout 60 facet-detect -j 2 "$0" "$0" > "$1"' \
+		"$SK/astronaut.png" "$BATS_TEST_TMPDIR/lim.facet"
+	assert_equal "$status" 0
+	assert_equal "$stderr" "facet-detect: 2 faces in 2 photos (0 without a face)"
+	assert_equal "$(FD faces "$BATS_TEST_TMPDIR/lim.facet" | head -1)" "$(FD faces sk.facet | grep '^astronaut\.png#')"
+}
+
 @test "--max-pixels refuses a photo from its header and a stream record's image" {
 	need_skimage
 	run --separate-stderr bash -c 'facet-decode -q "$0" | facet-detect --max-pixels 100000 "$0" -' "$SK/astronaut.png"

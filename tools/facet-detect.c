@@ -535,8 +535,9 @@ int main(int argc, char **argv)
 	static const facet_pmap_ops ops = {next_photo, work_photo, emit_photo};
 
 	facet_init("facet-detect");
-	/* photos run in parallel on our own threads: the small matrix products of dlib's
-	 * landmark predictor get no OpenBLAS threads of their own to compete with them */
+	/* photos run in parallel on our own threads: dlib's matrix products run in its own loops
+	 * (face_dlib.cc), and should a BLAS call remain it gets no OpenBLAS threads of its own to
+	 * compete with them */
 	openblas_set_num_threads(1);
 	parse_options(argc, argv, &o);
 	facet_image_init();
