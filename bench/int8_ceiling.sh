@@ -20,17 +20,8 @@ config=${1:-$root/examples/models/multitask-light-readout.cfg}
 isas=${ISAS:-native avx2}
 secs=${SECONDS_EACH:-5}
 batch=${INFER_BATCH:-256}
-tcmalloc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
-python=/usr/bin/python3
-
-[ -f "$config" ] || { echo "int8_ceiling.sh: no config $config" >&2; exit 2; }
-[ -f "$tcmalloc" ] || { echo "int8_ceiling.sh: $tcmalloc missing (apt-get install libtcmalloc-minimal4)" >&2; exit 1; }
-$python -c 'import torch' 2>/dev/null || { echo "int8_ceiling.sh: PyTorch missing (apt-get install python3-torch)" >&2; exit 1; }
-
-make -s -C "$root" build/libfacet.a
-bin=$root/build/nn_speed
-cc -O2 -march=native -fopenmp -I"$root/common" "$here/nn_speed.c" "$root/build/libfacet.a" \
-	$(pkg-config --libs vips msgpack jansson plplot cairo openblas) -ldnnl -lm -lpthread -o "$bin"
+. "$here/nn_speed.sh"
+nn_speed_setup int8_ceiling.sh "$config"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -3,8 +3,7 @@
  * on synthetic data (the same measurement bench/torch_speed.py makes for PyTorch).
  *
  *   make build/libfacet.a && cc -O2 -march=native -fopenmp -Icommon bench/nn_speed.c \
- *       build/libfacet.a $(pkg-config --libs vips msgpack jansson plplot cairo openblas) \
- *       -ldnnl -lm -lpthread -o build/nn_speed
+ *       build/libfacet.a $(pkg-config --libs msgpack) -ldnnl -lm -lpthread -o build/nn_speed
  *   build/nn_speed CONFIG train|infer fp32|bf16|int8 BATCH SECONDS [fast|ref]
  *
  * A training step is what facet-train does per batch minus batch assembly: forward (train

@@ -27,18 +27,8 @@ infer_batch=${INFER_BATCH:-256}
 quiet_wait=${QUIET_WAIT:-60}
 cases=${CASES:-train:fp32 train:bf16 infer:fp32 infer:bf16}
 isas=${ISAS:-native}
-tcmalloc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
-python=/usr/bin/python3
-
-[ -f "$config" ] || { echo "train_speed.sh: no config $config" >&2; exit 2; }
-[ -f "$tcmalloc" ] || { echo "train_speed.sh: $tcmalloc missing (apt-get install libtcmalloc-minimal4)" >&2; exit 1; }
-$python -c 'import torch' 2>/dev/null || { echo "train_speed.sh: PyTorch missing (apt-get install python3-torch)" >&2; exit 1; }
-
-# Build the facet side against the tree's library.
-make -s -C "$root" build/libfacet.a
-bin=$root/build/nn_speed
-cc -O2 -march=native -fopenmp -I"$root/common" "$here/nn_speed.c" "$root/build/libfacet.a" \
-	$(pkg-config --libs vips msgpack jansson plplot cairo openblas) -ldnnl -lm -lpthread -o "$bin"
+. "$here/nn_speed.sh"
+nn_speed_setup train_speed.sh "$config"
 
 # Wait until other processes use under 0.15 cores over 2 s (or give up after quiet_wait s).
 wait_quiet() {
