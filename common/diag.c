@@ -277,22 +277,30 @@ void facet_parse_size(const char *opt, const char *arg, int *w, int *h)
 	*h = (int)b;
 }
 
+int facet_name_index(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 int facet_parse_precision(const char *arg)
 {
-	if (strcmp(arg, "fp32") == 0)
-		return FACET_PREC_F32;
-	if (strcmp(arg, "bf16") == 0)
-		return FACET_PREC_BF16;
-	usage_error("--precision takes fp32 or bf16, not '%s'", arg);
+	static const char *const names[] = {[FACET_PREC_F32] = "fp32", [FACET_PREC_BF16] = "bf16"};
+	int i = facet_name_index(arg, names, 2);
+	if (i < 0)
+		usage_error("--precision takes fp32 or bf16, not '%s'", arg);
+	return i;
 }
 
 int facet_parse_engine(const char *arg)
 {
-	if (strcmp(arg, "onednn") == 0)
-		return 1;
-	if (strcmp(arg, "reference") == 0)
-		return 0;
-	usage_error("--engine takes onednn or reference, not '%s'", arg);
+	static const char *const names[] = {"reference", "onednn"}; /* the fast path off, on */
+	int i = facet_name_index(arg, names, 2);
+	if (i < 0)
+		usage_error("--engine takes onednn or reference, not '%s'", arg);
+	return i;
 }
 
 void facet_close_stdout(void)

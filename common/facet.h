@@ -76,6 +76,9 @@ int facet_getopt(int argc, char *const argv[], const char *shortopts,
  * anything else is a usage error (exit 2). */
 void facet_std_option(int c, const char *usage);
 
+/* The index of s in names [n], or -1: the option values that name one of a few choices. */
+int facet_name_index(const char *s, const char *const *names, int n);
+
 /* Option-argument parsers: die with a usage error naming the option on bad input. */
 long facet_parse_long(const char *opt, const char *arg, long min, long max);
 double facet_parse_double(const char *opt, const char *arg, double min, double max);

@@ -51,12 +51,10 @@ void facet_image_init(void)
 int facet_engine_parse(const char *s, facet_engine *e)
 {
 	static const char *const names[] = {"auto", "vips", "turbo"};
-	for (int i = 0; i < 3; i++)
-		if (!strcmp(s, names[i])) {
-			*e = (facet_engine)i;
-			return 0;
-		}
-	return -1;
+	int i = facet_name_index(s, names, 3);
+	if (i >= 0)
+		*e = (facet_engine)i;
+	return i < 0 ? -1 : 0;
 }
 
 int facet_image_is_jpeg(const void *buf, size_t n)

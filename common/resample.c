@@ -27,12 +27,10 @@ size_t facet_image_max_bytes(void)
 int facet_fit_parse(const char *s, facet_fit *f)
 {
 	static const char *const names[] = {"stretch", "crop", "pad"};
-	for (int i = 0; i < 3; i++)
-		if (!strcmp(s, names[i])) {
-			*f = (facet_fit)i;
-			return 0;
-		}
-	return -1;
+	int i = facet_name_index(s, names, 3);
+	if (i >= 0)
+		*f = (facet_fit)i;
+	return i < 0 ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- resampling */

@@ -40,14 +40,6 @@ struct opts {
 	int take; /* -1 = all */
 };
 
-static int part_index(const char *s)
-{
-	for (int i = 0; i < NPARTS; i++)
-		if (strcmp(s, part_names[i]) == 0)
-			return i;
-	return -1;
-}
-
 static void parse_ratios(const char *arg, double *r)
 {
 	char *end;
@@ -100,7 +92,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			o->stratify = optarg;
 			break;
 		case OPT_TAKE:
-			if ((o->take = part_index(optarg)) < 0)
+			if ((o->take = facet_name_index(optarg, part_names, NPARTS)) < 0)
 				usage_error("--take takes train, val or test, not '%s'", optarg);
 			break;
 		default:

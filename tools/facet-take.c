@@ -34,10 +34,8 @@ static void parse_options(int argc, char **argv, int *want)
 	if (optind == argc)
 		usage_error("name at least one PART: train, val or test");
 	for (; optind < argc; optind++) {
-		int k;
-		for (k = 0; k < 3 && strcmp(argv[optind], parts[k]); k++)
-			;
-		if (k == 3)
+		int k = facet_name_index(argv[optind], parts, 3);
+		if (k < 0)
 			usage_error("'%s' is not train, val or test", argv[optind]);
 		want[k] = 1;
 	}
