@@ -40,6 +40,13 @@ static int cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The median of t [n] (sorts t). */
+static double median(double *t, int n)
+{
+	qsort(t, (size_t)n, sizeof *t, cmp);
+	return t[n / 2];
+}
+
 /* Pseudo-random values in [-0.5, 0.5) (a 64-bit LCG's high bits): data-dependent branches, as
  * in max pooling, see coin flips here as they do on real activations, not a pattern a branch
  * predictor learns. */
@@ -76,15 +83,14 @@ static void bench_conv(const int *a, int prec)
 			tb[i] = t2 - t1;
 		}
 	}
-	qsort(tf, RUNS, sizeof *tf, cmp);
-	qsort(tb, RUNS, sizeof *tb, cmp);
+	double mf = median(tf, RUNS), mb = median(tb, RUNS);
 	double flop = 2.0 * N * K * C * R * S * OH * OW;
 	double fb = flop * (C > 1 ? 2 : 1);
 	printf("conv N%-3d %3dx%-3dx%-3d -> %3d %dx%d s%d p%d: fwd %7.2f ms %6.1f GFLOP/s   bwd "
 	       "%7.2f ms "
 	       "%6.1f GFLOP/s\n",
-	       N, C, H, W, K, R, S, st, pad, tf[RUNS / 2] * 1e3, flop / tf[RUNS / 2] * 1e-9,
-	       tb[RUNS / 2] * 1e3, fb / tb[RUNS / 2] * 1e-9);
+	       N, C, H, W, K, R, S, st, pad, mf * 1e3, flop / mf * 1e-9, mb * 1e3,
+	       fb / mb * 1e-9);
 	facet_fast_conv_free(p);
 	float *all[] = {x, w, b, y, dy, dx, dw, db};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
@@ -141,9 +147,9 @@ static void bench_bn_pool(int N, int C, int H, int W)
 	                       "pool fwd",
 	                       "pool bwd"};
 	for (int k = 0; k < K; k++) {
-		qsort(t[k], RUNS, sizeof **t, cmp);
+		double m = median(t[k], RUNS);
 		printf("%-22s N%-3d %3dx%-3dx%-3d: %7.2f ms (%.1f GB/s of x)\n", name[k], N, C, H,
-		       W, t[k][RUNS / 2] * 1e3, nx * 4.0 / t[k][RUNS / 2] * 1e-9);
+		       W, m * 1e3, nx * 4.0 / m * 1e-9);
 	}
 	facet_fast_bn_free(bn);
 	facet_fast_bn_free(bnr);
@@ -189,9 +195,8 @@ static void bench_bbn_pool(int N, int C, int H, int W, int y_blocked)
 	const char *name[K] = {"bn+relu, pool fwd", "bn+relu, pool bwd", "bn+relu+pool fwd",
 	                       "bn+relu+pool bwd"};
 	for (int k = 0; k < K; k++) {
-		qsort(t[k], RUNS, sizeof **t, cmp);
 		printf("%-18s blocked N%-3d %3dx%-3dx%-3d -> %s: %7.2f ms\n", name[k], N, C, H, W,
-		       y_blocked ? "blocked" : "plain", t[k][RUNS / 2] * 1e3);
+		       y_blocked ? "blocked" : "plain", median(t[k], RUNS) * 1e3);
 	}
 	facet_fast_bbn_free(bn);
 	facet_fast_bpool_free(pl);
